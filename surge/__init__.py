@@ -1,0 +1,18 @@
+"""surge: distributed load testing with k6's test model and Python scenarios.
+
+A scenario file imports what it needs from here::
+
+    from surge import check, env, Counter, Gauge, Rate, Trend, text_summary
+"""
+
+from surge.common.api import Counter, Gauge, Rate, Trend, check, env
+
+__all__ = ["Counter", "Gauge", "Rate", "Trend", "check", "env", "text_summary"]
+__version__ = "0.1.0"
+
+
+def text_summary(data: dict, indent: str = " ", enable_colors: bool = False) -> str:  # type: ignore[type-arg]
+    """k6's ``textSummary``: the end-of-test text for ``handle_summary``'s ``data``."""
+    from surge.results.summary import text_summary as _text_summary
+
+    return _text_summary(data, indent=indent, enable_colors=enable_colors)

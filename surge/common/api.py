@@ -1,0 +1,157 @@
+"""What a scenario file imports from ``surge``: custom metrics, ``check`` and ``env``.
+
+Custom metrics are declared at module level (``Trend("checkout_duration", is_time=True)``)
+and so exist in every process that loads the scenario. Declaring one registers its name and
+type (the coordinator validates thresholds against that registry before any load); adding a
+value hands it to the *recorder* that the worker installed with :func:`install_recorder`.
+In a process that only plans or judges (the coordinator) there is no recorder and ``add`` does
+nothing, which is what lets one scenario file serve both sides.
+
+The recorder is the one seam: anything with ``add(metric, value, tags)`` and
+``add_check(name, ok, tags)`` will do, which is how tests observe what a scenario records.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+from surge.common.metrics import BUILTIN_METRICS, METRIC_NAME_RE, MetricDef, MetricType, ValueType
+
+
+class Recorder(Protocol):
+    def add(self, metric: str, value: float, tags: Mapping[str, str] | None) -> None: ...
+
+    def add_check(self, name: str, ok: bool, tags: Mapping[str, str] | None) -> None: ...
+
+
+_recorder: Recorder | None = None
+_registry: dict[str, MetricDef] = {}
+
+
+def install_recorder(recorder: Recorder | None) -> None:
+    """Route metric adds and checks in this process to ``recorder`` (``None`` turns them off)."""
+    global _recorder
+    _recorder = recorder
+
+
+def declared_metrics() -> dict[str, MetricDef]:
+    """Custom metrics declared so far in this process, by name."""
+    return dict(_registry)
+
+
+def reset_declared_metrics() -> None:
+    """Forget custom metrics (a long-lived worker does this before loading the next scenario)."""
+    _registry.clear()
+
+
+class _Metric:
+    type: MetricType = MetricType.COUNTER
+    __slots__ = ("name", "contains")
+
+    def __init__(self, name: str, contains: ValueType = ValueType.DEFAULT) -> None:
+        if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
+            raise ValueError(
+                f"metric name {name!r} is invalid: use 1-128 letters, digits or '_', not starting with a digit"
+            )
+        if name in BUILTIN_METRICS:
+            raise ValueError(f"metric name {name!r} is a built-in metric; choose another name")
+        known = _registry.get(name)
+        if known is not None and known.type is not self.type:
+            raise ValueError(f"metric {name!r} was already declared as a {known.type.value}")
+        self.name = name
+        self.contains = contains
+        _registry[name] = MetricDef(name, self.type, contains)
+
+    def add(self, value: float | bool, tags: Mapping[str, str] | None = None) -> None:
+        if _recorder is not None:
+            _recorder.add(self.name, float(value), tags)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class Counter(_Metric):
+    """Adds up values: ``count`` and ``rate`` (per second)."""
+
+    type = MetricType.COUNTER
+
+
+class Gauge(_Metric):
+    """Keeps the last value, and the min and max seen."""
+
+    type = MetricType.GAUGE
+
+
+class Rate(_Metric):
+    """Share of non-zero adds: ``Rate("errors").add(not ok)``."""
+
+    type = MetricType.RATE
+
+
+class Trend(_Metric):
+    """Distribution of values: avg, min, med, max, p(N). ``is_time=True`` for milliseconds."""
+
+    type = MetricType.TREND
+    __slots__ = ()
+
+    def __init__(self, name: str, is_time: bool = False) -> None:
+        super().__init__(name, ValueType.TIME if is_time else ValueType.DEFAULT)
+
+
+_check_errors_reported = 0
+
+
+def check(value: Any, checks: Mapping[str, Callable[[Any], object]], tags: Mapping[str, str] | None = None) -> bool:
+    """Run each named predicate on ``value``, record it in ``checks``, return whether all passed.
+
+    As in k6, a failed check does not stop the iteration. A predicate that raises counts as a
+    failed check (the first few such errors are printed to stderr), so a body that is not JSON
+    fails ``has checkout URL`` rather than ending the iteration with nothing recorded.
+    """
+    global _check_errors_reported
+    all_ok = True
+    for name, predicate in checks.items():
+        try:
+            ok = bool(predicate(value))
+        except Exception as exc:  # noqa: BLE001 - any error in a predicate is a failed check
+            ok = False
+            if _check_errors_reported < 10:
+                _check_errors_reported += 1
+                print(f"surge: check {name!r} raised {type(exc).__name__}: {exc}", file=sys.stderr)
+        if _recorder is not None:
+            _recorder.add_check(name, ok, tags)
+        all_ok = all_ok and ok
+    return all_ok
+
+
+class _Env(Mapping[str, str]):
+    """k6's ``__ENV``: the process environment overlaid with ``-e KEY=VALUE`` from the command line."""
+
+    def __init__(self) -> None:
+        self._overrides: dict[str, str] = {}
+
+    def set_overrides(self, overrides: Mapping[str, str]) -> None:
+        self._overrides = dict(overrides)
+
+    def overrides(self) -> dict[str, str]:
+        return dict(self._overrides)
+
+    def _merged(self) -> dict[str, str]:
+        return {**os.environ, **self._overrides}
+
+    def __getitem__(self, key: str) -> str:
+        if key in self._overrides:
+            return self._overrides[key]
+        return os.environ[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._merged())
+
+    def __len__(self) -> int:
+        return len(self._merged())
+
+
+env = _Env()

@@ -1,0 +1,357 @@
+"""k6's metric model: four metric types, the built-in metrics, series names and mergeable sinks.
+
+A *metric* has a name, a :class:`MetricType` and what its values contain (plain numbers,
+time in milliseconds, or bytes). A *series* is a metric, or a metric restricted to samples
+whose tags match a filter: ``http_req_duration{scenario:purchase}`` (k6 calls these
+sub-metrics). Series are tracked where a threshold or the summary asks for them.
+
+A *sink* is the running aggregate of one series. Sinks form a monoid: ``merge`` is
+associative and an empty sink is its identity, which is what lets a worker ship a delta per
+flush and the coordinator fold deltas from any number of workers into one answer:
+
+============  ==========================  ==============================================
+type          state                       values (k6's names)
+============  ==========================  ==============================================
+counter       total                       count, rate (per second of test time)
+gauge         last value, min, max, when  value, min, max
+rate          non-zero adds, all adds     rate, passes, fails
+trend         :class:`~surge.common.sketch.Sketch`  avg, min, med, max, p(N), count
+============  ==========================  ==============================================
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from surge.common.errors import ProtocolError
+from surge.common.sketch import Sketch
+
+
+class MetricType(Enum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    RATE = "rate"
+    TREND = "trend"
+
+
+class ValueType(Enum):
+    DEFAULT = "default"
+    TIME = "time"
+    DATA = "data"
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str
+    type: MetricType
+    contains: ValueType = ValueType.DEFAULT
+
+
+def _builtin(name: str, type_: MetricType, contains: ValueType = ValueType.DEFAULT) -> MetricDef:
+    return MetricDef(name, type_, contains)
+
+
+_T, _C, _G, _R = MetricType.TREND, MetricType.COUNTER, MetricType.GAUGE, MetricType.RATE
+_TIME, _DATA = ValueType.TIME, ValueType.DATA
+
+BUILTIN_METRICS: dict[str, MetricDef] = {
+    m.name: m
+    for m in (
+        _builtin("http_reqs", _C),
+        _builtin("http_req_duration", _T, _TIME),
+        _builtin("http_req_blocked", _T, _TIME),
+        _builtin("http_req_connecting", _T, _TIME),
+        _builtin("http_req_tls_handshaking", _T, _TIME),
+        _builtin("http_req_sending", _T, _TIME),
+        _builtin("http_req_waiting", _T, _TIME),
+        _builtin("http_req_receiving", _T, _TIME),
+        _builtin("http_req_failed", _R),
+        _builtin("iterations", _C),
+        _builtin("iteration_duration", _T, _TIME),
+        _builtin("dropped_iterations", _C),
+        _builtin("vus", _G),
+        _builtin("vus_max", _G),
+        _builtin("checks", _R),
+        _builtin("data_sent", _C, _DATA),
+        _builtin("data_received", _C, _DATA),
+        _builtin("group_duration", _T, _TIME),
+    )
+}
+
+# Gauges whose fleet value is the sum of every worker's latest value (each worker runs its
+# share of the VUs), not the latest value written by any one of them.
+FLEET_SUMMED_GAUGES = frozenset({"vus", "vus_max"})
+
+METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+# --------------------------------------------------------------------------- series names
+
+_SERIES_RE = re.compile(r"^\s*([^{}\s]+)\s*(?:\{(.*)\})?\s*$", re.S)
+
+
+@dataclass(frozen=True)
+class SeriesName:
+    """A metric name with an optional tag filter; ``str()`` gives the canonical key."""
+
+    metric: str
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        if not self.tags:
+            return self.metric
+        return self.metric + "{" + ",".join(f"{k}:{v}" for k, v in self.tags) + "}"
+
+    def matches(self, tags: dict[str, str]) -> bool:
+        return all(tags.get(k) == v for k, v in self.tags)
+
+
+def parse_series_name(text: str) -> SeriesName:
+    """Parse ``name`` or ``name{tag:value,tag2:value2}`` (values may be quoted).
+
+    Raises ``ValueError`` with what was expected. The metric name is not checked against
+    the known metrics here; that is the options validator's job, which knows the scenario.
+    """
+    m = _SERIES_RE.match(text)
+    if m is None:
+        raise ValueError(f"expected 'metric' or 'metric{{tag:value}}', got {text!r}")
+    metric, body = m.group(1), m.group(2)
+    if not METRIC_NAME_RE.match(metric):
+        raise ValueError(f"{metric!r} is not a valid metric name (letters, digits, '_')")
+    if body is None:
+        return SeriesName(metric)
+    tags: list[tuple[str, str]] = []
+    for part in body.split(","):
+        if not part.strip():
+            raise ValueError(f"empty tag filter in {text!r}; expected 'metric{{tag:value}}'")
+        key, sep, value = part.partition(":")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ValueError(f"tag filter {part.strip()!r} in {text!r} is not 'tag:value'")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
+            value = value[1:-1]
+        tags.append((key, value))
+    return SeriesName(metric, tuple(tags))
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+def _num(v: object, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ProtocolError(f"{what} must be a finite number, got {v!r}")
+    return float(v)
+
+
+def _count(v: object, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ProtocolError(f"{what} must be a non-negative integer, got {v!r}")
+    return v
+
+
+def _wire_list(obj: object, n: int, what: str) -> list[Any]:
+    if not isinstance(obj, (list, tuple)) or len(obj) != n:
+        raise ProtocolError(f"{what}: expected a list of {n} fields, got {obj!r:.80}")
+    return list(obj)
+
+
+class CounterSink:
+    __slots__ = ("total",)
+    type = MetricType.COUNTER
+
+    def __init__(self, total: float = 0.0) -> None:
+        self.total = total
+
+    def merge(self, other: CounterSink) -> None:
+        self.total += other.total
+
+    def is_empty(self) -> bool:
+        return self.total == 0
+
+    def values(self, duration_s: float, trend_stats: tuple[str, ...] = ()) -> dict[str, float]:
+        return {"count": self.total, "rate": self.total / duration_s if duration_s > 0 else 0.0}
+
+    def to_wire(self) -> list[Any]:
+        return [self.total]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> CounterSink:
+        (total,) = _wire_list(obj, 1, "counter")
+        return cls(_num(total, "counter total"))
+
+
+class GaugeSink:
+    """Last value wins; ``at_s`` (seconds since the run started) says which value is last."""
+
+    __slots__ = ("value", "min", "max", "at_s")
+    type = MetricType.GAUGE
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.at_s = -math.inf
+
+    def set(self, value: float, at_s: float) -> None:
+        if at_s >= self.at_s:
+            self.value, self.at_s = value, at_s
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+
+    def merge(self, other: GaugeSink) -> None:
+        if other.is_empty():
+            return
+        if other.at_s >= self.at_s:
+            self.value, self.at_s = other.value, other.at_s
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+
+    def is_empty(self) -> bool:
+        return self.at_s == -math.inf
+
+    def values(self, duration_s: float, trend_stats: tuple[str, ...] = ()) -> dict[str, float]:
+        if self.is_empty():
+            return {"value": 0.0, "min": 0.0, "max": 0.0}
+        return {"value": self.value, "min": self.min, "max": self.max}
+
+    def to_wire(self) -> list[Any]:
+        if self.is_empty():
+            return [0.0, 0.0, 0.0, None]
+        return [self.value, self.min, self.max, self.at_s]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> GaugeSink:
+        value, lo, hi, at_s = _wire_list(obj, 4, "gauge")
+        g = cls()
+        if at_s is None:
+            return g
+        g.value, g.min, g.max = _num(value, "gauge value"), _num(lo, "gauge min"), _num(hi, "gauge max")
+        g.at_s = _num(at_s, "gauge time")
+        if not g.min <= g.value <= g.max:
+            raise ProtocolError(f"gauge: value {g.value} outside [{g.min}, {g.max}]")
+        return g
+
+
+class RateSink:
+    __slots__ = ("passes", "total")
+    type = MetricType.RATE
+
+    def __init__(self, passes: int = 0, total: int = 0) -> None:
+        self.passes = passes
+        self.total = total
+
+    def merge(self, other: RateSink) -> None:
+        self.passes += other.passes
+        self.total += other.total
+
+    def is_empty(self) -> bool:
+        return self.total == 0
+
+    def values(self, duration_s: float, trend_stats: tuple[str, ...] = ()) -> dict[str, float]:
+        rate = self.passes / self.total if self.total else 0.0
+        return {"rate": rate, "passes": self.passes, "fails": self.total - self.passes}
+
+    def to_wire(self) -> list[Any]:
+        return [self.passes, self.total]
+
+    @classmethod
+    def from_wire(cls, obj: object) -> RateSink:
+        passes, total = _wire_list(obj, 2, "rate")
+        p, t = _count(passes, "rate passes"), _count(total, "rate total")
+        if p > t:
+            raise ProtocolError(f"rate: {p} passes out of {t}")
+        return cls(p, t)
+
+
+DEFAULT_TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)")
+_PCT_RE = re.compile(r"^p\((\d+(?:\.\d+)?)\)$")
+
+
+def trend_stat(sketch: Sketch, stat: str) -> float:
+    """One of k6's trend statistics: avg, min, med, max, count, p(N) with 0 <= N <= 100."""
+    if stat == "count":
+        return float(sketch.count)
+    if sketch.count == 0:
+        return 0.0
+    if stat == "avg":
+        return sketch.mean
+    if stat == "min":
+        return sketch.min
+    if stat == "max":
+        return sketch.max
+    if stat == "med":
+        return sketch.quantile(0.5)
+    m = _PCT_RE.match(stat)
+    if m is None or float(m.group(1)) > 100:
+        raise ValueError(f"unknown trend statistic {stat!r}; expected avg, min, med, max, count or p(N)")
+    return sketch.quantile(float(m.group(1)) / 100)
+
+
+class TrendSink:
+    __slots__ = ("sketch",)
+    type = MetricType.TREND
+
+    def __init__(self, sketch: Sketch | None = None) -> None:
+        self.sketch = sketch if sketch is not None else Sketch()
+
+    def merge(self, other: TrendSink) -> None:
+        self.sketch.merge(other.sketch)
+
+    def is_empty(self) -> bool:
+        return self.sketch.count == 0
+
+    def values(
+        self, duration_s: float, trend_stats: tuple[str, ...] = DEFAULT_TREND_STATS
+    ) -> dict[str, float]:
+        return {s: trend_stat(self.sketch, s) for s in trend_stats}
+
+    def to_wire(self) -> list[Any]:
+        return self.sketch.to_wire()
+
+    @classmethod
+    def from_wire(cls, obj: object) -> TrendSink:
+        return cls(Sketch.from_wire(obj))
+
+
+Sink = CounterSink | GaugeSink | RateSink | TrendSink
+
+SINK_TYPES: dict[MetricType, type[CounterSink] | type[GaugeSink] | type[RateSink] | type[TrendSink]] = {
+    MetricType.COUNTER: CounterSink,
+    MetricType.GAUGE: GaugeSink,
+    MetricType.RATE: RateSink,
+    MetricType.TREND: TrendSink,
+}
+
+
+def new_sink(type_: MetricType) -> Sink:
+    return SINK_TYPES[type_]()
+
+
+def merge_into(into: Sink, other: Sink) -> None:
+    """Merge two sinks of the same type (a type mismatch is a programming error)."""
+    if type(into) is not type(other):
+        raise TypeError(f"cannot merge {type(other).__name__} into {type(into).__name__}")
+    into.merge(other)  # type: ignore[arg-type]
+
+
+def aggregate(sink: Sink, stat: str, duration_s: float) -> float:
+    """The value of one aggregation (``p(95)``, ``rate``, ``count``...) of a sink."""
+    if isinstance(sink, TrendSink):
+        return trend_stat(sink.sketch, stat)
+    vals = sink.values(duration_s)
+    if stat not in vals:
+        raise ValueError(f"{sink.type.value} metrics have no {stat!r}; expected one of {', '.join(vals)}")
+    return float(vals[stat])
+
+
+# Which aggregations a threshold may use on each metric type (k6's table).
+THRESHOLD_AGGREGATIONS: dict[MetricType, tuple[str, ...]] = {
+    MetricType.COUNTER: ("count", "rate"),
+    MetricType.GAUGE: ("value",),
+    MetricType.RATE: ("rate",),
+    MetricType.TREND: ("avg", "min", "max", "med", "p(N)"),
+}
