@@ -1,0 +1,278 @@
+"""The wire protocol between coordinator and workers: typed messages, msgpack, one version.
+
+Transport is ZeroMQ (see :mod:`surge.common.wire`): the coordinator binds a ROUTER, each
+worker connects a DEALER. Every frame is one msgpack map ``{"v": PROTOCOL_VERSION, "k": kind,
+...fields}``. :func:`decode` refuses, with a :class:`ProtocolError` that says why, a frame that
+is not msgpack, has another version, an unknown kind, a missing or extra field, or a field of
+the wrong type; nothing is ever unpickled. Metric sinks travel as ``[type, fields]`` of plain
+numbers and are validated by the sink classes themselves.
+
+A run, as the coordinator sees it (W = worker, C = coordinator)::
+
+    W -> C  Hello(name, host, pid, protocol)        on connect, repeated until answered
+    C -> W  Welcome(index) | Refuse(reason)
+    C -> W  Run(run_id, bundle, entry, env, slices, submetrics, report_interval_s)
+    W -> C  Ready(run_id) | LoadFailed(run_id, exit_code, message)
+    C -> W  Start(run_id)                            all workers at once: their clocks start here
+    W -> C  Report(run_id, seq, elapsed_s, series, checks, final)  every interval, and a final one
+    C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
+    C -> W  Stop(run_id, reason)                     abortOnFail, Ctrl-C, a lost peer
+    both    Heartbeat()                              every second; silence means the peer is gone
+    C -> W  Bye(reason)                              a one-run worker exits
+
+Reports carry deltas since the previous report and a per-run sequence number starting at 1.
+The worker keeps every unacknowledged report and sends it again until acked; the coordinator
+applies each sequence number once and in order, so a resend is never counted twice and a
+reordering never changes the merged result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import msgpack
+
+from surge.common.errors import ProtocolError
+from surge.common.metrics import SINK_TYPES, MetricType, Sink
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Hello:
+    name: str
+    host: str
+    pid: int
+    protocol: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class Welcome:
+    index: int
+
+
+@dataclass(frozen=True)
+class Refuse:
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScenarioSlice:
+    """One worker's share of one scenario: its own steps and the fleet-wide ids of its VUs."""
+
+    name: str
+    executor: str
+    exec_name: str
+    start_time_s: float
+    duration_s: float  # end of the last stage / of ``duration``, relative to start_time_s
+    graceful_stop_s: float
+    graceful_ramp_down_s: float
+    steps: list[tuple[float, int]]
+    vu_ids: list[int]
+    env: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    bundle: dict[str, bytes]  # relative path -> file content: the scenario and its local imports
+    entry: str  # dotted module name of the scenario inside the bundle
+    env: dict[str, str]
+    slices: list[ScenarioSlice]
+    submetrics: list[str]  # series keys with tag filters to track, e.g. "http_req_duration{scenario:a}"
+    report_interval_s: float
+
+
+@dataclass(frozen=True)
+class Ready:
+    run_id: str
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    run_id: str
+    exit_code: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Start:
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Report:
+    run_id: str
+    seq: int
+    elapsed_s: float
+    series: dict[str, Sink]
+    checks: dict[str, tuple[int, int]]  # check name -> (passes, fails) since the last report
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class Ack:
+    run_id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Stop:
+    run_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True)
+class Bye:
+    reason: str
+
+
+Message = Union[
+    Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Stop, Heartbeat, Bye
+]
+
+_KINDS: dict[str, type[Any]] = {
+    cls.__name__.lower(): cls
+    for cls in (Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Stop, Heartbeat, Bye)
+}
+_KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}
+_HINTS: dict[type[Any], dict[str, Any]] = {
+    cls: typing.get_type_hints(cls) for cls in (*_KINDS.values(), ScenarioSlice)
+}
+
+
+# --------------------------------------------------------------------------- encoding
+
+_SINK_CLASSES = tuple(SINK_TYPES.values())
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, _SINK_CLASSES):
+        return [value.type.value, value.to_wire()]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def encode(msg: Message) -> bytes:
+    kind = _KIND_OF.get(type(msg))
+    if kind is None:
+        raise TypeError(f"not a protocol message: {type(msg).__name__}")
+    body = _to_plain(msg)
+    body["v"] = PROTOCOL_VERSION
+    body["k"] = kind
+    return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    """Validate ``value`` against a type hint and return it converted (tuples, dataclasses, sinks)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ProtocolError(f"{where}: expected a finite number, got {value!r:.60}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError(f"{where}: expected an integer, got {value!r:.60}")
+        return value
+    if hint in (str, bytes, bool):
+        if type(value) is not hint:
+            raise ProtocolError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
+        return value
+    if hint is Sink or (origin in (Union, types.UnionType) and set(typing.get_args(hint)) == set(SINK_TYPES.values())):
+        if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
+            raise ProtocolError(f"{where}: expected [metric type, fields]")
+        try:
+            sink_cls = SINK_TYPES[MetricType(value[0])]
+        except ValueError:
+            raise ProtocolError(f"{where}: unknown metric type {value[0]!r}") from None
+        try:
+            return sink_cls.from_wire(value[1])
+        except ProtocolError as exc:
+            raise ProtocolError(f"{where}: {exc}") from None
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ProtocolError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_check(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list) or len(value) != len(args):
+            raise ProtocolError(f"{where}: expected a list of {len(args)} items")
+        return tuple(_check(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        key_t, val_t = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
+        return {
+            _check(k, key_t, f"{where} key"): _check(v, val_t, f"{where}[{k!r:.40}]") for k, v in value.items()
+        }
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    raise ProtocolError(f"{where}: unsupported field type {hint!r}")  # pragma: no cover - schema bug
+
+
+def _build(cls: type[Any], body: Any, where: str) -> Any:
+    if not isinstance(body, dict):
+        raise ProtocolError(f"{where}: expected a map")
+    hints = _HINTS[cls]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    extra = set(body) - set(fields)
+    if extra:
+        raise ProtocolError(f"{where}: unknown field(s) {', '.join(sorted(map(str, extra)))}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in body:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ProtocolError(f"{where}: missing field {name!r}")
+            continue
+        kwargs[name] = _check(body[name], hints[name], f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def decode(frame: bytes) -> Message:
+    """Parse and validate one frame, or raise :class:`ProtocolError` saying what is wrong."""
+    try:
+        body = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+    except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
+        raise ProtocolError(f"not a msgpack frame: {exc}") from None
+    if not isinstance(body, dict):
+        raise ProtocolError("frame is not a map")
+    version = body.pop("v", None)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"protocol version {version!r} is not this surge's version {PROTOCOL_VERSION}; "
+            "run the same surge release on coordinator and workers"
+        )
+    kind = body.pop("k", None)
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message kind {kind!r}")
+    msg: Message = _build(cls, body, cls.__name__)
+    if isinstance(msg, Report) and msg.seq < 1:
+        raise ProtocolError(f"Report.seq must be >= 1, got {msg.seq}")
+    if isinstance(msg, Report):
+        for name, (p, f) in msg.checks.items():
+            if p < 0 or f < 0:
+                raise ProtocolError(f"Report.checks[{name!r}]: negative count")
+    return msg

@@ -1,0 +1,1 @@
+"""What a run's metrics mean at the end: threshold verdicts, the summary and its outputs."""
