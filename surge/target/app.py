@@ -1,4 +1,4 @@
-"""The embedded demo target: a stand-in for a Supabase Edge Function that starts a Stripe checkout.
+"""The embedded demo target: a stand-in for the Supabase Edge Function behind a Stripe checkout.
 
 ``surge target`` (and the integration tests) serve this app on 127.0.0.1 so that a scenario has
 something realistic to hit without touching the network. It imitates
@@ -15,7 +15,7 @@ What a request goes through, in order::
     draw          latency, failure?, session id   from the app's own random.Random(seed)
     sleep         lognormal latency, capped at latency_max_ms
     answer        failure -> error_status {"error": "injected failure"}
-                  else    -> 200 {"url": "https://checkout.stripe.com/c/pay/cs_test_…", "sessionId"}
+                  else    -> 200 {"url": "https://checkout.stripe.com/c/pay/cs_test_<id>", "sessionId"}
     leave         stats.completed += 1, stats.by_status[status] += 1, stats.in_flight -= 1
 
 Counting is exact because integration tests compare surge's request count with this one:
@@ -43,6 +43,7 @@ import math
 import random
 import signal
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,8 +66,8 @@ _KEEPALIVE_TIMEOUT_S = 3630.0
 # Many VUs connect at once when a run starts; the kernel's default backlog of 128 would make
 # some of them wait for a SYN retry (a one-second stall that is the target's, not the server's).
 _LISTEN_BACKLOG = 4096
-# How long stop() waits for requests still sleeping before it drops them.
-_SHUTDOWN_GRACE_S = 1.0
+# stop() lets requests already sleeping finish: up to the latency cap, plus this margin.
+_SHUTDOWN_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -170,9 +171,7 @@ def _validate_order(body: Any) -> None:
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         raise _BadRequest("'quantity' must be an integer", "quantity")
     if not _QUANTITY_MIN <= quantity <= _QUANTITY_MAX:
-        raise _BadRequest(
-            f"'quantity' must be within {_QUANTITY_MIN}..{_QUANTITY_MAX}", "quantity"
-        )
+        raise _BadRequest(f"'quantity' must be within {_QUANTITY_MIN}..{_QUANTITY_MAX}", "quantity")
     if "@" not in _require_str(body, "email"):
         raise _BadRequest("'email' must be an email address", "email")
     for name in ("successUrl", "cancelUrl"):
@@ -228,10 +227,12 @@ class _Checkout:
                 payload["field"] = bad.field_name
             return _json(400, payload)
 
-        # Every draw happens before the sleep, so draws follow arrival order.
+        # Every draw happens before the sleep, so draws follow the order bodies arrive in.
         latency_s = self._draw_latency_ms() / 1000.0
         failed = self._rng.random() < self._config.error_rate
-        session_id = "cs_test_" + "".join(self._rng.choices(_SESSION_ALPHABET, k=_SESSION_ID_LENGTH))
+        session_id = "cs_test_" + "".join(
+            self._rng.choices(_SESSION_ALPHABET, k=_SESSION_ID_LENGTH)
+        )
         if latency_s > 0:
             await asyncio.sleep(latency_s)
         if failed:
@@ -301,7 +302,7 @@ class RunningTarget:
     _runner: web.AppRunner = field(repr=False)
 
     async def stop(self) -> None:
-        """Stop listening, let in-flight requests finish briefly, close every connection."""
+        """Stop listening, let in-flight requests finish (up to the latency cap), close all."""
         await self._runner.cleanup()
 
 
@@ -317,7 +318,7 @@ async def start_target(config: TargetConfig) -> RunningTarget:
         access_log=None,
         handler_cancellation=False,  # a disconnecting client must not make a request vanish
         keepalive_timeout=_KEEPALIVE_TIMEOUT_S,
-        shutdown_timeout=_SHUTDOWN_GRACE_S,
+        shutdown_timeout=config.latency_max_ms / 1000.0 + _SHUTDOWN_MARGIN_S,
     )
     await runner.setup()
     try:
@@ -355,6 +356,7 @@ def run_target(config: TargetConfig) -> None:
     Prints one line, ``surge demo target listening on http://HOST:PORT``. Runs on uvloop when
     it is installed, since the target shares the machine with the load it is measured under.
     """
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency, but optional here

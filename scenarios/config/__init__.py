@@ -1,0 +1,1 @@
+"""Threshold profiles shared by scenarios."""

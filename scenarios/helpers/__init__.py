@@ -1,0 +1,1 @@
+"""Helpers shared by scenarios: where the endpoint is, how to authenticate, what to send."""

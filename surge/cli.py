@@ -1,0 +1,152 @@
+"""The ``surge`` command. The only module that exits the process.
+
+Exit statuses are k6's (see :mod:`surge.common.errors`): 0 passed, 99 thresholds crossed,
+104 invalid options, 105 interrupted, 107 script error, and 120 when a worker was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from surge.common.durations import parse_duration
+from surge.common.errors import ExitCode, SurgeError
+
+
+def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="-e/--env")
+        env[key] = value
+    return env
+
+
+def _seconds(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _run_loop(coro):  # type: ignore[no-untyped-def]
+    import uvloop
+
+    return uvloop.run(coro)
+
+
+def _finish(coro) -> None:  # type: ignore[no-untyped-def]
+    """Run a coordinator coroutine and exit with its outcome's code."""
+    try:
+        outcome = _run_loop(coro)
+    except SurgeError as exc:
+        click.echo(f"surge: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo("surge: interrupted", err=True)
+        sys.exit(int(ExitCode.EXTERNAL_ABORT))
+    code = int(outcome.exit_code)
+    if code == ExitCode.THRESHOLDS_FAILED:
+        click.echo("surge: error: some thresholds have been crossed", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="surge")
+def main() -> None:
+    """surge: distributed load testing with k6's test model and Python scenarios."""
+
+
+_common = [
+    click.argument("scenario", type=click.Path(path_type=Path)),
+    click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable for the scenario (k6's __ENV)."),
+    click.option("--summary-export", type=click.Path(path_type=Path), help="Write the end-of-test summary data as JSON."),
+    click.option("--report-interval", default="1s", callback=_seconds, show_default=True, help="How often workers report."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress lines."),
+]
+
+
+def _with_common(f):  # type: ignore[no-untyped-def]
+    for deco in reversed(_common):
+        f = deco(f)
+    return f
+
+
+@main.command()
+@_with_common
+@click.option("-w", "--workers", type=click.IntRange(1, 1024), default=None, help="Local worker processes [default: one per core].")
+@click.option("--demo-target", is_flag=True, help="Start the embedded demo target and point BASE_URL/ANON_KEY at it.")
+def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
+        workers: int | None, demo_target: bool) -> None:
+    """Run SCENARIO with a coordinator and local worker processes."""
+    from surge.coordinator.testrun import RunConfig, run_test
+
+    n = workers or os.cpu_count() or 1
+    cfg = RunConfig(
+        scenario=scenario, env=_env_pairs(env), expect_workers=n, spawn_workers=n,
+        summary_export=summary_export, report_interval_s=report_interval, demo_target=demo_target, quiet=quiet,
+    )
+    _finish(run_test(cfg))
+
+
+@main.command()
+@_with_common
+@click.option("--bind", default="tcp://0.0.0.0:5557", show_default=True, help="ZeroMQ endpoint workers connect to.")
+@click.option("--expect-workers", type=click.IntRange(1, 100000), required=True, help="Workers to wait for before starting.")
+@click.option("--wait", "gather_timeout", default="60s", callback=_seconds, show_default=True, help="How long to wait for them.")
+def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
+                bind: str, expect_workers: int, gather_timeout: float) -> None:
+    """Coordinate SCENARIO over workers that connect to --bind (multi-machine runs)."""
+    from surge.coordinator.testrun import RunConfig, run_test
+
+    cfg = RunConfig(
+        scenario=scenario, env=_env_pairs(env), bind=bind, expect_workers=expect_workers,
+        summary_export=summary_export, report_interval_s=report_interval, quiet=quiet, gather_timeout_s=gather_timeout,
+    )
+    _finish(run_test(cfg))
+
+
+@main.command()
+@click.option("--connect", required=True, help="The coordinator's endpoint, e.g. tcp://jumpbox:5557.")
+@click.option("--name", default=None, help="Name shown by the coordinator [default: host-pid].")
+@click.option("--once", is_flag=True, help="Exit after one run (surge run starts workers this way).")
+@click.option("--coordinator-timeout", default=5.0, type=float, show_default=True,
+              help="Seconds of coordinator silence after which load stops.")
+def worker(connect: str, name: str | None, once: bool, coordinator_timeout: float) -> None:
+    """Run load for a coordinator; stays up for the next run unless --once."""
+    from surge.worker.agent import run_worker
+
+    try:
+        code = _run_loop(run_worker(connect, name=name, once=once, coordinator_timeout_s=coordinator_timeout))
+    except KeyboardInterrupt:
+        code = int(ExitCode.EXTERNAL_ABORT)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, type=int, show_default=True, help="0 picks a free port.")
+@click.option("--latency-median-ms", default=40.0, type=float, show_default=True)
+@click.option("--latency-sigma", default=0.5, type=float, show_default=True, help="Lognormal sigma.")
+@click.option("--error-rate", default=0.0, type=float, show_default=True, help="Share of requests answered with --error-status.")
+@click.option("--error-status", default=500, type=int, show_default=True)
+@click.option("--anon-key", default="surge-demo-anon-key", show_default=True, help="Expected bearer token and apikey.")
+@click.option("--seed", default=None, type=int)
+def target(host: str, port: int, latency_median_ms: float, latency_sigma: float, error_rate: float,
+           error_status: int, anon_key: str, seed: int | None) -> None:
+    """Serve the demo create-checkout-session endpoint."""
+    from surge.target import TargetConfig, run_target
+
+    try:
+        cfg = TargetConfig(
+            host=host, port=port, anon_key=anon_key, latency_median_ms=latency_median_ms,
+            latency_sigma=latency_sigma, error_rate=error_rate, error_status=error_status, seed=seed,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    run_target(cfg)

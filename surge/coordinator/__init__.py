@@ -1,0 +1,1 @@
+"""The coordinator: plans a run, hands it out, watches the workers, merges, judges."""

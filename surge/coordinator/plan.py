@@ -1,0 +1,53 @@
+"""From validated options to one set of slices per worker (pure: no clock, no I/O).
+
+Each scenario's global steps are split over the workers by weight (see
+:func:`surge.common.schedule.split_steps`): at every instant the workers' VU counts add up to
+the scenario's planned count exactly. Each VU gets a fleet-unique id: scenarios take
+consecutive id ranges of their maximum VU count, and within a scenario the VU activated k-th
+(0-based) has id ``range start + k + 1`` on whichever worker owns index k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from surge.common.options import Executor, Options, ScenarioConfig
+from surge.common.protocol import ScenarioSlice
+from surge.common.schedule import max_vus, owned_indices, split_steps, total_duration_s
+
+
+def scenario_duration_s(sc: ScenarioConfig) -> float:
+    """Length of the scenario's stages (or ``duration``), without graceful stop."""
+    if sc.executor is Executor.CONSTANT_VUS:
+        return sc.duration_s
+    return total_duration_s(sc.stages)
+
+
+def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioSlice]]:
+    """One list of :class:`ScenarioSlice` (one per scenario) for each worker, in worker order."""
+    if not weights or any(w <= 0 for w in weights):
+        raise ValueError(f"worker weights must be positive, got {list(weights)!r}")
+    per_worker: list[list[ScenarioSlice]] = [[] for _ in weights]
+    id_base = 0
+    for sc in options.scenarios:
+        steps = sc.steps()
+        top = max_vus(steps)
+        shares = split_steps(steps, weights)
+        for w, share in enumerate(shares):
+            per_worker[w].append(
+                ScenarioSlice(
+                    name=sc.name,
+                    executor=sc.executor.value,
+                    exec_name=sc.exec_name,
+                    start_time_s=sc.start_time_s,
+                    duration_s=scenario_duration_s(sc),
+                    graceful_stop_s=sc.graceful_stop_s,
+                    graceful_ramp_down_s=sc.graceful_ramp_down_s,
+                    steps=[(s.offset_s, s.vus) for s in share],
+                    vu_ids=[id_base + k + 1 for k in owned_indices(w, weights, top)],
+                    env=dict(sc.env),
+                    tags=dict(sc.tags),
+                )
+            )
+        id_base += top
+    return per_worker

@@ -1,0 +1,96 @@
+"""After the run: verdicts, the summary, ``handle_summary``, outputs and the exit code.
+
+The exit code is decided here and only here: the reason the run stopped early if it did
+(105 signal, 120 lost worker, 99 a threshold with ``abortOnFail``), else 99 if any threshold
+failed at the end, else 0. The summary is printed and exported whatever the code: what was
+measured before an abort is still reported.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from surge.common.errors import ExitCode, ScriptError
+from surge.common.metrics import Sink, new_sink, parse_series_name
+from surge.coordinator.prepare import Prepared
+from surge.coordinator.session import SessionResult
+from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
+from surge.results.summary import SeriesResult, build_summary, text_summary
+from surge.results.thresholds import Verdict, evaluate
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: ExitCode
+    data: dict[str, Any]
+    verdicts: list[Verdict]
+
+
+def summarize(prepared: Prepared, result: SessionResult, *, is_tty: bool = False) -> tuple[dict[str, Any], list[Verdict]]:
+    series: dict[str, Sink] = result.aggregate.series()
+    for mt in prepared.thresholds:
+        series.setdefault(mt.key, new_sink(mt.metric.type))
+    for name in ("vus", "vus_max", "http_reqs", "iterations"):
+        series.setdefault(name, new_sink(prepared.metric_defs[name].type))
+    verdicts = evaluate(prepared.thresholds, series, result.duration_s)
+    results = []
+    for key, sink in series.items():
+        metric = prepared.metric_defs.get(parse_series_name(key).metric)
+        if metric is not None:
+            results.append(SeriesResult(key=key, metric=metric, sink=sink))
+    data = build_summary(
+        series=results,
+        verdicts=verdicts,
+        checks=result.aggregate.checks(),
+        duration_s=result.duration_s,
+        trend_stats=prepared.options.summary_trend_stats,
+        options=dict(prepared.options.raw),
+        is_stdout_tty=is_tty,
+    )
+    return data, verdicts
+
+
+def exit_code_for(result: SessionResult, verdicts: list[Verdict]) -> ExitCode:
+    if result.stopped is not None:
+        return result.stopped.exit_code
+    if any(not v.ok for v in verdicts):
+        return ExitCode.THRESHOLDS_FAILED
+    return ExitCode.PASSED
+
+
+def report(
+    prepared: Prepared,
+    result: SessionResult,
+    *,
+    summary_export: Path | None,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+    base_dir: Path = Path("."),
+) -> Outcome:
+    """Judge the run, print or hand over the summary, write exports; return the outcome."""
+    data, verdicts = summarize(prepared, result, is_tty=stdout.isatty())
+    if summary_export is not None:
+        summary_export.parent.mkdir(parents=True, exist_ok=True)
+        summary_export.write_text(summary_json(data), encoding="utf-8")
+    if prepared.handle_summary is not None:
+        try:
+            out = prepared.handle_summary(data)
+        except Exception as exc:  # noqa: BLE001 - the user's function; the default summary still prints
+            stderr.write(f"surge: handle_summary raised {type(exc).__name__}: {exc}; printing the default summary\n")
+            stdout.write(text_summary(data) + "\n")
+        else:
+            if out is not None and not isinstance(out, dict):
+                raise ScriptError(f"{prepared.source}: handle_summary must return a dict, got {type(out).__name__}")
+            try:
+                write_outputs(out or {}, stdout=stdout, stderr=stderr, base_dir=base_dir)
+            except ValueError as exc:
+                raise ScriptError(f"{prepared.source}: handle_summary returned {exc}") from None
+            except SummaryOutputError as exc:
+                stderr.write(f"surge: could not write every summary output: {exc}\n")
+    else:
+        stdout.write(text_summary(data) + "\n")
+    stdout.flush()
+    return Outcome(exit_code_for(result, verdicts), data, verdicts)

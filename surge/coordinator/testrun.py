@@ -1,0 +1,165 @@
+"""A whole test run from the coordinator's seat: prepare, gather, run, report.
+
+Used by ``surge run`` (local workers spawned here) and ``surge coordinator`` (workers
+elsewhere, connecting to ``bind``). Returns an :class:`~surge.coordinator.report.Outcome`;
+the CLI turns its exit code into the process status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from surge.common import api
+from surge.common.durations import format_duration
+from surge.common.errors import ExitCode
+from surge.common.metrics import Sink
+from surge.common.wire import RouterChannel
+from surge.coordinator.local import DemoTarget, reap, spawn_workers
+from surge.coordinator.plan import plan_slices
+from surge.coordinator.prepare import Prepared, prepare
+from surge.coordinator.report import Outcome, report
+from surge.coordinator.session import Session, StopReason
+from surge.results.thresholds import abort_verdict, evaluate
+
+DEMO_ANON_KEY = "surge-demo-anon-key"
+
+
+@dataclass
+class RunConfig:
+    scenario: Path
+    env: dict[str, str] = field(default_factory=dict)
+    bind: str = "tcp://127.0.0.1:*"
+    expect_workers: int = 1
+    spawn_workers: int = 0  # local worker processes to start (surge run)
+    summary_export: Path | None = None
+    report_interval_s: float = 1.0
+    demo_target: bool = False
+    quiet: bool = False
+    gather_timeout_s: float = 60.0
+    worker_timeout_s: float = 5.0
+
+
+def _say(cfg: RunConfig, text: str) -> None:
+    if not cfg.quiet:
+        print(f"surge: {text}", file=sys.stderr, flush=True)
+
+
+def _demo_stats(url: str) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(url + "/__surge/stats", timeout=5) as resp:  # noqa: S310 - our own 127.0.0.1 target
+            data: dict[str, object] = json.loads(resp.read())
+            return data
+    except OSError:
+        return None
+
+
+def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float):  # type: ignore[no-untyped-def]
+    abortable = [mt for mt in prepared.thresholds if any(t.abort_on_fail for t in mt.thresholds)]
+    last_progress = [0.0]
+
+    def watch(elapsed_s: float, series: dict[str, Sink]) -> StopReason | None:
+        if elapsed_s - last_progress[0] >= 5.0:
+            last_progress[0] = elapsed_s
+            vus = series.get("vus")
+            reqs = series.get("http_reqs")
+            iters = series.get("iterations")
+            _say(
+                cfg,
+                f"running ({format_duration(round(elapsed_s))}/{format_duration(max_s)}), "
+                f"{int(vus.values(elapsed_s)['value']) if vus else 0} VUs, "
+                f"{int(iters.values(elapsed_s)['count']) if iters else 0} iterations, "
+                f"{int(reqs.values(elapsed_s)['count']) if reqs else 0} requests",
+            )
+        if not abortable:
+            return None
+        verdict = abort_verdict(evaluate(abortable, series, elapsed_s), elapsed_s)
+        if verdict is None:
+            return None
+        return StopReason(
+            ExitCode.THRESHOLDS_FAILED,
+            f"threshold {verdict.key}: {verdict.source} crossed (observed {verdict.observed:g}) with abortOnFail",
+        )
+
+    return watch
+
+
+async def run_test(cfg: RunConfig) -> Outcome:
+    target: DemoTarget | None = None
+    if cfg.demo_target:
+        target = DemoTarget()
+        url = await target.start()
+        cfg.env.setdefault("BASE_URL", url)
+        cfg.env.setdefault("ANON_KEY", DEMO_ANON_KEY)
+        _say(cfg, f"demo target listening on {url}")
+    procs = []
+    chan: RouterChannel | None = None
+    try:
+        prepared = prepare(cfg.scenario, cfg.env)  # 104/107 here: nothing has been sent yet
+        chan = RouterChannel(cfg.bind)
+        if cfg.spawn_workers:
+            procs = spawn_workers(chan.endpoint, cfg.spawn_workers, coordinator_timeout_s=cfg.worker_timeout_s)
+        else:
+            _say(cfg, f"waiting for {cfg.expect_workers} worker(s) on {chan.endpoint}")
+        session = Session(
+            chan,
+            expect_workers=cfg.expect_workers,
+            gather_timeout_s=cfg.gather_timeout_s,
+            worker_timeout_s=cfg.worker_timeout_s,
+            dismiss_workers=bool(cfg.spawn_workers),
+        )
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        interrupts = [0]
+
+        def on_signal(signame: str) -> None:
+            interrupts[0] += 1
+            if interrupts[0] == 1:
+                _say(cfg, f"{signame}: stopping the run and collecting what was measured (again to quit now)")
+                session.request_stop(StopReason(ExitCode.EXTERNAL_ABORT, f"interrupted by {signame}"))
+            elif main_task is not None:
+                main_task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig.name)
+        try:
+            workers = await session.gather()
+            options = prepared.options
+            _say(
+                cfg,
+                f"{len(options.scenarios)} scenario(s), {options.total_max_vus()} max VUs, "
+                f"{format_duration(options.max_duration_s())} max duration (incl. graceful stop), "
+                f"{len(workers)} worker(s)",
+            )
+            slices = plan_slices(options, [1] * len(workers))
+            result = await session.run(
+                bundle=prepared.bundle,
+                entry=prepared.entry,
+                env=dict(api.env),
+                slices=slices,
+                submetrics=prepared.submetrics,
+                report_interval_s=cfg.report_interval_s,
+                max_duration_s=options.max_duration_s(),
+                watchdog=_watchdog(prepared, cfg, options.max_duration_s()),
+            )
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        outcome = report(prepared, result, summary_export=cfg.summary_export)
+        if target is not None:
+            stats = _demo_stats(target.url)
+            if stats is not None:
+                _say(cfg, f"demo target counted {stats.get('requests')} requests")
+        return outcome
+    finally:
+        if chan is not None:
+            chan.close()
+        if procs:
+            await reap(procs)
+        if target is not None:
+            target.stop()

@@ -1,0 +1,227 @@
+"""The worker's recorder: per-request outcomes in, one delta of sinks per flush out.
+
+Per sample the recorder only appends a float to a list or bumps a number; the t-digest for
+each trend series is built once per flush from that interval's raw values
+(:meth:`Sketch.from_samples`), which costs far less than inserting every sample into a digest
+and keeps memory bounded by one interval's samples whatever the run's length.
+
+Series: every sample goes to its metric's series. A sample also goes to each tracked
+sub-metric (``http_req_duration{scenario:purchase}``) whose tag filter it matches; the tag
+set it is matched against is the VU's tags (``scenario`` and the scenario's ``tags``, set in
+:data:`vu_tags` by the executor for each VU task) overlaid with the sample's own tags (for
+HTTP: ``method``, ``status``, ``url``, ``name``, ``expected_response``, ``error_code``; for
+checks: ``check``). Tags are only assembled when a sub-metric of that metric exists, so an
+untagged run pays nothing for them.
+
+A flush hands over everything recorded since the previous one and starts afresh: the caller
+(the agent) then owns the delta and keeps it until the coordinator has acknowledged it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from surge.common import api
+from surge.common.metrics import (
+    BUILTIN_METRICS,
+    CounterSink,
+    GaugeSink,
+    MetricDef,
+    MetricType,
+    RateSink,
+    SeriesName,
+    Sink,
+    TrendSink,
+    parse_series_name,
+)
+from surge.common.sketch import Sketch
+
+if TYPE_CHECKING:
+    from surge.worker.http import Response
+
+vu_tags: ContextVar[Mapping[str, str]] = ContextVar("surge_vu_tags", default={})
+
+_HTTP_TRENDS = (
+    "http_req_duration",
+    "http_req_blocked",
+    "http_req_connecting",
+    "http_req_tls_handshaking",
+    "http_req_sending",
+    "http_req_waiting",
+    "http_req_receiving",
+)
+_HTTP_METRICS = frozenset((*_HTTP_TRENDS, "http_reqs", "http_req_failed", "data_sent", "data_received"))
+
+Delta = tuple[dict[str, Sink], dict[str, tuple[int, int]]]
+
+
+class Recorder:
+    """Accumulates one interval of samples; :meth:`flush` returns them as sinks."""
+
+    def __init__(
+        self,
+        *,
+        submetrics: Sequence[str] = (),
+        clock: Callable[[], float],
+        metric_defs: Mapping[str, MetricDef] | None = None,
+    ) -> None:
+        self._clock = clock  # seconds since the run started, for gauges' "last value"
+        self._defs: dict[str, MetricDef] = {**BUILTIN_METRICS, **(metric_defs or api.declared_metrics())}
+        self._trends: dict[str, list[float]] = {}
+        self._counters: dict[str, float] = {}
+        self._rates: dict[str, list[int]] = {}
+        self._gauges: dict[str, GaugeSink] = {}
+        self._checks: dict[str, list[int]] = {}
+        self._subs: dict[str, list[tuple[SeriesName, str]]] = {}
+        for key in submetrics:
+            sn = parse_series_name(key)
+            if sn.tags:
+                self._subs.setdefault(sn.metric, []).append((sn, key))
+        self._http_subs = any(m in self._subs for m in _HTTP_METRICS)
+        # The HTTP hot path appends to these lists directly; flush empties them in place.
+        self._http_lists = [self._trends.setdefault(name, []) for name in _HTTP_TRENDS]
+        self._counters.update(http_reqs=0.0, data_sent=0.0, data_received=0.0)
+        self._failed = self._rates.setdefault("http_req_failed", [0, 0])
+
+    # ------------------------------------------------------------------ samples
+
+    def _def(self, metric: str) -> MetricDef:
+        d = self._defs.get(metric)
+        if d is None:
+            # a metric declared after the scenario was loaded (inside default(), say)
+            self._defs.update(api.declared_metrics())
+            d = self._defs.get(metric)
+            if d is None:
+                raise KeyError(f"unknown metric {metric!r}")
+        return d
+
+    def _put(self, key: str, type_: MetricType, value: float) -> None:
+        if type_ is MetricType.TREND:
+            lst = self._trends.get(key)
+            if lst is None:
+                lst = self._trends[key] = []
+            lst.append(value)
+        elif type_ is MetricType.COUNTER:
+            self._counters[key] = self._counters.get(key, 0.0) + value
+        elif type_ is MetricType.RATE:
+            r = self._rates.get(key)
+            if r is None:
+                r = self._rates[key] = [0, 0]
+            r[0] += value != 0
+            r[1] += 1
+        else:
+            g = self._gauges.get(key)
+            if g is None:
+                g = self._gauges[key] = GaugeSink()
+            g.set(value, self._clock())
+
+    def _put_subs(self, metric: str, type_: MetricType, value: float, tags: Mapping[str, str]) -> None:
+        for sn, key in self._subs[metric]:
+            if sn.matches(tags):  # type: ignore[arg-type]
+                self._put(key, type_, value)
+
+    def add(self, metric: str, value: float, tags: Mapping[str, str] | None = None) -> None:
+        """Record one sample of ``metric`` (what ``Trend.add`` and friends call)."""
+        type_ = self._def(metric).type
+        self._put(metric, type_, value)
+        if metric in self._subs:
+            self._put_subs(metric, type_, value, {**vu_tags.get(), **(tags or {})})
+
+    def set_gauge(self, metric: str, value: float) -> None:
+        self.add(metric, value)
+
+    def add_check(self, name: str, ok: bool, tags: Mapping[str, str] | None = None) -> None:
+        c = self._checks.get(name)
+        if c is None:
+            c = self._checks[name] = [0, 0]
+        c[0 if ok else 1] += 1
+        self._put("checks", MetricType.RATE, 1.0 if ok else 0.0)
+        if "checks" in self._subs:
+            self._put_subs("checks", MetricType.RATE, 1.0 if ok else 0.0, {**vu_tags.get(), **(tags or {}), "check": name})
+
+    def add_iteration(self, duration_ms: float) -> None:
+        self._counters["iterations"] = self._counters.get("iterations", 0.0) + 1
+        self._put("iteration_duration", MetricType.TREND, duration_ms)
+        if "iterations" in self._subs or "iteration_duration" in self._subs:
+            tags = vu_tags.get()
+            if "iterations" in self._subs:
+                self._put_subs("iterations", MetricType.COUNTER, 1.0, tags)
+            if "iteration_duration" in self._subs:
+                self._put_subs("iteration_duration", MetricType.TREND, duration_ms, tags)
+
+    def record_http(self, resp: Response, tags: Mapping[str, str] | None) -> None:
+        """Record one finished (or failed) request: the per-request hot path."""
+        t = resp.timings
+        lists = self._http_lists
+        lists[0].append(t.duration)
+        lists[1].append(t.blocked)
+        lists[2].append(t.connecting)
+        lists[3].append(t.tls_handshaking)
+        lists[4].append(t.sending)
+        lists[5].append(t.waiting)
+        lists[6].append(t.receiving)
+        c = self._counters
+        c["http_reqs"] += 1
+        c["data_sent"] += resp.bytes_sent
+        c["data_received"] += resp.bytes_received
+        failed = self._failed
+        failed[0] += not resp.expected
+        failed[1] += 1
+        if self._http_subs:
+            self._record_http_subs(resp, tags)
+
+    def _record_http_subs(self, resp: Response, tags: Mapping[str, str] | None) -> None:
+        all_tags = {
+            **vu_tags.get(),
+            "method": resp.method,
+            "status": str(resp.status),
+            "url": resp.url,
+            "name": resp.url,
+            "expected_response": "true" if resp.expected else "false",
+        }
+        if resp.error_code:
+            all_tags["error_code"] = str(resp.error_code)
+        if tags:
+            all_tags.update(tags)
+        t = resp.timings
+        values: dict[str, float] = {
+            "http_req_duration": t.duration,
+            "http_req_blocked": t.blocked,
+            "http_req_connecting": t.connecting,
+            "http_req_tls_handshaking": t.tls_handshaking,
+            "http_req_sending": t.sending,
+            "http_req_waiting": t.waiting,
+            "http_req_receiving": t.receiving,
+            "http_reqs": 1.0,
+            "http_req_failed": 0.0 if resp.expected else 1.0,
+            "data_sent": float(resp.bytes_sent),
+            "data_received": float(resp.bytes_received),
+        }
+        for metric in self._subs.keys() & _HTTP_METRICS:
+            self._put_subs(metric, BUILTIN_METRICS[metric].type, values[metric], all_tags)
+
+    # ------------------------------------------------------------------ flush
+
+    def flush(self) -> Delta:
+        """Everything recorded since the last flush, as sinks; the recorder starts afresh."""
+        series: dict[str, Sink] = {}
+        for key, values in self._trends.items():
+            if values:
+                series[key] = TrendSink(Sketch.from_samples(values))
+                values.clear()
+        for key, total in self._counters.items():
+            if total:
+                series[key] = CounterSink(total)
+                self._counters[key] = 0.0
+        for key, r in self._rates.items():
+            if r[1]:
+                series[key] = RateSink(r[0], r[1])
+                r[0] = r[1] = 0
+        for key, g in self._gauges.items():
+            series[key] = g
+        self._gauges = {}
+        checks = {name: (c[0], c[1]) for name, c in self._checks.items() if c[0] or c[1]}
+        self._checks = {}
+        return series, checks

@@ -1,0 +1,107 @@
+"""One run on one worker: the scenario's slices played by executors, recorded by one recorder.
+
+The runner knows nothing of the network: the agent gives it a loaded module and the slices
+from the coordinator's ``Run`` message, starts it, flushes its recorder on its own schedule and
+may stop it at any time. Everything measured stays in the recorder until flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from surge.common import api
+from surge.common.protocol import ScenarioSlice
+from surge.common.scenario import exec_function
+from surge.worker.http import HttpClient
+from surge.worker.recorder import Recorder
+from surge.worker.vu import VU, AbortTest, ErrorLog, LoopingVUs
+
+SUPPORTED_EXECUTORS = frozenset({"ramping-vus", "constant-vus"})
+
+
+class WorkerRun:
+    """Builds the executors for the slices, then :meth:`play` runs them to the end."""
+
+    def __init__(
+        self,
+        module: ModuleType,
+        source: str,
+        slices: Sequence[ScenarioSlice],
+        *,
+        env: Mapping[str, str],
+        submetrics: Sequence[str],
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._t0: float | None = None
+        self.recorder = Recorder(submetrics=submetrics, clock=self._elapsed)
+        self.errors = ErrorLog()
+        self.aborted: AbortTest | None = None
+        self._clients: list[HttpClient] = []
+        self._env = env
+        self.executors: list[LoopingVUs] = []
+        for sl in slices:
+            if sl.executor not in SUPPORTED_EXECUTORS:
+                raise ValueError(f"executor {sl.executor!r} is not supported by this worker")
+            fn = exec_function(module, sl.exec_name, source)
+            self.executors.append(
+                LoopingVUs(
+                    sl,
+                    fn,
+                    self._vu_factory(sl),
+                    self.recorder,
+                    errors=self.errors,
+                    on_abort=self._abort,
+                    on_vus=self._vus_changed,
+                )
+            )
+
+    def _elapsed(self) -> float:
+        return self._loop.time() - self._t0 if self._t0 is not None else 0.0
+
+    def _vu_factory(self, sl: ScenarioSlice) -> Any:
+        env = ChainMap(dict(sl.env), dict(self._env)) if sl.env else self._env
+        tags = {"scenario": sl.name, **sl.tags}
+
+        def make(vu_id: int) -> VU:
+            client = HttpClient(on_response=self.recorder.record_http)
+            self._clients.append(client)
+            return VU(vu_id, sl.name, env, client, tags)
+
+        return make
+
+    def _vus_changed(self, _n: int) -> None:
+        self.recorder.set_gauge("vus", float(sum(ex.running for ex in self.executors)))
+
+    def _abort(self, exc: AbortTest) -> None:
+        if self.aborted is None:
+            self.aborted = exc
+        self.stop_now()
+
+    @property
+    def elapsed_s(self) -> float:
+        return self._elapsed()
+
+    async def play(self) -> None:
+        """Run every slice from now; return when all are done (or stopped)."""
+        self._t0 = self._loop.time()
+        api.install_recorder(self.recorder)
+        self.recorder.set_gauge("vus_max", float(sum(len(ex.plan.vu_ids) for ex in self.executors)))
+        self.recorder.set_gauge("vus", 0.0)
+        try:
+            await asyncio.gather(*(ex.run(self._t0) for ex in self.executors))
+        finally:
+            self.stop_now()
+            await asyncio.gather(*(c.close() for c in self._clients), return_exceptions=True)
+            api.install_recorder(None)
+
+    def stop_now(self) -> None:
+        for ex in self.executors:
+            ex.stop_now()
+
+    @property
+    def interrupted_iterations(self) -> int:
+        return sum(ex.interrupted for ex in self.executors)

@@ -1,0 +1,237 @@
+"""Virtual users and the looping-VU executor (k6's ``ramping-vus`` and ``constant-vus``).
+
+An executor runs one :class:`ScenarioSlice`: this worker's share of one scenario, as a list of
+``(offset_s, vus)`` steps planned by the coordinator. It waits for each step and resizes its
+pool; it never computes a schedule itself ("plan, then act").
+
+A VU goes through these states::
+
+    idle ──activate──> running ──deactivate──> finishing ──iteration ends──> idle
+                          ^                        │
+                          └──────activate──────────┘        (reused, no new task)
+                                                   │
+                                   deadline passes └──cancel──> idle  (iteration interrupted)
+
+* *running*: loops ``await exec(vu)``; each completed iteration is counted (``iterations``,
+  ``iteration_duration``) and bumps ``vu.iteration``.
+* *finishing*: the VU was ramped down (or the scenario's stages ended); its current iteration
+  may go on until the deadline: ``gracefulRampDown`` after a ramp-down step,
+  ``gracefulStop`` after the end of the stages, never later than the end of the stages plus
+  ``gracefulStop``. Then it is cancelled; an interrupted iteration is not counted, as in k6.
+* A VU to deactivate is always the most recently activated one (last in, first out), which is
+  what makes every worker's share of the fleet-wide count line up with the plan.
+
+The loop's clock is the only clock: a test runs a 3-minute ramp in milliseconds on a
+virtual-time event loop (tests/worker/test_vu.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from surge.common.protocol import ScenarioSlice
+from surge.worker.recorder import Recorder, vu_tags
+
+
+class AbortTest(Exception):
+    """Raised by ``surge.abort_test()`` inside a scenario: ends the whole run (exit 108)."""
+
+
+class VU:
+    """What a scenario's ``default(vu)`` receives.
+
+    ``id`` is k6's ``__VU`` (1-based, unique across the fleet); ``iteration`` is ``__ITER``
+    (0-based, per VU); ``env`` is ``__ENV``; ``data`` is what ``setup()`` returned.
+    """
+
+    __slots__ = ("id", "iteration", "scenario", "env", "http", "data", "tags")
+
+    def __init__(self, id: int, scenario: str, env: Mapping[str, str], http: Any, tags: Mapping[str, str], data: Any = None) -> None:
+        self.id = id
+        self.iteration = 0
+        self.scenario = scenario
+        self.env = env
+        self.http = http
+        self.data = data
+        self.tags = tags
+
+    async def sleep(self, seconds: float) -> None:
+        """k6's ``sleep``: think time inside an iteration."""
+        await asyncio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return f"VU(id={self.id}, scenario={self.scenario!r}, iteration={self.iteration})"
+
+
+ExecFn = Callable[[VU], Awaitable[Any]]
+
+
+class _Slot:
+    __slots__ = ("vu", "task", "active", "kill")
+
+    def __init__(self, vu: VU) -> None:
+        self.vu = vu
+        self.task: asyncio.Task[None] | None = None
+        self.active = False
+        self.kill: asyncio.TimerHandle | None = None
+
+
+class ErrorLog:
+    """Prints the first few script errors in full, then one line per error kind, then nothing."""
+
+    def __init__(self, limit: int = 10) -> None:
+        self.count = 0
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def report(self, vu: VU, exc: BaseException) -> None:
+        self.count += 1
+        key = f"{type(exc).__name__}: {exc}"
+        if self.count <= 3:
+            text = "".join(traceback.format_exception(exc)).rstrip()
+            print(f"surge: VU {vu.id} iteration {vu.iteration} raised:\n{text}", file=sys.stderr)
+        elif key not in self._seen and len(self._seen) < self._limit:
+            print(f"surge: VU {vu.id} iteration {vu.iteration} raised {key}", file=sys.stderr)
+        self._seen.add(key)
+
+
+class LoopingVUs:
+    """Runs one slice of a ``ramping-vus`` or ``constant-vus`` scenario on this worker."""
+
+    def __init__(
+        self,
+        plan: ScenarioSlice,
+        fn: ExecFn,
+        make_vu: Callable[[int], VU],
+        recorder: Recorder,
+        *,
+        errors: ErrorLog,
+        on_abort: Callable[[AbortTest], None],
+        on_vus: Callable[[int], None],
+    ) -> None:
+        self.plan = plan
+        self._fn = fn
+        self._make_vu = make_vu
+        self._rec = recorder
+        self._errors = errors
+        self._on_abort = on_abort
+        self._on_vus = on_vus
+        self._slots: list[_Slot] = []
+        self._active = 0
+        self.running = 0  # VU tasks alive: running or finishing
+        self.interrupted = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopped = False
+        self._waiter: asyncio.Future[bool] | None = None
+        self._hard_end = 0.0
+
+    async def run(self, t0: float) -> None:
+        """Play the slice with the loop time ``t0`` as the run's start; return when every VU is idle."""
+        p = self.plan
+        start = t0 + p.start_time_s
+        end = start + p.duration_s
+        self._hard_end = end + p.graceful_stop_s
+        try:
+            for offset, vus in p.steps:
+                at = start + offset
+                if at >= end or not await self._wait_until(at):
+                    break
+                self._resize(vus, min(at + p.graceful_ramp_down_s, self._hard_end))
+            if await self._wait_until(end):
+                self._resize(0, self._hard_end)
+            await self._idle.wait()
+        except asyncio.CancelledError:
+            self.stop_now()
+            raise
+
+    async def _wait_until(self, when: float) -> bool:
+        """Sleep until loop time ``when`` exactly; False if the executor was stopped meanwhile."""
+        if self._stopped:
+            return False
+        loop = asyncio.get_running_loop()
+        if when <= loop.time():
+            return True
+        # call_at with the planned instant, not sleep(when - now): the step fires at the
+        # instant the plan names, with no rounding from a relative delay.
+        self._waiter = waiter = loop.create_future()
+        handle = loop.call_at(when, _resolve, waiter, True)
+        try:
+            return await waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    def stop_now(self) -> None:
+        """Interrupt every VU at once (abort, Ctrl-C, lost coordinator)."""
+        self._stopped = True
+        if self._waiter is not None:
+            _resolve(self._waiter, False)
+        for slot in self._slots:
+            slot.active = False
+            if slot.task is not None and not slot.task.done():
+                slot.task.cancel()
+
+    def _resize(self, target: int, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        target = min(target, len(self.plan.vu_ids))
+        while self._active < target:
+            idx = self._active
+            if idx == len(self._slots):
+                self._slots.append(_Slot(self._make_vu(self.plan.vu_ids[idx])))
+            slot = self._slots[idx]
+            slot.active = True
+            if slot.kill is not None:
+                slot.kill.cancel()
+                slot.kill = None
+            if slot.task is None or slot.task.done():
+                self.running += 1
+                self._idle.clear()
+                slot.task = loop.create_task(self._vu_main(slot))
+            self._active += 1
+        while self._active > target:
+            self._active -= 1
+            slot = self._slots[self._active]
+            slot.active = False
+            if slot.task is not None and not slot.task.done():
+                if slot.kill is not None:
+                    slot.kill.cancel()
+                slot.kill = loop.call_at(deadline, slot.task.cancel)
+        self._on_vus(self.running)
+
+    async def _vu_main(self, slot: _Slot) -> None:
+        vu = slot.vu
+        vu_tags.set(vu.tags)  # this task's own context copy
+        perf = time.perf_counter
+        try:
+            while slot.active:
+                t = perf()
+                try:
+                    await self._fn(vu)
+                except AbortTest as exc:
+                    self._on_abort(exc)
+                    return
+                except Exception as exc:  # noqa: BLE001 - a script error ends this iteration only
+                    self._errors.report(vu, exc)
+                self._rec.add_iteration((perf() - t) * 1000.0)
+                vu.iteration += 1
+        except asyncio.CancelledError:
+            self.interrupted += 1
+        finally:
+            if slot.kill is not None:
+                slot.kill.cancel()
+                slot.kill = None
+            self.running -= 1
+            self._on_vus(self.running)
+            if self.running == 0:
+                self._idle.set()
+
+
+def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
+    if not fut.done():
+        fut.set_result(value)

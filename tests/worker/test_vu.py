@@ -1,0 +1,146 @@
+"""The looping-VU executor on virtual time: exact instants, no sleeping, no tolerances."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+
+from surge.common.protocol import ScenarioSlice
+from surge.common.schedule import Stage, ramping_vus_steps
+from surge.worker.recorder import Recorder
+from surge.worker.vu import VU, AbortTest, ErrorLog, LoopingVUs
+from tests.virtual_time import run_virtual
+
+
+def _slice(steps: list[tuple[float, int]], duration_s: float, *, ramp_down_s: float = 30.0,
+           stop_s: float = 30.0, n_vus: int | None = None) -> ScenarioSlice:
+    top = n_vus if n_vus is not None else max(v for _, v in steps)
+    return ScenarioSlice(
+        name="s", executor="ramping-vus", exec_name="default", start_time_s=0.0, duration_s=duration_s,
+        graceful_stop_s=stop_s, graceful_ramp_down_s=ramp_down_s, steps=steps, vu_ids=list(range(1, top + 1)),
+    )
+
+
+class Harness:
+    """Runs one executor on the virtual loop and keeps what a test wants to look at."""
+
+    def __init__(self, plan: ScenarioSlice, body: Any) -> None:
+        self.plan = plan
+        self.body = body
+        self.starts: list[tuple[float, int, int]] = []  # (time, vu id, iteration)
+        self.vus: list[tuple[float, int]] = []
+        self.aborted: list[AbortTest] = []
+        self.errors = ErrorLog()
+        self.recorder: Recorder | None = None
+        self.executor: LoopingVUs | None = None
+        self.ended_at = 0.0
+
+    async def main(self, stop_at: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.recorder = Recorder(clock=loop.time, metric_defs={})
+
+        async def fn(vu: VU) -> None:
+            self.starts.append((loop.time(), vu.id, vu.iteration))
+            await self.body(vu)
+
+        def on_abort(exc: AbortTest) -> None:  # as the runner does: one abort stops the run
+            self.aborted.append(exc)
+            ex.stop_now()
+
+        ex = self.executor = LoopingVUs(
+            self.plan, fn, lambda i: VU(i, "s", {}, None, {"scenario": "s"}), self.recorder,
+            errors=self.errors, on_abort=on_abort,
+            on_vus=lambda n: self.vus.append((loop.time(), n)),
+        )
+        if stop_at is not None:
+            loop.call_at(stop_at, ex.stop_now)
+        await ex.run(loop.time())
+        self.ended_at = loop.time()
+
+    def iterations(self) -> float:
+        assert self.recorder is not None
+        series, _ = self.recorder.flush()
+        sink = series.get("iterations")
+        return sink.total if sink is not None else 0.0  # type: ignore[union-attr]
+
+
+def test_vus_start_at_planned_instants_and_ramp_down_lifo() -> None:
+    # 0 -> 10 VUs over 10 s, hold 10 s, 10 -> 0 over 10 s; every iteration takes 0.77 s (never a tie with a step instant).
+    steps = ramping_vus_steps(0, [Stage(10, 10), Stage(10, 10), Stage(10, 0)])
+    h = Harness(_slice([(s.offset_s, s.vus) for s in steps], 30.0), lambda vu: asyncio.sleep(0.77))
+    run_virtual(h.main())
+
+    first_start = {}
+    for t, vu_id, it in h.starts:
+        if it == 0:
+            first_start[vu_id] = t
+    assert first_start == {k: float(k) for k in range(1, 11)}
+    # VU k is ramped down at 31 - k (last in, first out) and finishes the iteration it is in:
+    # it starts iterations at k, k+0.77, ... while still active.
+    for k in range(1, 11):
+        starts = [t for t, vu_id, _ in h.starts if vu_id == k]
+        assert len(starts) == math.ceil((31 - 2 * k) / 0.77)
+        assert max(starts) < 31 - k
+    assert h.iterations() == len(h.starts)  # every started iteration completed (grace 30 s)
+    assert h.executor is not None and h.executor.interrupted == 0
+    assert max(n for _, n in h.vus) == 10
+    assert h.vus[-1][1] == 0
+
+
+def test_graceful_ramp_down_and_stop_interrupt_at_their_deadlines() -> None:
+    # Two VUs, one ramped down at 10 s with 1 s of grace; the stages end at 19 s with none.
+    h = Harness(_slice([(0.0, 2), (10.0, 1)], 19.0, ramp_down_s=1.0, stop_s=0.0), lambda vu: asyncio.sleep(4))
+    run_virtual(h.main())
+    # VU 2: iterations at 0, 4 complete; the one from 8 is cut at 11. VU 1: 0, 4, 8, 12 complete; 16 cut at 19.
+    assert sorted((vu, t) for t, vu, _ in h.starts) == [
+        (1, 0.0), (1, 4.0), (1, 8.0), (1, 12.0), (1, 16.0), (2, 0.0), (2, 4.0), (2, 8.0),
+    ]
+    assert h.iterations() == 6
+    assert h.executor is not None and h.executor.interrupted == 2
+    assert (11.0, 1) in h.vus  # VU 2's task ended exactly at its deadline
+    assert h.ended_at == 19.0
+
+
+def test_a_finishing_vu_is_reactivated_not_restarted() -> None:
+    # Down to 0 at 1.0 while mid-iteration, back to 1 at 1.5: the same task goes on.
+    h = Harness(_slice([(0.0, 1), (1.0, 0), (1.5, 1)], 3.0, ramp_down_s=5.0, stop_s=5.0), lambda vu: asyncio.sleep(0.8))
+    run_virtual(h.main())
+    assert [it for _, _, it in h.starts] == list(range(len(h.starts)))
+    assert all(n == 1 for t, n in h.vus if 0 < t < 3.0)  # never dropped to 0 VUs in between
+
+
+def test_stop_now_interrupts_everything_at_once() -> None:
+    steps = ramping_vus_steps(5, [Stage(100, 5)])
+    h = Harness(_slice([(s.offset_s, s.vus) for s in steps], 100.0), lambda vu: asyncio.sleep(3))
+    run_virtual(h.main(stop_at=7.5))
+    assert h.ended_at == 7.5
+    assert h.executor is not None and h.executor.interrupted == 5
+    assert h.iterations() == 10  # 0->3, 3->6 for each of 5 VUs
+
+
+def test_script_errors_end_the_iteration_only(capsys: pytest.CaptureFixture[str]) -> None:
+    async def body(vu: VU) -> None:
+        await asyncio.sleep(1)
+        if vu.iteration % 2:
+            raise ValueError("boom")
+
+    h = Harness(_slice([(0.0, 1)], 10.0, stop_s=0.0), body)
+    run_virtual(h.main())
+    assert h.errors.count == 5
+    assert h.iterations() == 10
+    assert "ValueError: boom" in capsys.readouterr().err
+
+
+def test_abort_test_stops_the_executor() -> None:
+    async def body(vu: VU) -> None:
+        await asyncio.sleep(1)
+        if vu.iteration == 2:
+            raise AbortTest("enough")
+
+    h = Harness(_slice([(0.0, 3)], 100.0), body)
+    run_virtual(h.main())
+    assert len(h.aborted) >= 1
+    assert h.ended_at == 3.0
