@@ -158,7 +158,9 @@ _EXECUTOR_KEYS: dict[Executor, tuple[str, ...]] = {
     Executor.RAMPING_VUS: ("startVUs", "stages", "gracefulRampDown"),
 }
 # Scenario keys of k6's other executors: named as such rather than as unknown.
-_K6_OTHER_SCENARIO_KEYS = ("iterations", "maxDuration", "rate", "startRate", "timeUnit", "preAllocatedVUs", "maxVUs")
+_K6_OTHER_SCENARIO_KEYS = (
+    "iterations", "maxDuration", "rate", "startRate", "timeUnit", "preAllocatedVUs", "maxVUs",
+)  # fmt: skip
 _STAGE_KEYS = ("duration", "target")
 
 _SUPPORTED_TOP = ("scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages")
@@ -184,7 +186,7 @@ for _key in (
 
 _SCENARIO_NAME_RE = re.compile(r"^[0-9A-Za-z_-]+$")
 _TREND_STAT_RE = re.compile(r"^(?:avg|min|med|max|count|p\((\d+(?:\.\d+)?)\))$")
-_NO_SCENARIOS = "no scenarios: set options.scenarios, or options.stages, or options.vus and options.duration"
+_NO_SCENARIOS = "no scenarios: set {where}.scenarios, or {where}.stages, or {where}.vus and {where}.duration"
 _DURATION_EXAMPLE = "expected a duration string such as '30s' or '2m'"
 
 
@@ -288,7 +290,8 @@ def _check_stages(c: _Checker, value: object, path: str) -> tuple[Stage, ...] | 
         if stage is None:
             continue
         for key in (k for k in stage if k not in _STAGE_KEYS):
-            c.add(_child(where, key), "unknown key" + (_did_you_mean(key, _STAGE_KEYS) or '; expected "duration" and "target"'))
+            hint = _did_you_mean(key, _STAGE_KEYS) or '; expected "duration" and "target"'
+            c.add(_child(where, key), "unknown key" + hint)
         duration = target = None
         if "duration" in stage:
             duration = c.duration(stage["duration"], f"{where}.duration")
@@ -350,7 +353,8 @@ def _check_scenario(c: _Checker, name: str, value: object, path: str) -> Scenari
                 f"a {executor.value} scenario takes {' and '.join(_EXECUTOR_KEYS[executor][:2])}",
             )
         elif key in _K6_OTHER_SCENARIO_KEYS:
-            c.add(_child(path, key), f"not a {executor.value if executor else 'surge'} option; it belongs to k6 executors not supported yet by surge")
+            kind = executor.value if executor else "surge"
+            c.add(_child(path, key), f"not a {kind} option; it belongs to k6 executors not supported yet by surge")
         else:
             hint = _did_you_mean(key, allowed) or f"; expected one of: {', '.join(sorted(allowed))}"
             c.add(_child(path, key), "unknown key" + hint)
@@ -382,7 +386,10 @@ def _check_scenario(c: _Checker, name: str, value: object, path: str) -> Scenari
         if "stages" in sc:
             kw["stages"] = _check_stages(c, sc["stages"], f"{path}.stages")
         elif executor is Executor.RAMPING_VUS:
-            c.add(f"{path}.stages", 'required for a ramping-vus scenario; expected a list of {"duration": ..., "target": ...}')
+            c.add(
+                f"{path}.stages",
+                'required for a ramping-vus scenario; expected a list of {"duration": ..., "target": ...}',
+            )
         start_vus, stages = kw.get("start_vus", 1), kw.get("stages")
         if executor is Executor.RAMPING_VUS and start_vus is not None and stages:
             _check_some_vus(c, start_vus, stages, path)
@@ -403,7 +410,7 @@ def _check_scenarios(c: _Checker, value: object, path: str) -> list[ScenarioConf
     if scenarios is None:
         return []
     if not scenarios and len(c.problems) == before:
-        c.add(path, _NO_SCENARIOS)
+        c.add(path, _NO_SCENARIOS.format(where=path.rpartition(".")[0]))
     out = []
     for name, sc in scenarios.items():
         cfg = _check_scenario(c, name, sc, _child(path, name))
@@ -480,7 +487,8 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
             continue
         if key in _K6_UNSUPPORTED_TOP:
             why = _K6_UNSUPPORTED_TOP[key]
-            c.add(_child(where, key), "a k6 option, not supported yet by surge" + (f"; {why.format(where=where)}" if why else ""))
+            detail = f"; {why.format(where=where)}" if why else ""
+            c.add(_child(where, key), "a k6 option, not supported yet by surge" + detail)
         else:
             hint = _did_you_mean(key, [*_SUPPORTED_TOP, *_K6_UNSUPPORTED_TOP])
             c.add(_child(where, key), "unknown option" + (hint or f"; surge supports: {', '.join(_SUPPORTED_TOP)}"))
@@ -499,7 +507,7 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
         sc = _shortcut_scenario(c, opts, where)
         scenarios = [sc] if sc is not None else []
     elif "iterations" not in opts:
-        c.add(where, _NO_SCENARIOS)
+        c.add(where, _NO_SCENARIOS.format(where=where))
 
     thresholds: Mapping[str, Any] = MappingProxyType({})
     if "thresholds" in opts:

@@ -40,10 +40,21 @@ def scenario_root(path: Path) -> tuple[Path, str]:
     return d, ".".join(parts)
 
 
+# surge's own package may sit under a scenario's root (a checkout of surge with its
+# scenarios/ beside it): it is never part of a scenario, never reloaded, never bundled.
+_SURGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _user_file(f: str | None, root: Path) -> bool:
+    if not f:
+        return False
+    p = Path(f).resolve()
+    return p.is_relative_to(root) and not p.is_relative_to(_SURGE_DIR)
+
+
 def _forget_modules_under(root: Path) -> None:
     for name, mod in list(sys.modules.items()):
-        f = getattr(mod, "__file__", None)
-        if f and Path(f).resolve().is_relative_to(root):
+        if _user_file(getattr(mod, "__file__", None), root):
             del sys.modules[name]
 
 
@@ -52,11 +63,9 @@ def _script_error_from(exc: BaseException, path: Path, root: Path) -> ScriptErro
         where = f"{exc.filename}:{exc.lineno}"
         detail = f"\n    {exc.text.rstrip()}" if exc.text else ""
         return ScriptError(f"{where}: syntax error: {exc.msg}{detail}", hint="fix the syntax and run again")
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if f.filename and Path(f.filename).resolve().is_relative_to(root)
-    ]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _user_file(f.filename, root)]
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else str(path)
-    tb = "".join(traceback.format_exception(exc)).rstrip()
+    tb = "".join(traceback.format_list(frames)).rstrip()
     return ScriptError(f"{where}: {type(exc).__name__} while loading the scenario: {exc}\n{tb}")
 
 
@@ -111,8 +120,8 @@ def make_bundle(module: ModuleType, root: Path) -> dict[str, bytes]:
         f = getattr(mod, "__file__", None)
         if not f or not f.endswith(".py"):
             continue
-        p = Path(f).resolve()
-        if p.is_relative_to(root):
+        if _user_file(f, root):
+            p = Path(f).resolve()
             bundle[p.relative_to(root).as_posix()] = p.read_bytes()
     return bundle
 

@@ -17,18 +17,20 @@ The shape of a plan
   and down;
 * a zero-duration stage jumps to its target at once; a stage whose target equals the current
   count adds no step (time passes, nothing changes);
-* the last step is always ``Step(T, 0)`` where ``T`` is the end of the last stage: the
+* the last step is the *end marker*, at ``T``, the end of the last stage: at its offset the
   scenario is over and every VU still running is stopped (with ``gracefulStop``, not
-  ``gracefulRampDown``). A ramp to 0 ends with that step anyway; a plan that ends on a
-  plateau gets it added, exactly like k6's ``zeroEnd`` and like
-  ``constant_vus_steps(v, d) == [Step(0, v), Step(d, 0)]``. So :func:`vus_at` is right for
-  every offset, including after the end;
+  ``gracefulRampDown``). Its ``vus`` is the count the stages reach at the end (the last
+  target: ``Step(T, 0)`` after a ramp to 0), so that :func:`max_vus` sees the last target
+  even when the VUs reach it only at ``T``, as k6's ``vus_max`` does. It is kept even when
+  the count did not change (a plan ending on a plateau ends ``Step(30, 10), Step(90, 10)``),
+  so ``plan[-1].offset_s`` is always the scenario's length. ``constant_vus_steps(v, d)`` is
+  ``[Step(0, v), Step(d, 0)]``, whose end marker is ``Step(d, 0)``;
 * offsets strictly increase (steps at the same offset are merged, the last value wins) and
-  no two consecutive steps have the same ``vus``, except that the very first step and the
-  final ``Step(T, 0)`` are always kept. The end marker stays even when the count is already
-  0 (``[30s -> 10, 30s -> 0, 30s -> 0]`` ends ``Step(60, 0), Step(90, 0)``): the scenario
-  lasts until ``T`` in k6, and a plan says so by itself, so ``plan[-1].offset_s`` is always
-  the scenario's length.
+  no two consecutive steps have the same ``vus``, except that the first step and the end
+  marker are always kept.
+
+What the plan asks for *after* ``T`` is nothing: :func:`vus_at` answers for offsets up to
+``T`` and returns the end marker's ``vus`` beyond it; the runner stops at the end marker.
 
 Offsets are computed with :class:`fractions.Fraction` from each duration's decimal form
 (``0.1`` is one tenth, not the nearest binary double) and turned into floats only at the end,
@@ -154,7 +156,7 @@ def ramping_vus_steps(start_vus: int, stages: Sequence[Stage]) -> list[Step]:
                 raw.extend((t0 + d * i / span, current + sign * i) for i in range(1, span + 1))
             current = stage.target
         t0 += d
-    raw.append((t0, 0))
+    raw.append((t0, current))  # the end marker
     return _finish(raw)
 
 
@@ -166,7 +168,8 @@ def constant_vus_steps(vus: int, duration_s: float) -> list[Step]:
 
 def total_duration_s(stages: Sequence[Stage]) -> float:
     """The sum of the stages' durations: the offset of a ramping-vus plan's last step."""
-    return float(sum((_exact(s.duration_s, f"stages[{n}].duration_s") for n, s in enumerate(stages)), Fraction(0)))
+    exact = (_exact(s.duration_s, f"stages[{n}].duration_s") for n, s in enumerate(stages))
+    return float(sum(exact, Fraction(0)))
 
 
 def max_vus(steps: Sequence[Step]) -> int:
@@ -175,7 +178,10 @@ def max_vus(steps: Sequence[Step]) -> int:
 
 
 def vus_at(steps: Sequence[Step], offset_s: float) -> int:
-    """How many VUs the plan wants at ``offset_s``: the last step at or before it, else 0."""
+    """How many VUs the plan wants at ``offset_s``: the last step at or before it, else 0.
+
+    Past the end marker the scenario is over; this still answers with the marker's ``vus``.
+    """
     i = bisect_right([s.offset_s for s in steps], offset_s)
     return steps[i - 1].vus if i > 0 else 0
 
@@ -237,7 +243,7 @@ def split_steps(steps: Sequence[Step], weights: Sequence[int]) -> list[list[Step
 
     Like a global plan, each worker's plan keeps its first step (at the first global
     step's offset, even with a count of 0) and its last, at the global plan's last offset
-    (the end marker, even when its count was already 0), so every plan ends where the
+    (the end marker, even when its count did not change), so every plan ends where the
     scenario ends.
     """
     ws = _check_weights(weights)

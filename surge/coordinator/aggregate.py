@@ -7,7 +7,8 @@ sinks in worker order. Both rules together make the merged t-digests a function 
 reports alone, not of network timing: the same inputs give the same percentiles.
 
 ``vus`` and ``vus_max`` are fleet-summed gauges: the fleet value is the sum of each worker's
-latest value, and min/max are taken over that sum as reports come in.
+latest value, and min/max are taken over that sum as reports come in, once every worker has
+reported the gauge (before that the sum would count only part of the fleet).
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ class Aggregate:
             if key in FLEET_SUMMED_GAUGES and isinstance(sink, GaugeSink):
                 if not sink.is_empty():
                     self._latest[worker][key] = sink.value
-                    fleet = self._fleet_gauges.setdefault(key, GaugeSink())
-                    fleet.set(sum(w.get(key, 0.0) for w in self._latest), report.elapsed_s)
+                    if all(key in w for w in self._latest):
+                        fleet = self._fleet_gauges.setdefault(key, GaugeSink())
+                        fleet.set(sum(w[key] for w in self._latest), report.elapsed_s)
                 continue
             mine = sinks.get(key)
             if mine is None:

@@ -39,9 +39,9 @@ aiohttp's trace signals into one small :class:`_Trace` per hop::
   contains ``connecting``). A reused keep-alive connection has ``connecting == 0``.
 - ``connecting``: dialling a new connection. aiohttp dials TCP and TLS in one step, so for
   https the handshake is folded in here and ``tls_handshaking`` stays 0.
-- ``sending``: from holding the connection to the last piece of the request being handed
-  to the socket (aiohttp signals just before each write, so the tail of a body larger than
-  the socket buffer shows up in ``waiting``).
+- ``sending``: from holding the connection to the request being handed to the kernel: the
+  headers for a bodiless request, else the body once its write has drained (the body is
+  wrapped in :class:`_Body`, which notes that moment; aiohttp has no signal for it).
 - ``waiting``: until the response head has been parsed (k6: first byte).
 - ``receiving``: reading the whole body (always read, as k6 does by default).
 - ``duration = sending + waiting + receiving`` (``http_req_duration``).
@@ -76,7 +76,8 @@ from typing import Any, Protocol, TypedDict, Unpack
 from urllib.parse import urlencode
 
 import aiohttp
-from aiohttp import client_exceptions, http_exceptions
+from aiohttp import client_exceptions, http_exceptions, payload
+from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -155,6 +156,11 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _generic(exc: BaseException) -> tuple[int, str]:
     return ErrorCode.GENERIC, str(exc) or type(exc).__name__
+
+
+def _response_error(exc: BaseException) -> tuple[int, str]:
+    # aiohttp's text for these carries the URL; keep the error tag low-cardinality.
+    return ErrorCode.GENERIC, f"{type(exc).__name__}: {getattr(exc, 'status', '')} {getattr(exc, 'message', '')}".strip()
 
 
 def _dns(exc: BaseException) -> tuple[int, str]:
@@ -309,10 +315,10 @@ _RULES: dict[type[BaseException], _Rule] = {
     # (it reads no JSON through aiohttp, follows redirects itself, uses no proxy or websocket).
     ValueError: _generic,  # e.g. a header value with a newline; aiohttp's URL errors are matched above
     aiohttp.ClientError: _generic,
-    aiohttp.ClientResponseError: _generic,
-    aiohttp.ContentTypeError: _generic,
-    aiohttp.WSServerHandshakeError: _generic,
-    aiohttp.ClientHttpProxyError: _generic,
+    aiohttp.ClientResponseError: _response_error,
+    aiohttp.ContentTypeError: _response_error,
+    aiohttp.WSServerHandshakeError: _response_error,
+    aiohttp.ClientHttpProxyError: _response_error,
     aiohttp.TooManyRedirects: _fixed(ErrorCode.GENERIC, "too many redirects"),
     aiohttp.UploadAbortedError: _generic,
 }
@@ -544,8 +550,36 @@ def _trace_config() -> aiohttp.TraceConfig:
     tc.on_connection_create_end.append(_on_create_end)
     tc.on_connection_reuseconn.append(_on_reuse)
     tc.on_request_headers_sent.append(_on_sent)
-    tc.on_request_chunk_sent.append(_on_sent)
     return tc
+
+
+class _Body(payload.Payload):
+    """A request body that stamps the end of sending once aiohttp has written (and drained) it.
+
+    It stands in for the ``BytesPayload`` aiohttp would make from the bytes (so it costs no
+    extra object), without that class's warning about bodies over 1 MiB.
+    """
+
+    _autoclose = True
+    _value: bytes
+
+    def __init__(self, value: bytes, trace: _Trace) -> None:
+        super().__init__(value)
+        self._size = len(value)
+        self._trace = trace
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._value.decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self._value
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        await writer.write(self._value if content_length is None else self._value[:content_length])
+        self._trace.sent = perf_counter()
 
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -632,7 +666,12 @@ class AiohttpTransport:
             async with asyncio.timeout(timeout_s):
                 while True:
                     resp = await session.request(
-                        method, target, headers=headers, data=body, allow_redirects=False, trace_request_ctx=trace
+                        method,
+                        target,
+                        headers=headers,
+                        data=None if body is None else _Body(body, trace),
+                        allow_redirects=False,
+                        trace_request_ctx=trace,
                     )
                     trace.head = perf_counter()
                     payload = await resp.read()

@@ -120,49 +120,49 @@ def test_five_distinct_mistakes_give_five_problems_naming_each_path() -> None:
     ]
 
 
+def const(**keys: object) -> dict[str, object]:
+    return {"executor": "constant-vus", "duration": "1s"} | keys
+
+
+def ramp(*stages: object, **keys: object) -> dict[str, object]:
+    return {"executor": "ramping-vus", "stages": list(stages) or [{"duration": "1s", "target": 1}]} | keys
+
+
 @pytest.mark.parametrize(
     ("scenario", "problem"),
     [
-        ({"executor": "constant-vus", "vus": True, "duration": "1s"}, ".vus: expected a whole number >= 1, got True"),
-        ({"executor": "constant-vus", "vus": 0, "duration": "1s"}, ".vus: expected a whole number >= 1, got 0"),
-        ({"executor": "constant-vus", "vus": "3", "duration": "1s"}, ".vus: expected a whole number >= 1, got '3'"),
+        (const(vus=True), ".vus: expected a whole number >= 1, got True"),
+        (const(vus=0), ".vus: expected a whole number >= 1, got 0"),
+        (const(vus="3"), ".vus: expected a whole number >= 1, got '3'"),
         ({"executor": "constant-vus"}, ".duration: required for a constant-vus scenario; expected a duration"),
-        ({"executor": "constant-vus", "duration": "0s"}, ".duration: must be longer than 0, got '0s'"),
-        ({"executor": "constant-vus", "duration": "10"}, ".duration: expected a duration string such as '30s'"),
-        ({"executor": "constant-vus", "duration": 10}, ".duration: expected a duration string such as '30s' or '2m', got 10"),
-        ({"executor": "ramping-vus", "startVUs": -1, "stages": [{"duration": "1s", "target": 1}]},
-         ".startVUs: expected a whole number >= 0, got -1"),
+        (const(duration="0s"), ".duration: must be longer than 0, got '0s'"),
+        (const(duration="10"), ".duration: expected a duration string such as '30s'"),
+        (const(duration=10), ".duration: expected a duration string such as '30s' or '2m', got 10"),
+        (ramp(startVUs=-1), ".startVUs: expected a whole number >= 0, got -1"),
         ({"executor": "ramping-vus"}, ".stages: required for a ramping-vus scenario"),
-        ({"executor": "ramping-vus", "stages": []}, ".stages: expected at least one stage"),
-        ({"executor": "ramping-vus", "stages": {"duration": "1s"}}, ".stages: expected a list of"),
-        ({"executor": "ramping-vus", "stages": ["1s"]}, '.stages[0]: expected a dict with "duration" and "target", got \'1s\''),
-        ({"executor": "ramping-vus", "stages": [{"duration": "1s"}]}, ".stages[0].target: required"),
-        ({"executor": "ramping-vus", "stages": [{"target": 1}]}, ".stages[0].duration: required"),
-        ({"executor": "ramping-vus", "stages": [{"duration": "1s", "target": 1.0}]},
-         ".stages[0].target: expected a whole number >= 0, got 1.0"),
-        ({"executor": "ramping-vus", "stages": [{"duration": "1s", "target": 1, "vus": 2}]},
-         '.stages[0].vus: unknown key; expected "duration" and "target"'),
-        ({"executor": "ramping-vus", "startVUs": 0, "stages": [{"duration": "1s", "target": 0}]},
-         ": startVUs or one of the stages' targets must be above 0"),
-        ({"executor": "ramping-vus", "stages": [{"duration": "1s", "target": 1}], "vus": 3},
-         ".vus: not a ramping-vus option (it belongs to constant-vus); a ramping-vus scenario takes startVUs and stages"),
-        ({"executor": "constant-vus", "duration": "1s", "gracefulRampDown": "1s"},
-         ".gracefulRampDown: not a constant-vus option (it belongs to ramping-vus)"),
-        ({"executor": "constant-vus", "duration": "1s", "maxVUs": 3},
-         ".maxVUs: not a constant-vus option; it belongs to k6 executors not supported yet by surge"),
-        ({"executor": "constant-vus", "duration": "1s", "graceful_stop": "1s"},
-         '.graceful_stop: unknown key (did you mean "gracefulStop"?)'),
-        ({"executor": "constant-vus", "duration": "1s", "zzz": 1}, ".zzz: unknown key; expected one of: duration, env,"),
-        ({"executor": "constant-vus", "duration": "1s", "exec": "checkout-flow"},
-         ".exec: expected the name of a function in the scenario file, got 'checkout-flow'"),
-        ({"executor": "constant-vus", "duration": "1s", "exec": "class"}, ".exec: expected the name of a function"),
-        ({"executor": "constant-vus", "duration": "1s", "startTime": -1}, ".startTime: expected a duration string"),
-        ({"executor": "constant-vus", "duration": "1s", "gracefulStop": "soon"}, ".gracefulStop: expected a duration string"),
-        ({"executor": "constant-vus", "duration": "1s", "env": {"A": 1}}, ".env.A: expected a string, got 1"),
-        ({"executor": "constant-vus", "duration": "1s", "env": ["A=1"]}, ".env: expected a dict of strings to strings"),
-        ({"executor": "constant-vus", "duration": "1s", "tags": {"a b": None}}, '.tags["a b"]: expected a string, got None'),
-        ({"executor": "constant-vus", "duration": "1s", "tags": {1: "x"}}, ".tags: keys must be strings, got 1"),
-        ({}, '.executor: required; expected one of: constant-vus, ramping-vus'),
+        (ramp(stages=[]), ".stages: expected at least one stage"),
+        (ramp(stages={"duration": "1s"}), ".stages: expected a list of"),
+        (ramp("1s"), '.stages[0]: expected a dict with "duration" and "target", got \'1s\''),
+        (ramp({"duration": "1s"}), ".stages[0].target: required"),
+        (ramp({"target": 1}), ".stages[0].duration: required"),
+        (ramp({"duration": "1s", "target": 1.0}), ".stages[0].target: expected a whole number >= 0, got 1.0"),
+        (ramp({"duration": "1s", "target": 1, "vus": 2}), '.stages[0].vus: unknown key; expected "duration" and "target"'),
+        (ramp({"duration": "1s", "target": 0}, startVUs=0), ": startVUs or one of the stages' targets must be above 0"),
+        (ramp(vus=3), ".vus: not a ramping-vus option (it belongs to constant-vus); "
+                      "a ramping-vus scenario takes startVUs and stages"),
+        (const(gracefulRampDown="1s"), ".gracefulRampDown: not a constant-vus option (it belongs to ramping-vus)"),
+        (const(maxVUs=3), ".maxVUs: not a constant-vus option; it belongs to k6 executors not supported yet by surge"),
+        (const(graceful_stop="1s"), '.graceful_stop: unknown key (did you mean "gracefulStop"?)'),
+        (const(zzz=1), ".zzz: unknown key; expected one of: duration, env,"),
+        (const(exec="checkout-flow"), ".exec: expected the name of a function in the scenario file, got 'checkout-flow'"),
+        (const(exec="class"), ".exec: expected the name of a function"),
+        (const(startTime=-1), ".startTime: expected a duration string"),
+        (const(gracefulStop="soon"), ".gracefulStop: expected a duration string"),
+        (const(env={"A": 1}), ".env.A: expected a string, got 1"),
+        (const(env=["A=1"]), ".env: expected a dict of strings to strings"),
+        (const(tags={"a b": None}), '.tags["a b"]: expected a string, got None'),
+        (const(tags={1: "x"}), ".tags: keys must be strings, got 1"),
+        ({}, ".executor: required; expected one of: constant-vus, ramping-vus"),
         ({"executor": 3}, ".executor: expected one of: constant-vus, ramping-vus; got 3"),
         ("constant-vus", ': expected a dict with an "executor" key, got \'constant-vus\''),
     ],
@@ -174,7 +174,8 @@ def test_each_scenario_mistake_is_named_by_its_path(scenario: object, problem: s
 
 @pytest.mark.parametrize(
     "executor",
-    ["per-vu-iterations", "shared-iterations", "constant-arrival-rate", "ramping-arrival-rate", "externally-controlled"],
+    ["per-vu-iterations", "shared-iterations", "constant-arrival-rate", "ramping-arrival-rate",
+     "externally-controlled"],  # fmt: skip
 )
 def test_other_k6_executors_are_not_supported_yet(executor: str) -> None:
     assert bad({"scenarios": {"s": {"executor": executor}}}) == [
@@ -312,7 +313,9 @@ def test_shortcut_mistakes() -> None:
 @pytest.mark.parametrize("raw", [{}, {"scenarios": {}}, {"thresholds": {}}])
 def test_no_scenarios_is_not_supported_yet(raw: dict[str, Any]) -> None:
     (problem,) = bad(raw)
-    assert problem.endswith("no scenarios: set options.scenarios, or options.stages, or options.vus and options.duration")
+    assert problem.endswith(
+        "no scenarios: set options.scenarios, or options.stages, or options.vus and options.duration"
+    )
 
 
 def test_iterations_are_not_supported_yet() -> None:
@@ -399,7 +402,7 @@ def _check_result(raw: object) -> None:
     if options is not None:
         for sc in options.scenarios:
             steps = sc.steps()
-            assert steps[-1].vus == 0 and sc.end_offset_s() >= sc.start_time_s
+            assert steps[0].offset_s == 0 and sc.end_offset_s() >= sc.start_time_s + steps[-1].offset_s
 
 
 @given(json_like)
@@ -419,7 +422,10 @@ scenario_like = st.fixed_dictionaries(
 )  # fmt: skip
 
 
-@given(st.dictionaries(st.text(max_size=5), scenario_like, max_size=3), st.dictionaries(st.sampled_from(KEYS), json_like))
+@given(
+    st.dictionaries(st.text(max_size=5), scenario_like, max_size=3),
+    st.dictionaries(st.sampled_from(KEYS), json_like),
+)
 @settings(max_examples=500)
 def test_parse_options_never_raises_on_near_miss_scenarios(scenarios: dict[str, Any], extra: dict[str, Any]) -> None:
     _check_result(extra | {"scenarios": scenarios})

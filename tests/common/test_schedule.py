@@ -48,28 +48,28 @@ def test_seed_plan_ramps_up_holds_and_ramps_down() -> None:
 @pytest.mark.parametrize(
     ("start_vus", "stages", "expected"),
     [
-        # a plateau adds no step; a plan ending on a plateau ends with Step(T, 0)
-        (5, [Stage(10, 5)], [Step(0, 5), Step(10, 0)]),
-        (0, [Stage(2, 2), Stage(8, 2)], [Step(0, 0), Step(1, 1), Step(2, 2), Step(10, 0)]),
+        # a plateau adds no step; the end marker at T is kept even when nothing changed
+        (5, [Stage(10, 5)], [Step(0, 5), Step(10, 5)]),
+        (0, [Stage(2, 2), Stage(8, 2)], [Step(0, 0), Step(1, 1), Step(2, 2), Step(10, 2)]),
+        (0, [Stage(2, 2), Stage(2, 0), Stage(3, 0)],
+         [Step(0, 0), Step(1, 1), Step(2, 2), Step(3, 1), Step(4, 0), Step(7, 0)]),
+        (0, [Stage(5, 0)], [Step(0, 0), Step(5, 0)]),
         # a zero-duration stage jumps at once
-        (0, [Stage(0, 10), Stage(5, 10)], [Step(0, 10), Step(5, 0)]),
-        (1, [Stage(4, 1), Stage(0, 7), Stage(2, 7)], [Step(0, 1), Step(4, 7), Step(6, 0)]),
+        (0, [Stage(0, 10), Stage(5, 10)], [Step(0, 10), Step(5, 10)]),
+        (1, [Stage(4, 1), Stage(0, 7), Stage(2, 7)], [Step(0, 1), Step(4, 7), Step(6, 7)]),
+        (1, [Stage(4, 1), Stage(0, 7), Stage(2, 0)],
+         [Step(0, 1), Step(4, 7)] + [Step(float(4 + Fraction(2 * k, 7)), 7 - k) for k in range(1, 8)]),
         # same-offset steps merge, the last value wins
-        (3, [Stage(0, 10), Stage(0, 4), Stage(1, 4)], [Step(0, 4), Step(1, 0)]),
+        (3, [Stage(0, 10), Stage(0, 4), Stage(1, 4)], [Step(0, 4), Step(1, 4)]),
         # a jump back to the current count leaves no trace
-        (2, [Stage(1, 2), Stage(0, 9), Stage(0, 2), Stage(1, 2)], [Step(0, 2), Step(2, 0)]),
+        (2, [Stage(1, 2), Stage(0, 9), Stage(0, 2), Stage(1, 2)], [Step(0, 2), Step(2, 2)]),
         # going down from start_vus, one VU at a time, reaching the target at the stage's end
         (4, [Stage(2, 0)], [Step(0, 4), Step(0.5, 3), Step(1, 2), Step(1.5, 1), Step(2, 0)]),
-        # a VU planned for no time at all (at the very end) is no step
-        (4, [Stage(2, 2), Stage(1, 3)], [Step(0, 4), Step(1, 3), Step(2, 2), Step(3, 0)]),
-        (0, [Stage(1, 3)], [Step(0, 0), Step(1 / 3, 1), Step(2 / 3, 2), Step(1, 0)]),
-        (0, [Stage(0.1, 0), Stage(0.2, 1)], [Step(0, 0), Step(0.3, 0)]),
-        # the end marker Step(T, 0) stays even when the count is already 0
-        (0, [Stage(2, 2), Stage(2, 0), Stage(3, 0)], [Step(0, 0), Step(1, 1), Step(2, 2), Step(3, 1), Step(4, 0), Step(7, 0)]),
-        (0, [Stage(5, 0)], [Step(0, 0), Step(5, 0)]),
+        (4, [Stage(2, 2), Stage(1, 3)], [Step(0, 4), Step(1, 3), Step(2, 2), Step(3, 3)]),
+        (0, [Stage(1, 3)], [Step(0, 0), Step(1 / 3, 1), Step(2 / 3, 2), Step(1, 3)]),
         # nothing to run
         (0, [], [Step(0, 0)]),
-        (7, [Stage(0, 3)], [Step(0, 0)]),
+        (7, [Stage(0, 3)], [Step(0, 3)]),
     ],
 )
 def test_ramping_vus_steps_table(start_vus: int, stages: list[Stage], expected: list[Step]) -> None:
@@ -78,7 +78,7 @@ def test_ramping_vus_steps_table(start_vus: int, stages: list[Stage], expected: 
 
 def test_offsets_are_exact_decimals_rounded_once() -> None:
     stages = [Stage(0.1, 1), Stage(0.2, 1)]
-    assert ramping_vus_steps(0, stages) == [Step(0, 0), Step(0.1, 1), Step(0.3, 0)]  # not 0.30000000000000004
+    assert ramping_vus_steps(0, stages) == [Step(0, 0), Step(0.1, 1), Step(0.3, 1)]  # not 0.30000000000000004
     assert total_duration_s(stages) == 0.3
     steps = ramping_vus_steps(0, [Stage(1, 7), Stage(1, 7)])
     assert steps[1:8] == [Step(float(Fraction(k, 7)), k) for k in range(1, 8)]
@@ -178,6 +178,8 @@ def test_split_keeps_first_and_end_steps_and_drops_unchanged_ones() -> None:
     assert plans == [[Step(0, 1), Step(5, 0)], [Step(0, 0), Step(5, 0)], [Step(0, 0), Step(5, 0)]]
     plans = split_steps([Step(0, 0), Step(1, 1), Step(2, 2), Step(3, 1), Step(4, 0)], [1, 1])
     assert plans == [[Step(0, 0), Step(1, 1), Step(4, 0)], [Step(0, 0), Step(2, 1), Step(3, 0), Step(4, 0)]]
+    plans = split_steps(ramping_vus_steps(0, [Stage(3, 3), Stage(3, 3)]), [1, 1])
+    assert plans == [[Step(0, 0), Step(1, 1), Step(3, 2), Step(6, 2)], [Step(0, 0), Step(2, 1), Step(6, 1)]]
     assert split_steps([Step(0, 2)], [1, 1]) == [[Step(0, 1)], [Step(0, 1)]]
     assert split_steps([], [1, 2]) == [[], []]
 
@@ -198,15 +200,14 @@ def test_plan_shape(start_vus: int, stages: list[Stage]) -> None:
 
     assert steps[0].offset_s == 0
     assert all(a.offset_s < b.offset_s for a, b in zip(steps, steps[1:]))
-    assert all(a.vus != b.vus for a, b in zip(steps, steps[1:-1]))
-    assert steps[-1] == Step(total_duration_s(stages), 0)
-    if len(steps) > 2 and steps[-2].vus == 0:  # the end marker is the only repeat
-        assert steps[-2].offset_s < steps[-1].offset_s
+    assert all(a.vus != b.vus for a, b in zip(steps, steps[1:-1]))  # the end marker may repeat
+    assert steps[-1] == Step(total_duration_s(stages), stages[-1].target)
     assert max_vus(steps) <= max(start_vus, *(s.target for s in stages))
     if all(s.duration_s >= 0.1 for s in stages):
-        # no jumps: the count moves one VU at a time, except the final stop
+        # no jumps: the count moves one VU at a time
         assert steps[0].vus == start_vus
-        assert all(abs(a.vus - b.vus) == 1 for a, b in zip(steps[:-1], steps[1:-1]))
+        assert all(abs(a.vus - b.vus) == 1 for a, b in zip(steps, steps[1:-1]))
+        assert abs(steps[-1].vus - steps[-2].vus) <= 1 if len(steps) > 1 else True
         # and it reaches each stage's target exactly at the stage's end
         end = Fraction(0)
         for s in stages[:-1]:
@@ -225,7 +226,7 @@ def test_split_sums_exactly_to_the_plan(
     assert len(plans) == len(weights)
     for plan in plans:
         assert plan[0].offset_s == steps[0].offset_s
-        assert plan[-1] == Step(steps[-1].offset_s, 0)  # every plan ends where the scenario ends
+        assert plan[-1].offset_s == steps[-1].offset_s  # every plan ends where the scenario ends
         assert all(a.offset_s < b.offset_s for a, b in zip(plan, plan[1:]))
         assert all(a.vus != b.vus for a, b in zip(plan, plan[1:-1]))
         assert {s.offset_s for s in plan} <= {s.offset_s for s in steps}

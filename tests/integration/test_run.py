@@ -1,0 +1,147 @@
+"""``surge run`` end to end: coordinator, worker processes, ZeroMQ, the demo target, exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import FIXTURES, REPO, Target, run_surge, surge_cmd, target_env
+
+pytestmark = pytest.mark.integration
+
+
+def _summary(path: Path) -> dict:  # type: ignore[type-arg]
+    data: dict = json.loads(path.read_text())  # type: ignore[type-arg]
+    return data
+
+
+def test_seed_scenario_passes_and_every_request_is_counted(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "summary.json"
+    res = run_surge(
+        "run", "-w", "2", "--report-interval", "200ms", "--summary-export", str(export),
+        *target_env(target),
+        "-e", "RAMP_UP=1s", "-e", "HOLD=2s", "-e", "RAMP_DOWN=1s", "-e", "TARGET_VUS=10",
+        "-e", f"RESULTS_DIR={tmp_path / 'results'}",
+        "scenarios/ticket_purchase.py",
+    )
+    assert res.returncode == 0, res.stderr
+    data = _summary(export)
+    served = target.stats()
+    m = data["metrics"]
+    assert m["http_reqs"]["values"]["count"] == served["requests"] == served["by_status"]["200"] > 0
+    assert m["iterations"]["values"]["count"] == served["requests"]
+    assert m["checks"]["values"]["fails"] == 0
+    assert m["vus_max"]["values"]["value"] == 10
+    assert "thresholds" not in m["http_req_duration"]  # only the scenario-scoped sub-metric has them
+    assert m["http_req_duration{scenario:purchase}"]["thresholds"] == {"p(95)<500": {"ok": True}, "p(99)<1500": {"ok": True}}
+    assert m["checkout_duration"]["type"] == "trend" and m["checkout_duration"]["contains"] == "time"
+    assert set(m["checkout_duration"]["values"]) == {"avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"}
+    # handle_summary's outputs: its text on stdout, the data in RESULTS_DIR
+    assert "TICKET PURCHASE LOAD TEST RESULTS" in res.stdout
+    assert "✓ { scenario:purchase }" in res.stdout  # text_summary marks the passing sub-metric
+    written = json.loads((tmp_path / "results" / "ticket-purchase-results.json").read_text())
+    assert written["metrics"]["http_reqs"]["values"]["count"] == served["requests"]
+
+
+def test_an_impossible_threshold_exits_99(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge(
+        "run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),
+        "-e", "P95=p(95)<0.001", "-e", "HOLD=1s", str(FIXTURES / "quick_purchase.py"),
+    )
+    assert res.returncode == 99, res.stderr
+    assert "thresholds have been crossed" in res.stderr
+    data = _summary(export)
+    assert data["metrics"]["http_req_duration{scenario:purchase}"]["thresholds"] == {"p(95)<0.001": {"ok": False}}
+    assert data["metrics"]["http_reqs"]["values"]["count"] == target.stats()["requests"]
+
+
+def test_malformed_options_exit_104_listing_every_problem_before_any_request(target: Target) -> None:
+    res = run_surge("run", "-w", "1", *target_env(target), str(FIXTURES / "malformed.py"))
+    assert res.returncode == 104, res.stderr
+    err = res.stderr
+    assert "malformed.py" in err
+    assert "ramping-vu" in err and "ramping-vus" in err  # the executor, with a suggestion
+    assert "stages[0].duration" in err
+    assert "p95<500" in err and "p(95)" in err
+    assert "htp_req_failed" in err and "http_req_failed" in err
+    assert "avg" in err
+    assert target.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [("syntax_error.py", "syntax_error.py:4"), ("no_default.py", "no function 'default'")],
+)
+def test_script_errors_exit_107_naming_the_file(target: Target, fixture: str, expected: str) -> None:
+    res = run_surge("run", "-w", "1", *target_env(target), str(FIXTURES / fixture))
+    assert res.returncode == 107, res.stderr
+    assert expected in res.stderr
+    assert target.stats()["requests"] == 0
+
+
+def test_a_failing_target_is_counted_not_a_crash(error_target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge(
+        "run", "-w", "2", "-q", "--summary-export", str(export), *target_env(error_target),
+        "-e", "DEAD_URL=http://127.0.0.1:9", str(FIXTURES / "failing_target.py"),
+    )
+    assert res.returncode == 99, res.stderr
+    m = _summary(export)["metrics"]
+    served = error_target.stats()
+    assert served["by_status"] == {"500": served["requests"]}
+    failed = m["http_req_failed"]["values"]
+    assert failed["fails"] == 0  # every single request failed
+    assert failed["passes"] == m["http_reqs"]["values"]["count"] > served["requests"]  # refused ones too
+    checks = {c["name"]: c for c in _summary(export)["root_group"]["checks"]}
+    assert checks["refused is status 0"]["fails"] == 0 and checks["refused is status 0"]["passes"] > 0
+    assert checks["is 500"]["passes"] == served["requests"]
+
+
+def test_abort_on_fail_stops_the_run_early(error_target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge("run", "-w", "2", "--summary-export", str(export), *target_env(error_target),
+                    str(FIXTURES / "abort_on_fail.py"))
+    assert res.returncode == 99, res.stderr
+    assert "abortOnFail" in res.stderr
+    data = _summary(export)
+    assert data["state"]["testRunDurationMs"] < 60_000
+    assert data["metrics"]["http_reqs"]["values"]["count"] == error_target.stats()["requests"]
+
+
+def test_two_scenarios_get_fleet_unique_vu_ids(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),
+                    str(FIXTURES / "two_scenarios.py"))
+    assert res.returncode == 0, res.stderr
+    m = _summary(export)["metrics"]
+    assert m["http_reqs{scenario:ramp}"]["values"]["count"] + m["http_reqs{scenario:steady}"]["values"]["count"] \
+        == m["http_reqs"]["values"]["count"] == target.stats()["requests"]
+    assert m["vus_max"]["values"]["value"] == 5 + 3
+
+
+def test_sigint_stops_the_run_reports_and_exits_105(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    proc = subprocess.Popen(
+        surge_cmd("run", "-w", "2", "--summary-export", str(export), *target_env(target), str(FIXTURES / "long_running.py")),
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while target.stats()["requests"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 105, err
+    assert "http_reqs" in out  # the summary is still printed
+    data = _summary(export)
+    assert data["metrics"]["http_reqs"]["values"]["count"] > 0
