@@ -55,7 +55,8 @@ key                   executor      type                            default
 ``gracefulRampDown``  ramping-vus   duration                        ``"30s"``
 ====================  ============  ==============================  ==========================
 
-As in k6, a ramping-vus scenario needs ``startVUs`` or some stage target above 0. k6's other
+As in k6, a ramping-vus scenario needs ``startVUs`` or some stage target above 0. Every VU
+count is at most :data:`MAX_VUS` (a million), since a plan has one step per VU change. k6's other
 executors (``per-vu-iterations``, ``shared-iterations``, ``constant-arrival-rate``,
 ``ramping-arrival-rate``, ``externally-controlled``) are reported as not supported yet.
 Whether ``exec`` names a function that exists is the scenario loader's check, not this one.
@@ -189,6 +190,10 @@ _TREND_STAT_RE = re.compile(r"^(?:avg|min|med|max|count|p\((\d+(?:\.\d+)?)\))$")
 _NO_SCENARIOS = "no scenarios: set {where}.scenarios, or {where}.stages, or {where}.vus and {where}.duration"
 _DURATION_EXAMPLE = "expected a duration string such as '30s' or '2m'"
 
+# A plan has one step per VU started or stopped, so a typo like ``target: 10000000000`` would
+# exhaust memory while planning; refuse it here, with the path, instead.
+MAX_VUS = 1_000_000
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -243,6 +248,9 @@ class _Checker:
             return None
         if value < minimum:
             self.add(path, f"expected a whole number >= {minimum}, got {value}")
+            return None
+        if value > MAX_VUS:
+            self.add(path, f"{value} VUs is more than surge plans for (at most {MAX_VUS} per scenario)")
             return None
         return value
 

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from time import perf_counter
 from types import MappingProxyType, SimpleNamespace
-from typing import Any, Protocol, TypedDict, Unpack
+from typing import Any, Protocol, Self, TypedDict, Unpack
 from urllib.parse import urlencode
 
 import aiohttp
@@ -85,13 +85,13 @@ from surge import __version__
 from surge.common.durations import parse_duration
 
 __all__ = [
-    "AiohttpTransport",
     "ERROR_RULES",
+    "TRANSPORT_ERRORS",
+    "AiohttpTransport",
     "ErrorCode",
     "HttpClient",
     "RequestOptions",
     "Response",
-    "TRANSPORT_ERRORS",
     "Timings",
     "Transport",
     "classify_error",
@@ -160,13 +160,18 @@ def _generic(exc: BaseException) -> tuple[int, str]:
 
 def _response_error(exc: BaseException) -> tuple[int, str]:
     # aiohttp's text for these carries the URL; keep the error tag low-cardinality.
-    return ErrorCode.GENERIC, f"{type(exc).__name__}: {getattr(exc, 'status', '')} {getattr(exc, 'message', '')}".strip()
+    return (
+        ErrorCode.GENERIC,
+        f"{type(exc).__name__}: {getattr(exc, 'status', '')} {getattr(exc, 'message', '')}".strip(),
+    )
+
+
+_EAI_NO_SUCH_HOST = frozenset({socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)})
 
 
 def _dns(exc: BaseException) -> tuple[int, str]:
     os_error = getattr(exc, "os_error", exc)
-    no_such_host = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
-    if getattr(os_error, "errno", None) in no_such_host:
+    if getattr(os_error, "errno", None) in _EAI_NO_SUCH_HOST:
         return ErrorCode.DNS_NO_IP, "lookup: no such host"
     return ErrorCode.DNS_GENERIC, f"lookup: {getattr(os_error, 'strerror', None) or os_error}"
 
@@ -339,7 +344,8 @@ def classify_error(exc: BaseException) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         rule = _RULES.get(cls)
         if rule is not None:
-            return rule(exc)
+            code, message = rule(exc)
+            return int(code), message  # a plain int on the wire and in tags
     return ErrorCode.GENERIC, f"{type(exc).__name__}: {exc}"
 
 
@@ -373,17 +379,17 @@ class Response:
     """
 
     __slots__ = (
-        "method",
-        "url",
-        "status",
         "body",
-        "headers",
+        "bytes_received",
+        "bytes_sent",
         "error",
         "error_code",
-        "timings",
-        "bytes_sent",
-        "bytes_received",
         "expected",
+        "headers",
+        "method",
+        "status",
+        "timings",
+        "url",
     )
 
     def __init__(
@@ -482,7 +488,7 @@ class Transport(Protocol):
 class _Trace:
     """One hop's timestamps (``perf_counter`` seconds; 0.0 = not reached), filled by the signals below."""
 
-    __slots__ = ("start", "conn_start", "got_conn", "new_conn", "sent", "head")
+    __slots__ = ("conn_start", "got_conn", "head", "new_conn", "sent", "start")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -622,10 +628,12 @@ class AiohttpTransport:
     """One VU's aiohttp session: its own keep-alive pool and cookie jar, as in k6.
 
     The session is created on the first request, inside the running loop. ``limit_per_host``
-    matches k6's ``batchPerHost`` default; ``keepalive_timeout_s`` Go's idle-connection timeout.
+    matches k6's ``batchPerHost`` default. ``keepalive_timeout_s`` is aiohttp's default: an
+    idle connection is dropped before most servers drop it, so a pooled one is rarely stale.
+    ``verify_tls=False`` is k6's ``insecureSkipTLSVerify``.
     """
 
-    def __init__(self, *, limit_per_host: int = 6, keepalive_timeout_s: float = 90.0, verify_tls: bool = True) -> None:
+    def __init__(self, *, limit_per_host: int = 6, keepalive_timeout_s: float = 15.0, verify_tls: bool = True) -> None:
         self._limit_per_host = limit_per_host
         self._keepalive_timeout_s = keepalive_timeout_s
         self._verify_tls = verify_tls
@@ -758,7 +766,8 @@ class HttpClient:
     """A VU's ``http``: k6's request API over a :class:`Transport`, reporting every request once.
 
     ``on_response(response, tags)`` is called after each request, failed or not, with the
-    ``tags=`` given to it (or ``None``).
+    ``tags=`` given to it (or ``None``). A request cancelled from outside (the VU being
+    stopped) raises ``CancelledError`` and is not reported: it has no outcome to count.
     """
 
     def __init__(
@@ -851,7 +860,7 @@ class HttpClient:
     async def close(self) -> None:
         await self._transport.close()
 
-    async def __aenter__(self) -> HttpClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:

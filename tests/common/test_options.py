@@ -146,7 +146,8 @@ def ramp(*stages: object, **keys: object) -> dict[str, object]:
         (ramp({"duration": "1s"}), ".stages[0].target: required"),
         (ramp({"target": 1}), ".stages[0].duration: required"),
         (ramp({"duration": "1s", "target": 1.0}), ".stages[0].target: expected a whole number >= 0, got 1.0"),
-        (ramp({"duration": "1s", "target": 1, "vus": 2}), '.stages[0].vus: unknown key; expected "duration" and "target"'),
+        (ramp({"duration": "1s", "target": 10**10}), ".stages[0].target: 10000000000 VUs is more than surge plans for"),
+        (ramp({"duration": "1s", "target": 1, "x": 2}), '.stages[0].x: unknown key; expected "duration" and "target"'),
         (ramp({"duration": "1s", "target": 0}, startVUs=0), ": startVUs or one of the stages' targets must be above 0"),
         (ramp(vus=3), ".vus: not a ramping-vus option (it belongs to constant-vus); "
                       "a ramping-vus scenario takes startVUs and stages"),
@@ -154,7 +155,7 @@ def ramp(*stages: object, **keys: object) -> dict[str, object]:
         (const(maxVUs=3), ".maxVUs: not a constant-vus option; it belongs to k6 executors not supported yet by surge"),
         (const(graceful_stop="1s"), '.graceful_stop: unknown key (did you mean "gracefulStop"?)'),
         (const(zzz=1), ".zzz: unknown key; expected one of: duration, env,"),
-        (const(exec="checkout-flow"), ".exec: expected the name of a function in the scenario file, got 'checkout-flow'"),
+        (const(exec="check-out"), ".exec: expected the name of a function in the scenario file, got 'check-out'"),
         (const(exec="class"), ".exec: expected the name of a function"),
         (const(startTime=-1), ".startTime: expected a duration string"),
         (const(gracefulStop="soon"), ".gracefulStop: expected a duration string"),

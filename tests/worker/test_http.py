@@ -12,7 +12,6 @@ import asyncio
 import errno
 import importlib
 import inspect
-import json
 import math
 import pkgutil
 import socket
@@ -28,9 +27,9 @@ import uvloop
 from aiohttp import client_exceptions, http_exceptions, web
 from aiohttp.client_reqrep import ConnectionKey
 from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
-from hypothesis import strategies as st
 
 from surge.worker.http import (
     ERROR_RULES,
@@ -67,7 +66,13 @@ class FakeTransport:
         self.closed = False
 
     async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout_s: float, max_redirects: int
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+        max_redirects: int,
     ) -> Response:
         self.sent.append((method, url, headers, body, timeout_s, max_redirects))
         if isinstance(self.answer, BaseException):
@@ -85,7 +90,9 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def fake_client(answer: Response | BaseException | None = None, **kwargs: Any) -> tuple[HttpClient, FakeTransport, Reports]:
+def fake_client(
+    answer: Response | BaseException | None = None, **kwargs: Any
+) -> tuple[HttpClient, FakeTransport, Reports]:
     transport = FakeTransport(answer)
     reports = Reports()
     return HttpClient(on_response=reports, transport=transport, **kwargs), transport, reports
@@ -208,7 +215,17 @@ def test_close_closes_the_transport() -> None:
 
 @pytest.mark.parametrize(
     ("status", "code", "expected"),
-    [(200, 0, True), (204, 0, True), (302, 0, True), (399, 0, True), (400, 1400, False), (404, 1404, False), (500, 1500, False), (503, 1503, False), (199, 0, False)],
+    [
+        (200, 0, True),
+        (204, 0, True),
+        (302, 0, True),
+        (399, 0, True),
+        (400, 1400, False),
+        (404, 1404, False),
+        (500, 1500, False),
+        (503, 1503, False),
+        (199, 0, False),
+    ],
 )
 def test_status_codes_follow_k6(status: int, code: int, expected: bool) -> None:
     resp = Response("GET", "http://h/", status, body=b"")
@@ -306,15 +323,17 @@ INTENDED_GENERIC = {
 def _instance(cls: type[BaseException]) -> BaseException:
     """A plausible instance of ``cls``, whatever its constructor wants."""
     if issubclass(cls, client_exceptions.UnixClientConnectorError):
-        return cls("/tmp/s", CONN_KEY, OSError(errno.ENOENT, "no such file"))  # type: ignore[call-arg]
+        return cls("/tmp/s", CONN_KEY, OSError(errno.ENOENT, "no such file"))
     if issubclass(cls, aiohttp.ClientConnectorCertificateError):
         return cls(CONN_KEY, ssl.SSLCertVerificationError("bad cert"))
     if issubclass(cls, aiohttp.ClientConnectorError):
-        return cls(CONN_KEY, OSError(errno.EHOSTUNREACH, "unreachable"))  # type: ignore[call-arg]
+        return cls(CONN_KEY, OSError(errno.EHOSTUNREACH, "unreachable"))
     if issubclass(cls, aiohttp.ServerFingerprintMismatch):
         return cls(b"a", b"b", "127.0.0.1", 1)
     if issubclass(cls, aiohttp.ClientResponseError):
-        info = aiohttp.RequestInfo(URL("http://127.0.0.1/"), "GET", CIMultiDictProxy(CIMultiDict()), URL("http://127.0.0.1/"))
+        info = aiohttp.RequestInfo(
+            URL("http://127.0.0.1/"), "GET", CIMultiDictProxy(CIMultiDict()), URL("http://127.0.0.1/")
+        )
         return cls(info, (), status=502, message="Bad Gateway")
     if issubclass(cls, aiohttp.InvalidURL):
         return cls("http://")
@@ -375,7 +394,7 @@ def _chained(outer: BaseException, cause: BaseException) -> BaseException:
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
-        (asyncio.TimeoutError(), 1050),
+        (TimeoutError(), 1050),
         (aiohttp.SocketTimeoutError("read"), 1050),
         (aiohttp.ConnectionTimeoutError("dial"), 1211),
         (aiohttp.InvalidUrlClientError("nope"), 1020),
@@ -423,8 +442,14 @@ def test_any_errno_maps_to_a_tcp_or_dial_code(num: int) -> None:
 
 def test_messages_are_low_cardinality() -> None:
     """The error text becomes a metric tag: it must not carry the host or port."""
-    a = aiohttp.ClientConnectorError(ConnectionKey("127.0.0.1", 1111, False, True, None, None, None, None), ConnectionRefusedError(errno.ECONNREFUSED, "r"))
-    b = aiohttp.ClientConnectorError(ConnectionKey("10.0.0.1", 2222, False, True, None, None, None, None), ConnectionRefusedError(errno.ECONNREFUSED, "r"))
+    a = aiohttp.ClientConnectorError(
+        ConnectionKey("127.0.0.1", 1111, False, True, None, None, None, None),
+        ConnectionRefusedError(errno.ECONNREFUSED, "r"),
+    )
+    b = aiohttp.ClientConnectorError(
+        ConnectionKey("10.0.0.1", 2222, False, True, None, None, None, None),
+        ConnectionRefusedError(errno.ECONNREFUSED, "r"),
+    )
     assert classify_error(a) == classify_error(b)
 
 
@@ -653,13 +678,16 @@ def test_too_many_redirects_returns_the_last_redirect_as_k6_does() -> None:
 
 def test_cookies_persist_per_client_not_across_clients() -> None:
     async def main() -> tuple[str, str, str]:
-        async with serving() as base:
-            async with HttpClient(on_response=Reports()) as one, HttpClient(on_response=Reports()) as two:
-                await one.get(f"{base}/set-cookie?v=one")
-                seen_by_one = (await one.get(f"{base}/cookie")).text
-                seen_by_two = (await two.get(f"{base}/cookie")).text
-                await two.get(f"{base}/set-cookie?v=two")
-                return seen_by_one, seen_by_two, (await one.get(f"{base}/cookie")).text
+        async with (
+            serving() as base,
+            HttpClient(on_response=Reports()) as one,
+            HttpClient(on_response=Reports()) as two,
+        ):
+            await one.get(f"{base}/set-cookie?v=one")
+            seen_by_one = (await one.get(f"{base}/cookie")).text
+            seen_by_two = (await two.get(f"{base}/cookie")).text
+            await two.get(f"{base}/set-cookie?v=two")
+            return seen_by_one, seen_by_two, (await one.get(f"{base}/cookie")).text
 
     assert asyncio.run(main()) == ("one", "", "one")
 

@@ -1,0 +1,105 @@
+"""Coordinator and workers as separate processes, and what happens when one of them dies."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import FIXTURES, REPO, Target, surge_cmd, target_env
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(surge_cmd(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(*procs: subprocess.Popen[str]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+
+def _wait_for_requests(target: Target, n: int, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while target.stats()["requests"] < n:
+        assert time.monotonic() < deadline, "the load never started"
+        time.sleep(0.1)
+
+
+def _wait_until_quiet(target: Target, quiet_s: float, within_s: float) -> float:
+    """Seconds until the target's request count stopped moving for ``quiet_s``."""
+    start = time.monotonic()
+    last, since = target.stats()["requests"], time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() - start < within_s, "load is still running"
+        time.sleep(0.2)
+        now = target.stats()["requests"]
+        if now != last:
+            last, since = now, time.monotonic()
+    return since - start
+
+
+def test_coordinator_with_separate_long_lived_workers(target: Target, tmp_path: Path) -> None:
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    export = tmp_path / "s.json"
+    workers = [_start("worker", "--connect", endpoint, "--name", f"w{i}") for i in range(2)]
+    coord = _start("coordinator", "--bind", endpoint, "--expect-workers", "2", "-q", "--summary-export", str(export),
+                   *target_env(target), "-e", "HOLD=1s", str(FIXTURES / "quick_purchase.py"))
+    try:
+        out, err = coord.communicate(timeout=120)
+        assert coord.returncode == 0, err
+        data = json.loads(export.read_text())
+        assert data["metrics"]["http_reqs"]["values"]["count"] == target.stats()["requests"] > 0
+        time.sleep(0.5)
+        assert all(w.poll() is None for w in workers), "long-lived workers wait for the next run"
+    finally:
+        _stop(coord, *workers)
+
+
+def test_a_lost_worker_ends_the_run_with_exit_120(target: Target, tmp_path: Path) -> None:
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    export = tmp_path / "s.json"
+    workers = [_start("worker", "--connect", endpoint, "--name", f"w{i}") for i in range(2)]
+    coord = _start("coordinator", "--bind", endpoint, "--expect-workers", "2", "--summary-export", str(export),
+                   *target_env(target), str(FIXTURES / "long_running.py"))
+    try:
+        _wait_for_requests(target, 20)
+        workers[0].kill()
+        out, err = coord.communicate(timeout=60)
+        assert coord.returncode == 120, err
+        assert "silent" in err
+        assert json.loads(export.read_text())["metrics"]["http_reqs"]["values"]["count"] > 0
+    finally:
+        _stop(coord, *workers)
+
+
+def test_a_worker_that_loses_its_coordinator_stops_its_load(target: Target) -> None:
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    worker = _start("worker", "--connect", endpoint, "--coordinator-timeout", "2")
+    coord = _start("coordinator", "--bind", endpoint, "--expect-workers", "1", "-q",
+                   *target_env(target), str(FIXTURES / "long_running.py"))
+    try:
+        _wait_for_requests(target, 20)
+        coord.kill()
+        coord.communicate()
+        # the 60 s scenario stops within the 2 s timeout plus a heartbeat, not after 60 s
+        _wait_until_quiet(target, quiet_s=2.0, within_s=20.0)
+        assert worker.poll() is None, "a long-lived worker survives and waits for a coordinator"
+        worker.kill()
+        _, err = worker.communicate(timeout=30)
+        assert "stopping the load now" in err
+    finally:
+        _stop(coord, worker)
