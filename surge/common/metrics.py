@@ -91,7 +91,9 @@ METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 # --------------------------------------------------------------------------- series names
 
-_SERIES_RE = re.compile(r"^\s*([^{}\s]+)\s*(?:\{(.*)\})?\s*$", re.S)
+_SERIES_RE = re.compile(r"^\s*([^{}\s]+)\s*(?:\{([^{}]*)\})?\s*$", re.S)
+# one "tag:value" item: the value may be quoted, and then may hold commas
+_TAG_RE = re.compile(r"""\s*([^:,]*?)\s*(:)\s*("[^"]*"|'[^']*'|`[^`]*`|[^,]*?)\s*(?:,|$)""")
 
 
 @dataclass(frozen=True)
@@ -125,16 +127,23 @@ def parse_series_name(text: str) -> SeriesName:
     if body is None:
         return SeriesName(metric)
     tags: list[tuple[str, str]] = []
-    for part in body.split(","):
-        if not part.strip():
-            raise ValueError(f"empty tag filter in {text!r}; expected 'metric{{tag:value}}'")
-        key, sep, value = part.partition(":")
-        key, value = key.strip(), value.strip()
-        if not sep or not key:
-            raise ValueError(f"tag filter {part.strip()!r} in {text!r} is not 'tag:value'")
+    pos = 0
+    while pos < len(body) or not tags:
+        m2 = _TAG_RE.match(body, pos)
+        if m2 is None or not m2.group(1) or m2.end() == pos:
+            rest = body[pos:].split(",")[0].strip()
+            if not rest:
+                raise ValueError(f"empty tag filter in {text!r}; expected 'metric{{tag:value}}'")
+            raise ValueError(f"tag filter {rest!r} in {text!r} is not 'tag:value'")
+        key, value = m2.group(1), m2.group(3)
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
             value = value[1:-1]
+        if any(k == key for k, _ in tags):
+            raise ValueError(f"tag {key!r} appears twice in {text!r}")
         tags.append((key, value))
+        pos = m2.end()
+        if pos == len(body) and body.rstrip().endswith(","):
+            raise ValueError(f"empty tag filter in {text!r}; expected 'metric{{tag:value}}'")
     return SeriesName(metric, tuple(tags))
 
 
@@ -273,10 +282,13 @@ _PCT_RE = re.compile(r"^p\((\d+(?:\.\d+)?)\)$")
 
 def trend_stat(sketch: Sketch, stat: str) -> float:
     """One of k6's trend statistics: avg, min, med, max, count, p(N) with 0 <= N <= 100."""
+    m = _PCT_RE.match(stat)
+    if stat not in ("count", "avg", "min", "max", "med") and (m is None or float(m.group(1)) > 100):
+        raise ValueError(f"unknown trend statistic {stat!r}; expected avg, min, med, max, count or p(N)")
     if stat == "count":
         return float(sketch.count)
     if sketch.count == 0:
-        return 0.0
+        return 0.0  # k6 reports an empty trend as zeros
     if stat == "avg":
         return sketch.mean
     if stat == "min":
@@ -285,9 +297,7 @@ def trend_stat(sketch: Sketch, stat: str) -> float:
         return sketch.max
     if stat == "med":
         return sketch.quantile(0.5)
-    m = _PCT_RE.match(stat)
-    if m is None or float(m.group(1)) > 100:
-        raise ValueError(f"unknown trend statistic {stat!r}; expected avg, min, med, max, count or p(N)")
+    assert m is not None
     return sketch.quantile(float(m.group(1)) / 100)
 
 

@@ -76,8 +76,9 @@ from typing import Any, Protocol, Self, TypedDict, Unpack
 from urllib.parse import urlencode
 
 import aiohttp
-from aiohttp import client_exceptions, http_exceptions, payload
+from aiohttp import client_exceptions, http_exceptions
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -559,7 +560,7 @@ def _trace_config() -> aiohttp.TraceConfig:
     return tc
 
 
-class _Body(payload.Payload):
+class _Body(Payload):
     """A request body that stamps the end of sending once aiohttp has written (and drained) it.
 
     It stands in for the ``BytesPayload`` aiohttp would make from the bytes (so it costs no
@@ -607,11 +608,11 @@ def _estimate_request_bytes(method: str, url: str, headers: Mapping[str, str], b
     return n + (len(body) if body else 0)
 
 
-def _response_bytes(resp: aiohttp.ClientResponse, payload: bytes) -> int:
+def _response_bytes(resp: aiohttp.ClientResponse, content: bytes) -> int:
     n = 17 + len(resp.reason or "")  # "HTTP/1.1 200 OK\r\n" ... "\r\n"
     for k, v in resp.raw_headers:
         n += len(k) + len(v) + 4
-    body = len(payload)
+    body = len(content)
     if body and resp.content_length is not None and "Content-Encoding" in resp.headers:
         body = resp.content_length  # aiohttp decompressed it; count what crossed the wire
     return n + body
@@ -682,17 +683,17 @@ class AiohttpTransport:
                         trace_request_ctx=trace,
                     )
                     trace.head = perf_counter()
-                    payload = await resp.read()
+                    content = await resp.read()
                     done = perf_counter()
                     bytes_sent += _request_bytes(resp, body)
-                    bytes_received += _response_bytes(resp, payload)
+                    bytes_received += _response_bytes(resp, content)
                     location = resp.headers.get("Location") if resp.status in _REDIRECT_STATUSES else None
                     if not location or redirects >= max_redirects:
                         return Response(
                             method,
                             url if redirects == 0 else str(resp.url),
                             resp.status,
-                            body=payload,
+                            body=content,
                             headers=resp.headers,
                             timings=trace.timings(done),
                             bytes_sent=bytes_sent,

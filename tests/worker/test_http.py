@@ -626,6 +626,20 @@ def test_timeout() -> None:
     assert len(reports.calls) == 1
 
 
+def test_a_timeout_while_dialling_is_a_dial_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def never(sock: socket.socket, address: object) -> None:
+        await asyncio.sleep(10)
+
+    async def main() -> Response:
+        monkeypatch.setattr(asyncio.get_running_loop(), "sock_connect", never)  # the SYN is never answered
+        async with HttpClient(on_response=Reports()) as client:
+            return await client.get("http://127.0.0.1:9/", timeout=0.05)
+
+    resp = asyncio.run(main())
+    assert (resp.status, resp.error_code, resp.error) == (0, 1211, "dial: i/o timeout")
+    assert resp.timings == Timings()  # no connection was ever held, as in k6
+
+
 def test_reset_by_peer() -> None:
     async def test(base: str, client: HttpClient, reports: Reports) -> None:
         resp = await client.get(f"{base}/reset")
