@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from surge.common.durations import parse_duration
 from surge.common.errors import ExitCode, SurgeError
+
+if TYPE_CHECKING:
+    from surge.coordinator.report import Outcome
 
 
 def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -34,13 +39,16 @@ def _seconds(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(exc)) from None
 
 
-def _run_loop(coro):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _run_loop(coro: Coroutine[Any, Any, T]) -> T:
     import uvloop
 
     return uvloop.run(coro)
 
 
-def _finish(coro) -> None:  # type: ignore[no-untyped-def]
+def _finish(coro: Coroutine[Any, Any, Outcome]) -> None:
     """Run a coordinator coroutine and exit with its outcome's code."""
     try:
         outcome = _run_loop(coro)
@@ -71,7 +79,10 @@ _common = [
 ]
 
 
-def _with_common(f):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _with_common(f: F) -> F:
     for deco in reversed(_common):
         f = deco(f)
     return f

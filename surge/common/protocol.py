@@ -227,7 +227,7 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         return {
             _check(k, key_t, f"{where} key"): _check(v, val_t, f"{where}[{k!r:.40}]") for k, v in value.items()
         }
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     raise ProtocolError(f"{where}: unsupported field type {hint!r}")  # pragma: no cover - schema bug
 

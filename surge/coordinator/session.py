@@ -42,7 +42,7 @@ from surge.common.protocol import (
     Welcome,
 )
 from surge.common.wire import PeerGone, RouterChannel
-from surge.coordinator.aggregate import Accepted, Aggregate
+from surge.coordinator.aggregate import Aggregate
 
 TICK_S = 1.0
 
@@ -230,15 +230,15 @@ class Session:
                 if got is None:
                     continue
                 identity, msg = got
-                peer = self._peers.get(identity)
-                if peer is None:
+                sender = self._peers.get(identity)
+                if sender is None:
                     if isinstance(msg, Hello):
                         await self._chan.send(identity, Refuse("a run is already in progress"))
                     continue
                 if isinstance(msg, Report) and msg.run_id == run_id:
-                    if agg.accept(peer.index, msg) is Accepted.DUPLICATE:
-                        pass  # acked again below: its first ack was lost
-                    await self._send(peer, Ack(run_id, msg.seq))
+                    # A duplicate is acknowledged again too: its first ack was lost.
+                    agg.accept(sender.index, msg)
+                    await self._send(sender, Ack(run_id, msg.seq))
         finally:
             duration = self._loop.time() - t0
             if self._dismiss:

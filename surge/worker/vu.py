@@ -162,7 +162,7 @@ class LoopingVUs:
         self._waiter = waiter = loop.create_future()
         handle = loop.call_at(when, _resolve, waiter, True)
         try:
-            return await waiter
+            return bool(await waiter)
         finally:
             handle.cancel()
             self._waiter = None
