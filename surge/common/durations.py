@@ -1,8 +1,8 @@
 """k6's duration strings: ``"30s"``, ``"2m"``, ``"1h30m"``, ``"1.5s"``, ``"500ms"``, ``"250us"``.
 
-A bare number is taken as seconds (k6 takes it as milliseconds in JSON configs, which
-surprises everyone who writes Python; a bare number here is refused instead so no one is
-surprised either way: see :func:`parse_duration`).
+A bare number is refused: k6 reads one as milliseconds in JSON configs while a Python
+reader would expect seconds, so surge asks for the unit rather than guess (only ``"0"`` is
+accepted bare).
 """
 
 from __future__ import annotations
