@@ -118,8 +118,8 @@ class Verdict:
     source: str
     ok: bool
     observed: float
-    abort_on_fail: bool
-    delay_abort_eval_s: float
+    abort_on_fail: bool = False
+    delay_abort_eval_s: float = 0.0
 
 
 # --------------------------------------------------------------------------- expressions

@@ -10,7 +10,6 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -36,18 +35,9 @@ from surge.results.summary import (
     humanize_value,
     text_summary,
 )
+from surge.results.thresholds import Verdict
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Stand-in for surge.results.thresholds.Verdict (same fields)."""
-
-    key: str
-    source: str
-    ok: bool
-    observed: float
-    abort_on_fail: bool = False
-    delay_abort_eval_s: float = 0.0
 
 
 def md5(text: str) -> str:
