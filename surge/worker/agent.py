@@ -61,12 +61,14 @@ class Agent:
         name: str | None = None,
         once: bool = False,
         coordinator_timeout_s: float = 5.0,
+        resend_after_s: float = RESEND_AFTER_S,
         curve_server_key: bytes | None = None,
     ) -> None:
         self._chan = DealerChannel(connect, curve_server_key=curve_server_key)
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._once = once
         self._timeout_s = coordinator_timeout_s
+        self._resend_after_s = resend_after_s
         self._loop = asyncio.get_running_loop()
         self._last_rx = self._loop.time()
         self._welcomed = False
@@ -116,12 +118,12 @@ class Agent:
             else:
                 await self._chan.send(Heartbeat())
                 for seq, (sent_at, report) in list(self._outbox.items()):
-                    if now - sent_at >= RESEND_AFTER_S:
+                    if now - sent_at >= self._resend_after_s:
                         self._outbox[seq] = (now, report)
                         await self._chan.send(report)
             if self._welcomed and now - self._last_rx > self._timeout_s:
                 self._lost_coordinator()
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(min(HEARTBEAT_S, self._resend_after_s))
 
     def _lost_coordinator(self) -> None:
         if self._play is not None and not self._play.done():

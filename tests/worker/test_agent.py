@@ -1,0 +1,86 @@
+"""The agent against a scripted coordinator on a real ZeroMQ socket: delivery until acked."""
+
+from __future__ import annotations
+
+import asyncio
+
+from surge.common.metrics import CounterSink
+from surge.common.protocol import Ack, Bye, Hello, Ready, Report, Run, ScenarioSlice, Start, Welcome
+from surge.common.wire import RouterChannel
+from surge.coordinator.aggregate import Accepted, Aggregate
+from surge.worker.agent import Agent
+
+SCENARIO = b'''
+from surge import Counter
+done = Counter("done")
+
+async def default(vu):
+    await vu.sleep(0.05)
+    done.add(1)
+'''
+
+
+def _run_msg() -> Run:
+    sl = ScenarioSlice(
+        name="s", executor="constant-vus", exec_name="default", start_time_s=0.0, duration_s=1.0,
+        graceful_stop_s=5.0, graceful_ramp_down_s=5.0, steps=[(0.0, 2), (1.0, 0)], vu_ids=[1, 2],
+    )
+    return Run("run1", {"resend_case.py": SCENARIO}, "resend_case", {}, [sl], [], 0.2)
+
+
+async def _scripted_coordinator() -> tuple[list[Report], Aggregate, int]:
+    chan = RouterChannel("tcp://127.0.0.1:*")
+    agent = Agent(chan.endpoint, name="w", once=True, resend_after_s=0.3)
+    serving = asyncio.ensure_future(agent.serve())
+    received: list[Report] = []
+    agg = Aggregate(1)
+    withheld: int | None = None
+    try:
+        async def recv() -> object:
+            ident, msg = await asyncio.wait_for(chan.recv(), 10)
+            return ident, msg
+
+        ident, msg = await recv()  # type: ignore[misc]
+        assert isinstance(msg, Hello)
+        await chan.send(ident, Welcome(0))
+        await chan.send(ident, _run_msg())
+        while True:
+            ident, msg = await recv()  # type: ignore[misc]
+            if isinstance(msg, Ready):
+                break
+        await chan.send(ident, Start("run1"))
+        while not agg.all_finished:
+            ident, msg = await recv()  # type: ignore[misc]
+            if not isinstance(msg, Report):
+                continue
+            received.append(msg)
+            if withheld is None:
+                withheld = msg.seq  # lose the first ack: the agent must send this report again
+                continue
+            agg.accept(0, msg)
+            await chan.send(ident, Ack("run1", msg.seq))
+        # the withheld report may still be outstanding; ack whatever comes until the agent leaves
+        await chan.send(ident, Bye("done"))
+        code = await asyncio.wait_for(serving, 10)
+    finally:
+        if not serving.done():
+            serving.cancel()
+        chan.close()
+    return received, agg, code
+
+
+def test_an_unacknowledged_report_is_sent_again_and_counted_once() -> None:
+    received, agg, code = asyncio.run(_scripted_coordinator())
+    assert code == 0
+    first = received[0]
+    copies = [r for r in received if r.seq == first.seq]
+    assert len(copies) >= 2, "the report whose ack was lost was sent again"
+    assert all(c.series.keys() == first.series.keys() for c in copies)
+    # every sequence number from 1 to the final one arrived, and applied once each
+    seqs = sorted({r.seq for r in received})
+    assert seqs == list(range(1, max(seqs) + 1))
+    assert agg.accept(0, first) is Accepted.DUPLICATE
+    done = agg.series()["done"]
+    iterations = agg.series()["iterations"]
+    assert isinstance(done, CounterSink) and isinstance(iterations, CounterSink)
+    assert done.total == iterations.total > 0
