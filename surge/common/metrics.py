@@ -22,6 +22,7 @@ trend         :class:`~surge.common.sketch.Sketch`  avg, min, med, max, p(N), co
 from __future__ import annotations
 
 import math
+import reprlib
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -151,20 +152,25 @@ def parse_series_name(text: str) -> SeriesName:
 
 
 def _num(v: object, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ProtocolError(f"{what} must be a finite number, got {v!r}")
-    return float(v)
+    if not isinstance(v, bool) and isinstance(v, (int, float)):
+        try:
+            f = float(v)
+        except OverflowError:
+            f = math.inf
+        if math.isfinite(f):
+            return f
+    raise ProtocolError(f"{what} must be a finite number, got {reprlib.repr(v)}")
 
 
 def _count(v: object, what: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ProtocolError(f"{what} must be a non-negative integer, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**63:
+        raise ProtocolError(f"{what} must be a non-negative 64-bit integer, got {reprlib.repr(v)}")
     return v
 
 
 def _wire_list(obj: object, n: int, what: str) -> list[Any]:
     if not isinstance(obj, (list, tuple)) or len(obj) != n:
-        raise ProtocolError(f"{what}: expected a list of {n} fields, got {obj!r:.80}")
+        raise ProtocolError(f"{what}: expected a list of {n} fields, got {reprlib.repr(obj)}")
     return list(obj)
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -188,12 +189,18 @@ def _check(value: Any, hint: Any, where: str) -> Any:
     if hint is Any:
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ProtocolError(f"{where}: expected a finite number, got {value!r:.60}")
-        return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"{where}: expected a finite number, got {reprlib.repr(value)}")
+        try:
+            f = float(value)
+        except OverflowError:
+            f = math.inf
+        if not math.isfinite(f):
+            raise ProtocolError(f"{where}: expected a finite number, got {reprlib.repr(value)}")
+        return f
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ProtocolError(f"{where}: expected an integer, got {value!r:.60}")
+            raise ProtocolError(f"{where}: expected an integer, got {reprlib.repr(value)}")
         return value
     if hint in (str, bytes, bool):
         if type(value) is not hint:
@@ -225,7 +232,7 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
         return {
-            _check(k, key_t, f"{where} key"): _check(v, val_t, f"{where}[{k!r:.40}]") for k, v in value.items()
+            _check(k, key_t, f"{where} key"): _check(v, val_t, f"{where}[{reprlib.repr(k)}]") for k, v in value.items()
         }
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
@@ -253,22 +260,32 @@ def _build(cls: type[Any], body: Any, where: str) -> Any:
 def decode(frame: bytes) -> Message:
     """Parse and validate one frame, or raise :class:`ProtocolError` saying what is wrong."""
     try:
+        return _decode(frame)
+    except RecursionError:  # msgpack allows nesting deep enough to exhaust Python's stack
+        raise ProtocolError("frame nested too deeply") from None
+
+
+def _decode(frame: bytes) -> Message:
+    try:
         body = msgpack.unpackb(frame, raw=False, strict_map_key=False)
     except Exception as exc:  # noqa: BLE001 - msgpack raises several unrelated types
         raise ProtocolError(f"not a msgpack frame: {exc}") from None
     if not isinstance(body, dict):
         raise ProtocolError("frame is not a map")
     version = body.pop("v", None)
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise ProtocolError(
-            f"protocol version {version!r} is not this surge's version {PROTOCOL_VERSION}; "
+            f"protocol version {reprlib.repr(version)} is not this surge's version {PROTOCOL_VERSION}; "
             "run the same surge release on coordinator and workers"
         )
     kind = body.pop("k", None)
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown message kind {kind!r}")
-    msg: Message = _build(cls, body, cls.__name__)
+        raise ProtocolError(f"unknown message kind {reprlib.repr(kind)}")
+    try:
+        msg: Message = _build(cls, body, cls.__name__)
+    except RecursionError:
+        raise ProtocolError(f"{cls.__name__}: fields nested too deeply") from None
     if isinstance(msg, Report) and msg.seq < 1:
         raise ProtocolError(f"Report.seq must be >= 1, got {msg.seq}")
     if isinstance(msg, Report):

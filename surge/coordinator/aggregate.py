@@ -6,9 +6,12 @@ a duplicate (a resend whose ack was lost) and is dropped. The fleet view merges 
 sinks in worker order. Both rules together make the merged t-digests a function of the
 reports alone, not of network timing: the same inputs give the same percentiles.
 
-``vus`` and ``vus_max`` are fleet-summed gauges: the fleet value is the sum of each worker's
-latest value, and min/max are taken over that sum as reports come in, once every worker has
-reported the gauge (before that the sum would count only part of the fleet).
+``vus`` and ``vus_max`` are fleet-summed gauges. Each worker's own gauge is merged like any
+sink (its latest value wins); the fleet's value is the sum of the workers' latest values, and
+its min and max are the sums of theirs. Summing extremes is exact for surge's plans, where
+every worker follows its share of one global schedule and so peaks at the same step, and it
+keeps the result independent of the order in which reports from different workers arrive.
+Until every worker has reported the gauge there is no fleet value (it would be a partial sum).
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ class Aggregate:
         self._buffer: list[dict[int, Report]] = [{} for _ in range(n_workers)]
         self._sinks: list[dict[str, Sink]] = [{} for _ in range(n_workers)]
         self._checks: list[dict[str, list[int]]] = [{} for _ in range(n_workers)]
-        self._latest: list[dict[str, float]] = [{} for _ in range(n_workers)]
-        self._fleet_gauges: dict[str, GaugeSink] = {}
         self.finished = [False] * n_workers
         self.applied_reports = 0
 
@@ -60,13 +61,6 @@ class Aggregate:
     def _apply(self, worker: int, report: Report) -> None:
         sinks = self._sinks[worker]
         for key, sink in report.series.items():
-            if key in FLEET_SUMMED_GAUGES and isinstance(sink, GaugeSink):
-                if not sink.is_empty():
-                    self._latest[worker][key] = sink.value
-                    if all(key in w for w in self._latest):
-                        fleet = self._fleet_gauges.setdefault(key, GaugeSink())
-                        fleet.set(sum(w[key] for w in self._latest), report.elapsed_s)
-                continue
             mine = sinks.get(key)
             if mine is None:
                 sinks[key] = _copy(sink)
@@ -90,14 +84,30 @@ class Aggregate:
         out: dict[str, Sink] = {}
         for sinks in self._sinks:
             for key, sink in sinks.items():
+                if key in FLEET_SUMMED_GAUGES:
+                    continue
                 mine = out.get(key)
                 if mine is None:
                     out[key] = _copy(sink)
                 else:
                     merge_into(mine, sink)
-        for key, gauge in self._fleet_gauges.items():
-            out[key] = _copy(gauge)
+        for key in FLEET_SUMMED_GAUGES:
+            fleet = self._fleet_gauge(key)
+            if fleet is not None:
+                out[key] = fleet
         return out
+
+    def _fleet_gauge(self, key: str) -> GaugeSink | None:
+        per_worker = [sinks.get(key) for sinks in self._sinks]
+        if not all(isinstance(g, GaugeSink) and not g.is_empty() for g in per_worker):
+            return None
+        gauges = [g for g in per_worker if isinstance(g, GaugeSink)]
+        fleet = GaugeSink()
+        fleet.value = sum(g.value for g in gauges)
+        fleet.min = sum(g.min for g in gauges)
+        fleet.max = sum(g.max for g in gauges)
+        fleet.at_s = max(g.at_s for g in gauges)
+        return fleet
 
     def checks(self) -> dict[str, tuple[int, int]]:
         """Check name -> (passes, fails), names in first-seen order by worker."""

@@ -485,6 +485,10 @@ class Transport(Protocol):
 
     async def close(self) -> None: ...
 
+    def take_interrupted(self) -> Response | None:
+        """The request a cancellation just cut short, if it had reached the wire (else None)."""
+        ...
+
 
 class _Trace:
     """One hop's timestamps (``perf_counter`` seconds; 0.0 = not reached), filled by the signals below."""
@@ -639,6 +643,11 @@ class AiohttpTransport:
         self._keepalive_timeout_s = keepalive_timeout_s
         self._verify_tls = verify_tls
         self._session: aiohttp.ClientSession | None = None
+        self._interrupted: Response | None = None
+
+    def take_interrupted(self) -> Response | None:
+        resp, self._interrupted = self._interrupted, None
+        return resp
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -702,6 +711,21 @@ class AiohttpTransport:
                     redirects += 1
                     method, target, headers, body = _redirect(resp, location, method, headers, body)
                     trace = _Trace(perf_counter())
+        except asyncio.CancelledError:
+            # The VU was stopped mid-request. If the request was written, the server has it:
+            # keep it as a failed request so surge's count matches what the server saw.
+            if trace.sent:
+                self._interrupted = Response(
+                    method,
+                    str(target),
+                    0,
+                    error="request interrupted",
+                    error_code=int(ErrorCode.GENERIC),
+                    timings=trace.timings(perf_counter()),
+                    bytes_sent=bytes_sent + _estimate_request_bytes(method, str(target), headers, body),
+                    bytes_received=bytes_received,
+                )
+            raise
         except TRANSPORT_ERRORS as exc:
             done = perf_counter()
             failure: BaseException = exc
@@ -768,7 +792,9 @@ class HttpClient:
 
     ``on_response(response, tags)`` is called after each request, failed or not, with the
     ``tags=`` given to it (or ``None``). A request cancelled from outside (the VU being
-    stopped) raises ``CancelledError`` and is not reported: it has no outcome to count.
+    stopped) raises ``CancelledError``; if it had already been written to the connection it
+    is reported first, as failed with ``error == "request interrupted"``, because the server
+    received it and the counts on both sides must agree.
     """
 
     def __init__(
@@ -822,6 +848,11 @@ class HttpClient:
             all_headers["Content-Type"] = content_type
         try:
             resp = await self._transport.send(method, url, all_headers, body, timeout_s, self._max_redirects)
+        except asyncio.CancelledError:
+            cut = self._transport.take_interrupted()
+            if cut is not None:
+                self._on_response(cut, tags)
+            raise
         except TRANSPORT_ERRORS as exc:  # a transport that raised instead of answering
             resp = Response.failed(method, url, exc)
         self._on_response(resp, tags)

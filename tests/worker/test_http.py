@@ -82,6 +82,9 @@ class FakeTransport:
     async def close(self) -> None:
         self.closed = True
 
+    def take_interrupted(self) -> Response | None:
+        return None
+
 
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
@@ -473,6 +476,15 @@ async def _sleep(request: web.Request) -> web.Response:
     return web.Response(text="late")
 
 
+HOLDING = web.AppKey("holding", asyncio.Event)
+
+
+async def _hold(request: web.Request) -> web.Response:
+    request.app[HOLDING].set()  # the request has arrived
+    await asyncio.sleep(5.0)
+    return web.Response(text="late")
+
+
 async def _reset(request: web.Request) -> web.Response:
     transport = request.transport
     assert transport is not None
@@ -526,6 +538,8 @@ async def serving() -> AsyncIterator[str]:
     app.router.add_post("/form", _form)
     app.router.add_get("/status/{n}", _status)
     app.router.add_get("/sleep", _sleep)
+    app.router.add_get("/hold", _hold)
+    app[HOLDING] = asyncio.Event()
     app.router.add_get("/reset", _reset)
     app.router.add_get("/redirect/{n}", _redirect)
     app.router.add_post("/see-other", _see_other)
@@ -539,10 +553,14 @@ async def serving() -> AsyncIterator[str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    _apps[f"http://127.0.0.1:{port}"] = app
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+_apps: dict[str, web.Application] = {}
 
 
 def with_server(test: Callable[[str, HttpClient, Reports], Awaitable[None]], *, loop: str = "asyncio") -> Reports:
@@ -745,3 +763,40 @@ def test_head_and_options_read_no_body() -> None:
 
 def test_closing_an_unused_transport_is_fine() -> None:
     asyncio.run(AiohttpTransport().close())
+
+
+def test_a_request_cut_short_after_it_was_sent_is_still_reported() -> None:
+    # The VU is stopped while the server holds the request: the server has it, so surge counts it.
+    async def test(base: str, client: HttpClient, reports: Reports) -> None:
+        task = asyncio.ensure_future(client.get(f"{base}/hold", tags={"t": "1"}))
+        await asyncio.wait_for(_apps[base][HOLDING].wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(reports.calls) == 1
+        resp, tags = reports.calls[0]
+        assert (resp.status, resp.error, resp.error_code) == (0, "request interrupted", 1000)
+        assert resp.bytes_sent > 0 and tags == {"t": "1"}
+        assert_timings_add_up(resp.timings)
+
+    with_server(test)
+
+
+def test_a_request_cancelled_before_it_was_sent_is_not_reported() -> None:
+    class Never(FakeTransport):
+        async def send(self, *args: Any) -> Response:
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+    reports = Reports()
+    client = HttpClient(on_response=reports, transport=Never())
+
+    async def go() -> None:
+        task = asyncio.ensure_future(client.get("http://h/"))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(go)
+    assert reports.calls == []

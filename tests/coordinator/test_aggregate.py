@@ -1,0 +1,262 @@
+"""Merging reports: each applied once and in sequence order, whatever the network does."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from surge.common.metrics import CounterSink, GaugeSink, RateSink, Sink, TrendSink
+from surge.common.protocol import Report
+from surge.common.sketch import Sketch
+from surge.coordinator.aggregate import Accepted, Aggregate
+
+RUN = "run-1"
+
+
+def _gauge(value: float, at_s: float) -> GaugeSink:
+    g = GaugeSink()
+    g.set(value, at_s)
+    return g
+
+
+def _report(seq: int, *, elapsed_s: float | None = None, final: bool = False, **series: Sink) -> Report:
+    return Report(RUN, seq, float(seq) if elapsed_s is None else elapsed_s, dict(series), {}, final)
+
+
+def _bits(series: dict[str, Sink]) -> dict[str, tuple[str, bytes]]:
+    """Every sink's exact wire form: equal bits, not merely equal values."""
+    return {key: (sink.type.value, msgpack.packb(sink.to_wire())) for key, sink in sorted(series.items())}
+
+
+@cache
+def _generated(worker: int, seq: int, final: bool) -> Report:
+    """A realistic report, the same every time it is asked for."""
+    rng = np.random.default_rng([worker, seq])
+    n = int(rng.integers(0, 3000))
+    latencies = rng.lognormal(4.0, 0.8, n)
+    failed = int(rng.integers(0, n + 1))
+    series: dict[str, Sink] = {
+        "http_reqs": CounterSink(float(n)),
+        "http_req_duration": TrendSink(Sketch.from_samples(latencies.tolist())),
+        "http_req_failed": RateSink(failed, n),
+        # a plain gauge: last value wins by time; ties across workers on purpose
+        "queue_depth": _gauge(float(rng.integers(0, 50)), float(seq)),
+    }
+    if seq % 2:
+        series[f"checkout_duration{{worker:{worker}}}"] = TrendSink(Sketch.from_samples(latencies[:50].tolist()))
+    checks = {"status is 200": (n - failed, failed)}
+    if seq % 3 == 0:
+        checks[f"worker {worker} check"] = (1, int(rng.integers(0, 3)))
+    return Report(RUN, seq, float(seq), series, checks, final)
+
+
+def _in_order(n_reports: list[int]) -> Aggregate:
+    agg = Aggregate(len(n_reports))
+    for worker, n in enumerate(n_reports):
+        for seq in range(1, n + 1):
+            assert agg.accept(worker, _generated(worker, seq, seq == n)) is Accepted.APPLIED
+    return agg
+
+
+# --------------------------------------------------------------------------- once, and in order
+
+
+def test_a_duplicate_is_dropped_not_counted_twice() -> None:
+    agg = Aggregate(1)
+    first = _report(1, http_reqs=CounterSink(10.0))
+
+    assert agg.accept(0, first) is Accepted.APPLIED
+    assert agg.accept(0, first) is Accepted.DUPLICATE
+    assert agg.accept(0, _report(1, http_reqs=CounterSink(99.0))) is Accepted.DUPLICATE  # a resend of seq 1
+
+    assert agg.series()["http_reqs"].to_wire() == [10.0]
+    assert agg.applied_reports == 1
+
+
+def test_a_report_that_arrives_early_waits_for_the_gap() -> None:
+    agg = Aggregate(1)
+
+    assert agg.accept(0, _report(1, http_reqs=CounterSink(1.0))) is Accepted.APPLIED
+    assert agg.accept(0, _report(3, http_reqs=CounterSink(100.0))) is Accepted.BUFFERED
+    assert agg.series()["http_reqs"].to_wire() == [1.0]
+    assert agg.applied_reports == 1
+    assert agg.accept(0, _report(3, http_reqs=CounterSink(100.0))) is Accepted.DUPLICATE  # already buffered
+
+    assert agg.accept(0, _report(2, http_reqs=CounterSink(10.0))) is Accepted.APPLIED
+    assert agg.series()["http_reqs"].to_wire() == [111.0]
+    assert agg.applied_reports == 3
+    assert agg.accept(0, _report(2, http_reqs=CounterSink(10.0))) is Accepted.DUPLICATE
+    assert agg.accept(0, _report(3, http_reqs=CounterSink(100.0))) is Accepted.DUPLICATE
+
+
+def test_out_of_order_arrival_merges_to_the_same_bits_as_in_order() -> None:
+    in_order = _in_order([4])
+    shuffled = Aggregate(1)
+
+    arrivals = [1, 3, 4, 2]
+    results = [shuffled.accept(0, _generated(0, seq, seq == 4)) for seq in arrivals]
+
+    assert results == [Accepted.APPLIED, Accepted.BUFFERED, Accepted.BUFFERED, Accepted.APPLIED]
+    assert _bits(shuffled.series()) == _bits(in_order.series())
+    assert shuffled.checks() == in_order.checks()
+
+
+def test_workers_are_sequenced_independently() -> None:
+    agg = Aggregate(2)
+
+    assert agg.accept(0, _report(1, http_reqs=CounterSink(1.0))) is Accepted.APPLIED
+    assert agg.accept(1, _report(1, http_reqs=CounterSink(2.0))) is Accepted.APPLIED  # not a duplicate
+    assert agg.accept(1, _report(3, http_reqs=CounterSink(4.0))) is Accepted.BUFFERED
+    assert agg.accept(0, _report(2, http_reqs=CounterSink(8.0))) is Accepted.APPLIED
+
+    assert agg.series()["http_reqs"].to_wire() == [11.0]
+
+
+def test_the_aggregate_never_changes_a_report_or_hands_out_its_own_sinks() -> None:
+    report = _generated(0, 1, False)
+    before = _bits(report.series)
+    agg = Aggregate(1)
+    agg.accept(0, report)
+    agg.accept(0, _generated(0, 2, False))
+
+    assert _bits(report.series) == before
+    out = agg.series()
+    expected = _bits(out)
+    out["http_reqs"].merge(CounterSink(1e9))  # type: ignore[arg-type]
+    assert _bits(agg.series()) == expected
+
+
+# --------------------------------------------------------------------------- any arrival order
+
+
+@st.composite
+def _arrivals(draw: st.DrawFn) -> tuple[list[int], list[tuple[int, int]]]:
+    """Reports per worker, and an arrival order: every report at least once, interleaved freely."""
+    n_reports = draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))
+    sent = [(w, seq) for w, n in enumerate(n_reports) for seq in range(1, n + 1)]
+    resent = draw(st.lists(st.sampled_from(sent), max_size=6))
+    return n_reports, draw(st.permutations(sent + resent))
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=_arrivals())
+def test_any_arrival_order_with_duplicates_gives_the_same_bits(case: tuple[list[int], list[tuple[int, int]]]) -> None:
+    n_reports, arrivals = case
+    expected = _in_order(n_reports)
+
+    agg = Aggregate(len(n_reports))
+    seen: set[tuple[int, int]] = set()
+    for worker, seq in arrivals:
+        result = agg.accept(worker, _generated(worker, seq, seq == n_reports[worker]))
+        assert (result is Accepted.DUPLICATE) == ((worker, seq) in seen)
+        seen.add((worker, seq))
+
+    assert agg.applied_reports == sum(n_reports)
+    assert agg.all_finished
+    assert _bits(agg.series()) == _bits(expected.series())
+    assert agg.checks() == expected.checks()
+
+
+def test_reading_the_series_mid_run_does_not_change_the_final_bits() -> None:
+    def run(read_every: int) -> dict[str, tuple[str, bytes]]:
+        agg = Aggregate(1)
+        for seq in range(1, 151):
+            agg.accept(0, _generated(0, seq, seq == 150))
+            if read_every and seq % read_every == 0:
+                agg.series()  # as Session's watchdog does on each tick
+        return _bits(agg.series())
+
+    assert run(0) == run(7)
+
+
+# --------------------------------------------------------------------------- fleet-summed gauges
+
+
+def test_fleet_vus_is_the_sum_of_each_workers_latest_value() -> None:
+    agg = Aggregate(3)
+    agg.accept(0, _report(1, vus=_gauge(10.0, 1.0), vus_max=_gauge(10.0, 1.0)))
+    agg.accept(1, _report(1, vus=_gauge(7.0, 1.0), vus_max=_gauge(7.0, 1.0)))
+    agg.accept(2, _report(1, vus=_gauge(3.0, 1.0), vus_max=_gauge(4.0, 1.0)))
+
+    series = agg.series()
+    assert series["vus"].values(1.0)["value"] == 20.0
+    assert series["vus_max"].values(1.0)["value"] == 21.0
+
+    agg.accept(1, _report(2, vus=_gauge(2.0, 2.0)))  # worker 1 ramps down
+    agg.accept(0, _report(2))  # a report without vus leaves worker 0's latest value as it was
+
+    vus = agg.series()["vus"]
+    assert isinstance(vus, GaugeSink)
+    assert (vus.value, vus.max) == (15.0, 20.0)
+    assert agg.series()["vus_max"].values(1.0)["value"] == 21.0
+
+
+def test_fleet_vus_follows_every_workers_latest_report_whatever_their_clocks() -> None:
+    agg = Aggregate(2)
+    agg.accept(0, _report(1, elapsed_s=1.0, vus=_gauge(10.0, 1.0)))
+    agg.accept(1, _report(1, elapsed_s=1.0, vus=_gauge(5.0, 1.0)))
+    agg.accept(0, _report(2, elapsed_s=3.0, vus=_gauge(20.0, 3.0)))
+    agg.accept(1, _report(2, elapsed_s=2.0, vus=_gauge(6.0, 2.0)))  # worker 1 reports a little behind
+
+    assert agg.series()["vus"].values(1.0)["value"] == 20.0 + 6.0
+
+
+def test_fleet_vus_does_not_depend_on_how_workers_interleave() -> None:
+    reports = {
+        (0, 1): _report(1, elapsed_s=1.0, vus=_gauge(10.0, 1.0)),
+        (0, 2): _report(2, elapsed_s=2.0, vus=_gauge(20.0, 2.0)),
+        (1, 1): _report(1, elapsed_s=1.0, vus=_gauge(5.0, 1.0)),
+    }
+
+    def merged(order: list[tuple[int, int]]) -> list[Any]:
+        agg = Aggregate(2)
+        for key in order:
+            agg.accept(key[0], reports[key])
+        return agg.series()["vus"].to_wire()  # [value, min, max, at_s]
+
+    assert merged([(0, 1), (0, 2), (1, 1)]) == merged([(0, 1), (1, 1), (0, 2)])
+
+
+# --------------------------------------------------------------------------- finishing and checks
+
+
+def test_all_finished_once_every_worker_has_applied_its_final_report() -> None:
+    agg = Aggregate(2)
+    assert not agg.all_finished
+
+    agg.accept(0, _report(1, final=True))
+    assert agg.finished == [True, False]
+    assert not agg.all_finished
+
+    agg.accept(1, _report(2, final=True))  # early: buffered, so not applied, so not finished
+    assert not agg.all_finished
+    agg.accept(1, _report(1))
+    assert agg.all_finished
+
+
+def test_checks_are_summed_per_name() -> None:
+    agg = Aggregate(2)
+    agg.accept(0, Report(RUN, 1, 1.0, {}, {"status is 200": (3, 1)}))
+    agg.accept(1, Report(RUN, 1, 1.0, {}, {"status is 200": (2, 0), "has body": (1, 1)}))
+    agg.accept(0, Report(RUN, 2, 2.0, {}, {"status is 200": (1, 0)}))
+    agg.accept(0, Report(RUN, 2, 2.0, {}, {"status is 200": (1, 0)}))  # duplicate
+
+    assert agg.checks() == {"status is 200": (6, 1), "has body": (1, 1)}
+    assert list(agg.checks()) == ["status is 200", "has body"]
+
+
+def test_series_merges_workers_in_worker_order() -> None:
+    # Equal times: the gauge of the later worker wins, whatever order the reports came in.
+    def run(order: list[int]) -> Any:
+        agg = Aggregate(2)
+        for w in order:
+            agg.accept(w, _report(1, queue_depth=_gauge(float(10 + w), 5.0)))
+        return agg.series()["queue_depth"].to_wire()
+
+    assert run([0, 1]) == run([1, 0]) == [11.0, 10.0, 11.0, 5.0]
