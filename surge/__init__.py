@@ -2,12 +2,12 @@
 
 A scenario file imports what it needs from here::
 
-    from surge import check, env, Counter, Gauge, Rate, Trend, text_summary
+    from surge import check, env, abort_test, Counter, Gauge, Rate, Trend, text_summary
 """
 
-from surge.common.api import Counter, Gauge, Rate, Trend, check, env
+from surge.common.api import Counter, Gauge, Rate, Trend, abort_test, check, env
 
-__all__ = ["Counter", "Gauge", "Rate", "Trend", "check", "env", "text_summary"]
+__all__ = ["Counter", "Gauge", "Rate", "Trend", "abort_test", "check", "env", "text_summary"]
 __version__ = "0.1.0"
 
 

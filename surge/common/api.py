@@ -21,6 +21,15 @@ from typing import Any, Protocol
 from surge.common.metrics import BUILTIN_METRICS, METRIC_NAME_RE, MetricDef, MetricType, ValueType
 
 
+class AbortTest(Exception):
+    """Raised by :func:`abort_test`: ends the whole run, on every worker (exit 108)."""
+
+
+def abort_test(reason: str = "") -> None:
+    """k6's ``exec.test.abort()``: stop the whole test now; the summary is still produced."""
+    raise AbortTest(reason or "the scenario called abort_test()")
+
+
 class Recorder(Protocol):
     def add(self, metric: str, value: float, tags: Mapping[str, str] | None) -> None: ...
 

@@ -16,7 +16,8 @@ code  name                       meaning
 105   EXTERNAL_ABORT             interrupted by a signal (Ctrl-C, SIGTERM)
 107   SCRIPT_ERROR               the scenario file does not load: syntax error,
                                  exception at import, no ``default``
-108   SCRIPT_ABORTED             the scenario called ``surge.abort_test()``
+108   SCRIPT_ABORTED             the scenario called ``surge.abort_test()`` (k6's
+                                 ``exec.test.abort()``)
 120   WORKER_LOST                surge's own: a worker went silent mid-run, so the
                                  load that ran is not the load that was planned
 ====  =========================  ==================================================

@@ -14,7 +14,7 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
     C -> W  Run(run_id, bundle, entry, env, slices, submetrics, report_interval_s)
     W -> C  Ready(run_id) | LoadFailed(run_id, exit_code, message)
     C -> W  Start(run_id)                            all workers at once: their clocks start here
-    W -> C  Report(run_id, seq, elapsed_s, series, checks, final)  every interval, and a final one
+    W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted)  every interval, and a final one
     C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
     C -> W  Stop(run_id, reason)                     abortOnFail, Ctrl-C, a lost peer
     both    Heartbeat()                              every second; silence means the peer is gone
@@ -115,6 +115,7 @@ class Report:
     series: dict[str, Sink]
     checks: dict[str, tuple[int, int]]  # check name -> (passes, fails) since the last report
     final: bool = False
+    aborted: str = ""  # set when the scenario called abort_test(): the whole run must stop
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,8 @@ class Session:
                     # A duplicate is acknowledged again too: its first ack was lost.
                     agg.accept(sender.index, msg)
                     await self._send(sender, Ack(run_id, msg.seq))
+                    if msg.aborted and stopped is None:
+                        stopped = StopReason(ExitCode.SCRIPT_ABORTED, f"{sender.name}: {msg.aborted}")
         finally:
             duration = self._loop.time() - t0
             if self._dismiss:

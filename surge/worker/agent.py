@@ -229,10 +229,11 @@ class Agent:
         if run is None or msg is None:
             return
         series, checks = run.recorder.flush()
-        if not series and not checks and not final:
+        if not series and not checks and not final and run.aborted is None:
             return
         self._seq += 1
-        report = Report(msg.run_id, self._seq, run.elapsed_s, series, checks, final)
+        aborted = str(run.aborted) if run.aborted is not None else ""
+        report = Report(msg.run_id, self._seq, run.elapsed_s, series, checks, final, aborted)
         # Into the outbox first: the delta now lives there until the coordinator acknowledges it.
         self._outbox[self._seq] = (self._loop.time(), report)
         if final:

@@ -18,7 +18,8 @@ from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
 from surge.worker.http import HttpClient
 from surge.worker.recorder import Recorder
-from surge.worker.vu import VU, AbortTest, ErrorLog, LoopingVUs
+from surge.common.api import AbortTest
+from surge.worker.vu import VU, ErrorLog, LoopingVUs
 
 SUPPORTED_EXECUTORS = frozenset({"ramping-vus", "constant-vus"})
 
@@ -77,6 +78,8 @@ class WorkerRun:
         self.recorder.set_gauge("vus", float(sum(ex.running for ex in self.executors)))
 
     def _abort(self, exc: AbortTest) -> None:
+        # This worker stops at once; its next report carries the reason, and the coordinator
+        # then stops every other worker.
         if self.aborted is None:
             self.aborted = exc
         self.stop_now()

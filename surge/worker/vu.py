@@ -34,12 +34,9 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from surge.common.api import AbortTest
 from surge.common.protocol import ScenarioSlice
 from surge.worker.recorder import Recorder, vu_tags
-
-
-class AbortTest(Exception):
-    """Raised by ``surge.abort_test()`` inside a scenario: ends the whole run (exit 108)."""
 
 
 class VU:

@@ -146,3 +146,14 @@ def test_sigint_stops_the_run_reports_and_exits_105(target: Target, tmp_path: Pa
     data = _summary(export)
     # requests cut short by the stop were already on the wire: counted on both sides
     assert data["metrics"]["http_reqs"]["values"]["count"] == target.stats()["requests"] > 0
+
+
+def test_abort_test_from_the_scenario_stops_every_worker_and_exits_108(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge("run", "-w", "2", "--summary-export", str(export), *target_env(target),
+                    str(FIXTURES / "abort_test.py"))
+    assert res.returncode == 108, res.stderr
+    assert "sold out" in res.stderr
+    data = _summary(export)
+    assert data["state"]["testRunDurationMs"] < 60_000
+    assert data["metrics"]["http_reqs"]["values"]["count"] == target.stats()["requests"] > 0

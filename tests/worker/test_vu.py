@@ -11,7 +11,8 @@ import pytest
 from surge.common.protocol import ScenarioSlice
 from surge.common.schedule import Stage, ramping_vus_steps
 from surge.worker.recorder import Recorder
-from surge.worker.vu import VU, AbortTest, ErrorLog, LoopingVUs
+from surge.common.api import AbortTest
+from surge.worker.vu import VU, ErrorLog, LoopingVUs
 from tests.virtual_time import run_virtual
 
 
