@@ -242,9 +242,12 @@ class GaugeSink:
     def from_wire(cls, obj: object) -> GaugeSink:
         value, lo, hi, at_s = _wire_list(obj, 4, "gauge")
         g = cls()
-        if at_s is None:
+        numbers = _num(value, "gauge value"), _num(lo, "gauge min"), _num(hi, "gauge max")
+        if at_s is None:  # never set: exactly what to_wire sends for an empty gauge
+            if numbers != (0.0, 0.0, 0.0):
+                raise ProtocolError("gauge: an empty gauge carries values")
             return g
-        g.value, g.min, g.max = _num(value, "gauge value"), _num(lo, "gauge min"), _num(hi, "gauge max")
+        g.value, g.min, g.max = numbers
         g.at_s = _num(at_s, "gauge time")
         if not g.min <= g.value <= g.max:
             raise ProtocolError(f"gauge: value {g.value} outside [{g.min}, {g.max}]")

@@ -442,3 +442,10 @@ def test_values_of_each_sink() -> None:
     assert RateSink(1, 4).values(3.0) == {"rate": 0.25, "passes": 1, "fails": 3}
     assert HUNDRED.values(1.0, ("min", "max", "count")) == {"min": 1.0, "max": 100.0, "count": 100.0}
     assert set(HUNDRED.values(1.0)) == {"avg", "min", "med", "max", "p(90)", "p(95)"}
+
+
+def test_an_empty_gauge_on_the_wire_carries_no_values() -> None:
+    assert GaugeSink.from_wire([0.0, 0.0, 0.0, None]).is_empty()
+    for bad in (["x", {}, [], None], [1.0, 1.0, 1.0, None]):
+        with pytest.raises(ProtocolError):
+            GaugeSink.from_wire(bad)
