@@ -80,6 +80,10 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         _builtin("data_sent", _C, _DATA),
         _builtin("data_received", _C, _DATA),
         _builtin("group_duration", _T, _TIME),
+        # surge's own: is the load generator itself the bottleneck? (surge/worker/saturation.py)
+        _builtin("surge_loop_lag", _T, _TIME),
+        _builtin("surge_cpu", _G),
+        _builtin("surge_saturated", _R),
     )
 }
 

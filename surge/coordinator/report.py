@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from surge.common.errors import ExitCode, ScriptError
-from surge.common.metrics import Sink, new_sink, parse_series_name
+from surge.common.metrics import GaugeSink, RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
 from surge.coordinator.prepare import Prepared
 from surge.coordinator.session import SessionResult
 from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
@@ -53,6 +53,27 @@ def summarize(prepared: Prepared, result: SessionResult, *, is_tty: bool = False
     return data, verdicts
 
 
+SATURATION_WARN_SHARE = 0.05
+
+
+def saturation_warning(series: dict[str, Sink]) -> str | None:
+    """Words for the summary when the generator, not the server, shaped the latencies."""
+    sat = series.get("surge_saturated")
+    if not isinstance(sat, RateSink) or sat.total == 0 or sat.passes / sat.total <= SATURATION_WARN_SHARE:
+        return None
+    share = sat.passes / sat.total
+    lag = series.get("surge_loop_lag")
+    lag_p99 = trend_stat(lag.sketch, "p(99)") if isinstance(lag, TrendSink) else 0.0
+    cpu = series.get("surge_cpu")
+    cpu_max = cpu.max if isinstance(cpu, GaugeSink) and not cpu.is_empty() else 0.0
+    return (
+        f"WARNING: the load generator was saturated for {share:.0%} of its worker-seconds "
+        f"(peak CPU {cpu_max:.0f}% of a core, event-loop lag p99 {lag_p99:.1f} ms): the latencies "
+        "above include surge's own queueing, not only the server's. Add workers or load machines, "
+        "or lower the load per worker."
+    )
+
+
 def exit_code_for(result: SessionResult, verdicts: list[Verdict]) -> ExitCode:
     if result.stopped is not None:
         return result.stopped.exit_code
@@ -72,6 +93,10 @@ def report(
 ) -> Outcome:
     """Judge the run, print or hand over the summary, write exports; return the outcome."""
     data, verdicts = summarize(prepared, result, is_tty=stdout.isatty())
+    warning = saturation_warning(result.aggregate.series())
+    if warning is not None:
+        data["state"]["generatorSaturated"] = True
+        stderr.write(f"surge: {warning}\n")
     if summary_export is not None:
         summary_export.parent.mkdir(parents=True, exist_ok=True)
         summary_export.write_text(summary_json(data), encoding="utf-8")

@@ -16,6 +16,7 @@ from typing import Any
 from surge.common import api
 from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
+from surge.worker import saturation
 from surge.worker.http import HttpClient
 from surge.worker.recorder import Recorder
 from surge.common.api import AbortTest
@@ -94,9 +95,11 @@ class WorkerRun:
         api.install_recorder(self.recorder)
         self.recorder.set_gauge("vus_max", float(sum(len(ex.plan.vu_ids) for ex in self.executors)))
         self.recorder.set_gauge("vus", 0.0)
+        watch = self._loop.create_task(saturation.monitor(self.recorder))
         try:
             await asyncio.gather(*(ex.run(self._t0) for ex in self.executors))
         finally:
+            watch.cancel()
             self.stop_now()
             await asyncio.gather(*(c.close() for c in self._clients), return_exceptions=True)
             api.install_recorder(None)
