@@ -5,7 +5,8 @@
 * ``surge.worker`` and ``surge.coordinator`` never import each other;
 * ``surge.results`` imports only ``surge.common`` and itself from surge;
 * only ``surge/common/wire.py`` imports ``zmq``;
-* only ``surge/worker/http.py`` and ``surge/target/`` import ``aiohttp``;
+* only the aiohttp transport (``surge/worker/transport_aiohttp.py``) and ``surge/target/`` import
+  ``aiohttp``, and only the fast transport imports ``httptools``;
 * only ``surge/cli.py`` ends the process (``sys.exit``, ``exit()``, ``quit()``, ``os._exit``,
   ``raise SystemExit``).
 
@@ -115,7 +116,13 @@ def _only_wire_imports_zmq(src: Source, target: str) -> bool:
 
 
 def _only_http_and_target_import_aiohttp(src: Source, target: str) -> bool:
-    return _within(target, "aiohttp") and not (src.path == "surge/worker/http.py" or src.layer == "target")
+    return _within(target, "aiohttp") and not (
+        src.path == "surge/worker/transport_aiohttp.py" or src.layer == "target"
+    )
+
+
+def _only_the_fast_transport_imports_httptools(src: Source, target: str) -> bool:
+    return _within(target, "httptools") and src.path != "surge/worker/transport_fast.py"
 
 
 IMPORT_RULES: dict[str, ImportRule] = {
@@ -123,7 +130,8 @@ IMPORT_RULES: dict[str, ImportRule] = {
     "surge.worker and surge.coordinator never import each other": _worker_and_coordinator_are_apart,
     "surge.results imports only surge.common and itself": _results_imports_only_common,
     "only surge/common/wire.py imports zmq": _only_wire_imports_zmq,
-    "only surge/worker/http.py and surge/target/ import aiohttp": _only_http_and_target_import_aiohttp,
+    "only surge/worker/transport_aiohttp.py and surge/target/ import aiohttp": _only_http_and_target_import_aiohttp,
+    "only surge/worker/transport_fast.py imports httptools": _only_the_fast_transport_imports_httptools,
 }
 
 

@@ -1,0 +1,471 @@
+"""The aiohttp transport: one aiohttp session per VU, with aiohttp's exceptions mapped to k6's codes.
+
+The only surge module that imports aiohttp's client. It is the full-featured reference
+transport (``make_transport("aiohttp")``); ``transport_fast`` is the cheap default, and both
+are held to the same contract by the same tests.
+
+Timings
+-------
+Measured with ``time.perf_counter`` from aiohttp's trace signals into one small
+:class:`_Trace` per hop (the breakdown itself is described in ``surge.worker.http``)::
+
+    start ─ blocked ───────────────────────────► got_conn ─ sending ─► sent ─ waiting ─► head ─ receiving ─► done
+            └ create_start ─ connecting ───────┘
+              (after DNS, if it was resolved)
+
+- aiohttp dials TCP and TLS in one step, so for https the handshake is folded into
+  ``connecting`` and ``tls_handshaking`` stays 0.
+- ``sending`` ends when the headers were handed over for a bodiless request, else when the
+  body's write has drained (the body is wrapped in :class:`_Body`, which notes that moment;
+  aiohttp has no signal for it).
+- ``waiting`` ends when the response head has been parsed (k6: first byte).
+
+``bytes_sent``/``bytes_received`` are estimated from the request and the parsed response
+(aiohttp does not count wire bytes).
+
+Errors
+------
+:data:`ERROR_RULES` is the shared table of ``surge.worker.http`` plus a rule for every
+exception class aiohttp defines; a test walks aiohttp to prove none is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from time import perf_counter
+from types import MappingProxyType, SimpleNamespace
+
+import aiohttp
+from aiohttp import client_exceptions, http_exceptions
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
+from multidict import CIMultiDict
+from yarl import URL
+
+from surge.worker import http
+from surge.worker.http import (
+    REDIRECT_STATUSES,
+    SENSITIVE_HEADERS,
+    ErrorCode,
+    Response,
+    Rule,
+    Timings,
+    cert_error,
+    classify_with,
+    dial_error,
+    dns_error,
+    fixed,
+    generic,
+    same_site,
+    tls_error,
+)
+
+__all__ = ["ERROR_RULES", "TRANSPORT_ERRORS", "AiohttpTransport", "classify_error"]
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it was raised from, outermost first (aiohttp chains the real cause)."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 8:
+        chain.append(cur)
+        cur = cur.__cause__
+    return chain
+
+
+def _response_error(exc: BaseException) -> tuple[int, str]:
+    # aiohttp's text for these carries the URL; keep the error tag low-cardinality.
+    return (
+        ErrorCode.GENERIC,
+        f"{type(exc).__name__}: {getattr(exc, 'status', '')} {getattr(exc, 'message', '')}".strip(),
+    )
+
+
+def _os_error(exc: BaseException) -> BaseException:
+    """What aiohttp's connector errors wrap (``os_error``), else the exception itself."""
+    inner = getattr(exc, "os_error", exc)
+    return inner if isinstance(inner, BaseException) else exc
+
+
+def _dns(exc: BaseException) -> tuple[int, str]:
+    return dns_error(_os_error(exc))
+
+
+def _dial(exc: BaseException) -> tuple[int, str]:
+    return dial_error(_os_error(exc))
+
+
+def _tls(exc: BaseException) -> tuple[int, str]:
+    return tls_error(_os_error(exc) if isinstance(exc, aiohttp.ClientSSLError) else exc)
+
+
+def _cert(exc: BaseException) -> tuple[int, str]:
+    inner = getattr(exc, "certificate_error", exc)
+    return cert_error(inner if isinstance(inner, BaseException) else exc)
+
+
+def _unwrap(code: ErrorCode, message: str) -> Rule:
+    """Use the cause's code when aiohttp wrapped a more specific error (k6 unwraps too), else ``code``."""
+
+    def rule(exc: BaseException) -> tuple[int, str]:
+        for cause in _causes(exc)[1:]:
+            if isinstance(cause, (http_exceptions.ContentEncodingError, http_exceptions.DecompressSizeError)):
+                return ErrorCode.RESPONSE_DECOMPRESSION, "error decompressing response body"
+            if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+                return classify_error(cause)
+        return code, message or str(exc) or type(exc).__name__
+
+    return rule
+
+
+_TIMEOUT = fixed(ErrorCode.REQUEST_TIMEOUT, "request timeout")
+_INVALID_URL = fixed(ErrorCode.INVALID_URL, "invalid URL")
+_DECOMPRESSION = fixed(ErrorCode.RESPONSE_DECOMPRESSION, "error decompressing response body")
+_MALFORMED = _unwrap(ErrorCode.GENERIC, "malformed HTTP response")
+
+_AIOHTTP_RULES: dict[type[BaseException], Rule] = {
+    # Timeouts.
+    aiohttp.ServerTimeoutError: _TIMEOUT,
+    aiohttp.SocketTimeoutError: _TIMEOUT,
+    aiohttp.ConnectionTimeoutError: fixed(ErrorCode.TCP_DIAL_TIMEOUT, "dial: i/o timeout"),
+    # URLs.
+    aiohttp.InvalidURL: _INVALID_URL,
+    aiohttp.InvalidUrlClientError: _INVALID_URL,
+    aiohttp.InvalidUrlRedirectClientError: _INVALID_URL,
+    aiohttp.NonHttpUrlClientError: _INVALID_URL,
+    aiohttp.NonHttpUrlRedirectClientError: _INVALID_URL,
+    aiohttp.RedirectClientError: _INVALID_URL,
+    # DNS.
+    aiohttp.ClientConnectorDNSError: _dns,
+    # Dialling.
+    aiohttp.ClientConnectorError: _dial,
+    aiohttp.ClientProxyConnectionError: _dial,
+    client_exceptions.UnixClientConnectorError: lambda e: (ErrorCode.NET_NON_TCP, str(e)),
+    # An established connection.
+    aiohttp.ClientOSError: http.tcp_error,
+    aiohttp.ClientConnectionResetError: fixed(ErrorCode.TCP_RESET, "connection reset by peer"),
+    aiohttp.ClientConnectionError: _unwrap(ErrorCode.TCP_GENERIC, ""),
+    aiohttp.ServerConnectionError: _unwrap(ErrorCode.TCP_GENERIC, ""),
+    # Go reports a server that closes without answering as "EOF", which k6 leaves at 1000.
+    aiohttp.ServerDisconnectedError: fixed(ErrorCode.GENERIC, "EOF (server closed the connection)"),
+    # TLS.
+    aiohttp.ClientSSLError: _tls,
+    aiohttp.ClientConnectorSSLError: _tls,
+    aiohttp.ClientConnectorCertificateError: _cert,
+    aiohttp.ServerFingerprintMismatch: fixed(ErrorCode.TLS_GENERIC, "tls: certificate fingerprint mismatch"),
+    # The response. k6 has no codes for a truncated or malformed response: Go's "unexpected
+    # EOF" and "malformed HTTP response" fall to 1000.
+    aiohttp.ClientPayloadError: _unwrap(ErrorCode.GENERIC, "unexpected EOF"),
+    http_exceptions.HttpProcessingError: _MALFORMED,
+    http_exceptions.BadHttpMessage: _MALFORMED,
+    http_exceptions.HttpBadRequest: _MALFORMED,
+    http_exceptions.PayloadEncodingError: _MALFORMED,
+    http_exceptions.TransferEncodingError: _MALFORMED,
+    http_exceptions.ContentLengthError: _MALFORMED,
+    http_exceptions.LineTooLong: _MALFORMED,
+    http_exceptions.InvalidHeader: _MALFORMED,
+    http_exceptions.BadStatusLine: _MALFORMED,
+    http_exceptions.BadHttpMethod: _MALFORMED,
+    http_exceptions.InvalidURLError: _MALFORMED,
+    http_exceptions.ContentEncodingError: _DECOMPRESSION,
+    http_exceptions.DecompressSizeError: _DECOMPRESSION,
+    # Deliberately generic: errors k6 has no code for, or that this client never triggers
+    # (it reads no JSON through aiohttp, follows redirects itself, uses no proxy or websocket).
+    aiohttp.ClientError: generic,
+    aiohttp.ClientResponseError: _response_error,
+    aiohttp.ContentTypeError: _response_error,
+    aiohttp.WSServerHandshakeError: _response_error,
+    aiohttp.ClientHttpProxyError: _response_error,
+    aiohttp.TooManyRedirects: fixed(ErrorCode.GENERIC, "too many redirects"),
+    aiohttp.UploadAbortedError: generic,
+}
+
+ERROR_RULES: Mapping[type[BaseException], Rule] = MappingProxyType({**http.ERROR_RULES, **_AIOHTTP_RULES})
+"""The shared rules plus one for each exception class aiohttp defines."""
+
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = tuple(ERROR_RULES)
+"""What this transport turns into a failed Response. Anything else is a bug and propagates."""
+
+
+def classify_error(exc: BaseException) -> tuple[int, str]:
+    """k6's ``(error_code, error)`` for an exception raised by aiohttp (or the stdlib under it)."""
+    return classify_with(ERROR_RULES, exc)
+
+
+# ---------------------------------------------------------------------------- timings
+
+
+class _Trace:
+    """One hop's timestamps (``perf_counter`` seconds; 0.0 = not reached), filled by the signals below."""
+
+    __slots__ = ("conn_start", "got_conn", "head", "new_conn", "sent", "start")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.conn_start = 0.0
+        self.got_conn = 0.0
+        self.new_conn = False
+        self.sent = 0.0
+        self.head = 0.0
+
+    def dialling(self) -> bool:
+        return self.conn_start > self.got_conn
+
+    def timings(self, done: float) -> Timings:
+        got = self.got_conn
+        if not got:
+            return Timings()
+        sent = self.sent if self.sent >= got else done
+        sending = sent - got
+        if self.head:
+            waiting = max(0.0, self.head - sent)
+            receiving = done - self.head
+        else:
+            waiting = max(0.0, done - sent)
+            receiving = 0.0
+        sending_ms, waiting_ms, receiving_ms = sending * 1e3, waiting * 1e3, receiving * 1e3
+        return Timings(
+            blocked=(got - self.start) * 1e3,
+            connecting=(got - self.conn_start) * 1e3 if self.new_conn else 0.0,
+            sending=sending_ms,
+            waiting=waiting_ms,
+            receiving=receiving_ms,
+            duration=sending_ms + waiting_ms + receiving_ms,
+        )
+
+
+# aiohttp calls these with (session, SimpleNamespace(trace_request_ctx=<our _Trace>), params).
+async def _on_create_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+    ctx.trace_request_ctx.conn_start = perf_counter()
+
+
+async def _on_dns_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+    ctx.trace_request_ctx.conn_start = perf_counter()  # k6's connecting starts after the lookup
+
+
+async def _on_create_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+    trace = ctx.trace_request_ctx
+    trace.got_conn = perf_counter()
+    trace.new_conn = True
+
+
+async def _on_reuse(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+    trace = ctx.trace_request_ctx
+    trace.got_conn = perf_counter()
+    trace.new_conn = False
+
+
+async def _on_sent(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
+    ctx.trace_request_ctx.sent = perf_counter()
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    tc = aiohttp.TraceConfig()
+    tc.on_connection_create_start.append(_on_create_start)
+    tc.on_dns_resolvehost_end.append(_on_dns_end)
+    tc.on_connection_create_end.append(_on_create_end)
+    tc.on_connection_reuseconn.append(_on_reuse)
+    tc.on_request_headers_sent.append(_on_sent)
+    return tc
+
+
+class _Body(Payload):
+    """A request body that stamps the end of sending once aiohttp has written (and drained) it.
+
+    It stands in for the ``BytesPayload`` aiohttp would make from the bytes (so it costs no
+    extra object), without that class's warning about bodies over 1 MiB.
+    """
+
+    _autoclose = True
+    _value: bytes
+
+    def __init__(self, value: bytes, trace: _Trace) -> None:
+        super().__init__(value)
+        self._size = len(value)
+        self._trace = trace
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._value.decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self._value
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        await writer.write(self._value if content_length is None else self._value[:content_length])
+        self._trace.sent = perf_counter()
+
+
+def _request_bytes(resp: aiohttp.ClientResponse, body: bytes | None) -> int:
+    info = resp.request_info
+    n = len(info.method) + len(info.url.raw_path_qs) + 14  # "M /p HTTP/1.1\r\n" ... "\r\n"
+    for k, v in info.headers.items():
+        n += len(k) + len(v) + 4
+    return n + (len(body) if body else 0)
+
+
+def _estimate_request_bytes(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> int:
+    n = len(method) + len(url) + 14
+    for k, v in headers.items():
+        n += len(k) + len(v) + 4
+    return n + (len(body) if body else 0)
+
+
+def _response_bytes(resp: aiohttp.ClientResponse, content: bytes) -> int:
+    n = 17 + len(resp.reason or "")  # "HTTP/1.1 200 OK\r\n" ... "\r\n"
+    for k, v in resp.raw_headers:
+        n += len(k) + len(v) + 4
+    body = len(content)
+    if body and resp.content_length is not None and "Content-Encoding" in resp.headers:
+        body = resp.content_length  # aiohttp decompressed it; count what crossed the wire
+    return n + body
+
+
+# ---------------------------------------------------------------------------- the transport
+
+
+class AiohttpTransport:
+    """One VU's aiohttp session: its own keep-alive pool and cookie jar, as in k6.
+
+    The session is created on the first request, inside the running loop. ``limit_per_host``
+    matches k6's ``batchPerHost`` default. ``keepalive_timeout_s`` is aiohttp's default: an
+    idle connection is dropped before most servers drop it, so a pooled one is rarely stale.
+    ``verify_tls=False`` is k6's ``insecureSkipTLSVerify``.
+    """
+
+    def __init__(self, *, limit_per_host: int = 6, keepalive_timeout_s: float = 15.0, verify_tls: bool = True) -> None:
+        self._limit_per_host = limit_per_host
+        self._keepalive_timeout_s = keepalive_timeout_s
+        self._verify_tls = verify_tls
+        self._session: aiohttp.ClientSession | None = None
+        self._interrupted: Response | None = None
+
+    def take_interrupted(self) -> Response | None:
+        resp, self._interrupted = self._interrupted, None
+        return resp
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            limit_per_host=self._limit_per_host,
+            keepalive_timeout=self._keepalive_timeout_s,
+            ssl=self._verify_tls,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # so that cookies from 127.0.0.1 are kept
+            trace_configs=[_trace_config()],
+            timeout=aiohttp.ClientTimeout(),  # no aiohttp timeouts: send() bounds the whole request
+            skip_auto_headers=("Content-Type",),  # Go sends no Content-Type unless told
+            raise_for_status=False,
+            trust_env=False,
+        )
+        return self._session
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+        max_redirects: int,
+    ) -> Response:
+        session = self._session if self._session is not None else self._open()
+        target: str | URL = url
+        trace = _Trace(perf_counter())
+        redirects = bytes_sent = bytes_received = 0
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    resp = await session.request(
+                        method,
+                        target,
+                        headers=headers,
+                        data=None if body is None else _Body(body, trace),
+                        allow_redirects=False,
+                        trace_request_ctx=trace,
+                    )
+                    trace.head = perf_counter()
+                    content = await resp.read()
+                    done = perf_counter()
+                    bytes_sent += _request_bytes(resp, body)
+                    bytes_received += _response_bytes(resp, content)
+                    location = resp.headers.get("Location") if resp.status in REDIRECT_STATUSES else None
+                    if not location or redirects >= max_redirects:
+                        return Response(
+                            method,
+                            url if redirects == 0 else str(resp.url),
+                            resp.status,
+                            body=content,
+                            headers=resp.headers,
+                            timings=trace.timings(done),
+                            bytes_sent=bytes_sent,
+                            bytes_received=bytes_received,
+                        )
+                    redirects += 1
+                    method, target, headers, body = _redirect(resp, location, method, headers, body)
+                    trace = _Trace(perf_counter())
+        except asyncio.CancelledError:
+            # The VU was stopped mid-request. If the request was written, the server has it:
+            # keep it as a failed request so surge's count matches what the server saw.
+            if trace.sent:
+                self._interrupted = Response(
+                    method,
+                    str(target),
+                    0,
+                    error="request interrupted",
+                    error_code=int(ErrorCode.GENERIC),
+                    timings=trace.timings(perf_counter()),
+                    bytes_sent=bytes_sent + _estimate_request_bytes(method, str(target), headers, body),
+                    bytes_received=bytes_received,
+                )
+            raise
+        except TRANSPORT_ERRORS as exc:
+            done = perf_counter()
+            failure: BaseException = exc
+            if isinstance(exc, TimeoutError) and trace.dialling():
+                failure = aiohttp.ConnectionTimeoutError(f"dial timeout to {target}")
+            if trace.sent:
+                bytes_sent += _estimate_request_bytes(method, str(target), headers, body)
+            return Response.failed(
+                method,
+                str(target),
+                failure,
+                classify=classify_error,
+                timings=trace.timings(done),
+                bytes_sent=bytes_sent,
+                bytes_received=bytes_received,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+            await asyncio.sleep(0)  # let the closed sockets' transports finish on this loop
+
+
+def _redirect(
+    resp: aiohttp.ClientResponse, location: str, method: str, headers: Mapping[str, str], body: bytes | None
+) -> tuple[str, URL, Mapping[str, str], bytes | None]:
+    """The next hop, by Go's ``net/http`` rules (which are k6's)."""
+    try:
+        target = resp.url.join(URL(location))
+    except ValueError as exc:
+        raise aiohttp.InvalidUrlRedirectClientError(location, "redirect to an invalid URL") from exc
+    out: CIMultiDict[str] = CIMultiDict(headers)
+    if resp.status in (301, 302, 303):
+        if method not in ("GET", "HEAD"):
+            method = "GET"
+        body = None
+        out.popall("Content-Type", None)
+        out.popall("Content-Length", None)
+    if not same_site(resp.url.host, target.host):
+        for name in SENSITIVE_HEADERS:
+            out.popall(name, None)
+    return method, target, out, body
