@@ -76,6 +76,8 @@ _common = [
     click.option("--summary-export", type=click.Path(path_type=Path), help="Write the end-of-test summary data as JSON."),
     click.option("--report-interval", default="1s", callback=_seconds, show_default=True, help="How often workers report."),
     click.option("-q", "--quiet", is_flag=True, help="No progress lines."),
+    click.option("--http-transport", type=click.Choice(["fast", "aiohttp"]), default="fast", show_default=True,
+                 help="fast: uvloop + httptools, cheapest per request; aiohttp: proxies, multipart, auth helpers."),
 ]
 
 
@@ -93,7 +95,7 @@ def _with_common(f: F) -> F:
 @click.option("-w", "--workers", type=click.IntRange(1, 1024), default=None, help="Local worker processes [default: one per core].")
 @click.option("--demo-target", is_flag=True, help="Start the embedded demo target and point BASE_URL/ANON_KEY at it.")
 def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
-        workers: int | None, demo_target: bool) -> None:
+        http_transport: str, workers: int | None, demo_target: bool) -> None:
     """Run SCENARIO with a coordinator and local worker processes."""
     from surge.coordinator.testrun import RunConfig, run_test
 
@@ -101,6 +103,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
     cfg = RunConfig(
         scenario=scenario, env=_env_pairs(env), expect_workers=n, spawn_workers=n,
         summary_export=summary_export, report_interval_s=report_interval, demo_target=demo_target, quiet=quiet,
+        http_transport=http_transport,
     )
     _finish(run_test(cfg))
 
@@ -111,13 +114,14 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
 @click.option("--expect-workers", type=click.IntRange(1, 100000), required=True, help="Workers to wait for before starting.")
 @click.option("--wait", "gather_timeout", default="60s", callback=_seconds, show_default=True, help="How long to wait for them.")
 def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
-                bind: str, expect_workers: int, gather_timeout: float) -> None:
+                http_transport: str, bind: str, expect_workers: int, gather_timeout: float) -> None:
     """Coordinate SCENARIO over workers that connect to --bind (multi-machine runs)."""
     from surge.coordinator.testrun import RunConfig, run_test
 
     cfg = RunConfig(
         scenario=scenario, env=_env_pairs(env), bind=bind, expect_workers=expect_workers,
         summary_export=summary_export, report_interval_s=report_interval, quiet=quiet, gather_timeout_s=gather_timeout,
+        http_transport=http_transport,
     )
     _finish(run_test(cfg))
 

@@ -88,6 +88,7 @@ class Run:
     slices: list[ScenarioSlice]
     submetrics: list[str]  # series keys with tag filters to track, e.g. "http_req_duration{scenario:a}"
     report_interval_s: float
+    http_transport: str = "fast"  # "fast" (uvloop + httptools) or "aiohttp" (proxies, multipart...)
 
 
 @dataclass(frozen=True)

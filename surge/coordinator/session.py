@@ -173,13 +173,15 @@ class Session:
         report_interval_s: float,
         max_duration_s: float,
         watchdog: Watchdog | None = None,
+        http_transport: str = "fast",
     ) -> SessionResult:
         """Phases 2-4. ``slices[i]`` goes to the worker with index i."""
         peers = sorted(self._peers.values(), key=lambda p: p.index)
         run_id = uuid.uuid4().hex[:12]
         for peer in peers:
             await self._send(
-                peer, Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s)
+                peer,
+                Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport),
             )
         await self._await_ready(run_id, peers)
 

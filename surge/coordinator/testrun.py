@@ -43,6 +43,7 @@ class RunConfig:
     quiet: bool = False
     gather_timeout_s: float = 60.0
     worker_timeout_s: float = 5.0
+    http_transport: str = "fast"
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -146,6 +147,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 report_interval_s=cfg.report_interval_s,
                 max_duration_s=options.max_duration_s(),
                 watchdog=_watchdog(prepared, cfg, options.max_duration_s()),
+                http_transport=cfg.http_transport,
             )
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):

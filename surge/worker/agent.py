@@ -177,7 +177,9 @@ class Agent:
             write_bundle(msg.bundle, root)
             module = load_module(root / (msg.entry.replace(".", "/") + ".py"), root=root, module_name=msg.entry)
             self._source = msg.entry.replace(".", "/") + ".py"
-            self._run = WorkerRun(module, self._source, msg.slices, env=msg.env, submetrics=msg.submetrics)
+            self._run = WorkerRun(
+                module, self._source, msg.slices, env=msg.env, submetrics=msg.submetrics, http_transport=msg.http_transport
+            )
         except SurgeError as exc:
             await self._chan.send(LoadFailed(msg.run_id, int(exc.exit_code), str(exc)))
             self._reset_run()

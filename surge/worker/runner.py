@@ -17,7 +17,7 @@ from surge.common import api
 from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
 from surge.worker import saturation
-from surge.worker.http import HttpClient
+from surge.worker.http import HttpClient, make_transport
 from surge.worker.recorder import Recorder
 from surge.common.api import AbortTest
 from surge.worker.vu import VU, ErrorLog, LoopingVUs
@@ -36,7 +36,9 @@ class WorkerRun:
         *,
         env: Mapping[str, str],
         submetrics: Sequence[str],
+        http_transport: str = "fast",
     ) -> None:
+        make_transport(http_transport)  # an unknown name fails here, at load, not per VU
         self._loop = asyncio.get_running_loop()
         self._t0: float | None = None
         self.recorder = Recorder(submetrics=submetrics, clock=self._elapsed)
@@ -44,6 +46,7 @@ class WorkerRun:
         self.aborted: AbortTest | None = None
         self._clients: list[HttpClient] = []
         self._env = env
+        self._http_transport = http_transport
         self.executors: list[LoopingVUs] = []
         for sl in slices:
             if sl.executor not in SUPPORTED_EXECUTORS:
@@ -69,7 +72,7 @@ class WorkerRun:
         tags = {"scenario": sl.name, **sl.tags}
 
         def make(vu_id: int) -> VU:
-            client = HttpClient(on_response=self.recorder.record_http)
+            client = HttpClient(on_response=self.recorder.record_http, transport=make_transport(self._http_transport))
             self._clients.append(client)
             return VU(vu_id, sl.name, env, client, tags)
 

@@ -157,3 +157,13 @@ def test_abort_test_from_the_scenario_stops_every_worker_and_exits_108(target: T
     data = _summary(export)
     assert data["state"]["testRunDurationMs"] < 60_000
     assert data["metrics"]["http_reqs"]["values"]["count"] == target.stats()["requests"] > 0
+
+
+def test_the_aiohttp_transport_is_selectable_and_counts_exactly(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge("run", "-w", "2", "-q", "--http-transport", "aiohttp", "--summary-export", str(export),
+                    *target_env(target), "-e", "HOLD=1s", str(FIXTURES / "quick_purchase.py"))
+    assert res.returncode == 0, res.stderr
+    m = _summary(export)["metrics"]
+    assert m["http_reqs"]["values"]["count"] == target.stats()["requests"] > 0
+    assert m["checks"]["values"]["fails"] == 0
