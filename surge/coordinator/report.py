@@ -29,8 +29,11 @@ class Outcome:
     verdicts: list[Verdict]
 
 
-def summarize(prepared: Prepared, result: SessionResult, *, is_tty: bool = False) -> tuple[dict[str, Any], list[Verdict]]:
-    series: dict[str, Sink] = result.aggregate.series()
+def summarize(
+    prepared: Prepared, result: SessionResult, series: dict[str, Sink], *, is_tty: bool = False
+) -> tuple[dict[str, Any], list[Verdict]]:
+    """The k6-shaped summary data and the verdicts, from the fleet's merged ``series``."""
+    series = dict(series)
     for mt in prepared.thresholds:
         series.setdefault(mt.key, new_sink(mt.metric.type))
     for name in ("vus", "vus_max", "http_reqs", "iterations"):
@@ -92,8 +95,9 @@ def report(
     base_dir: Path = Path("."),
 ) -> Outcome:
     """Judge the run, print or hand over the summary, write exports; return the outcome."""
-    data, verdicts = summarize(prepared, result, is_tty=stdout.isatty())
-    warning = saturation_warning(result.aggregate.series())
+    series = result.aggregate.series()  # merged once, for the summary and the warning
+    data, verdicts = summarize(prepared, result, series, is_tty=stdout.isatty())
+    warning = saturation_warning(series)
     if warning is not None:
         data["state"]["generatorSaturated"] = True
         stderr.write(f"surge: {warning}\n")

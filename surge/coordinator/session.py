@@ -46,8 +46,10 @@ from surge.coordinator.aggregate import Aggregate
 
 TICK_S = 1.0
 
-# Called every tick with (elapsed_s, fleet sinks); returns a reason to stop the run, or None.
-Watchdog = Callable[[float, dict[str, Sink]], "StopReason | None"]
+# Called every tick with the elapsed time and a function that merges the fleet's sinks (a
+# copy of every series of every worker: call it only when the answer is needed); returns a
+# reason to stop the run, or None.
+Watchdog = Callable[[float, Callable[[], dict[str, Sink]]], "StopReason | None"]
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class Session:
                         for p in silent:
                             agg.finished[p.index] = True  # gone: do not wait for it any longer
                     if watchdog is not None and stopped is None:
-                        stopped = watchdog(now - t0, agg.series())
+                        stopped = watchdog(now - t0, agg.series)
                         if stopped is not None:
                             continue
                 got = await self._recv(max(0.0, min(next_tick, stop_deadline) - self._loop.time()))

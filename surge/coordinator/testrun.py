@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from surge.coordinator.local import DemoTarget, reap, spawn_workers
 from surge.coordinator.plan import plan_slices
 from surge.coordinator.prepare import Prepared, prepare
 from surge.coordinator.report import Outcome, report
-from surge.coordinator.session import Session, StopReason
+from surge.coordinator.session import Session, StopReason, Watchdog
 from surge.results.thresholds import abort_verdict, evaluate
 
 DEMO_ANON_KEY = "surge-demo-anon-key"
@@ -60,12 +61,16 @@ def _demo_stats(url: str) -> dict[str, object] | None:
         return None
 
 
-def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float):  # type: ignore[no-untyped-def]
+def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float) -> Watchdog:
     abortable = [mt for mt in prepared.thresholds if any(t.abort_on_fail for t in mt.thresholds)]
     last_progress = [0.0]
 
-    def watch(elapsed_s: float, series: dict[str, Sink]) -> StopReason | None:
-        if elapsed_s - last_progress[0] >= 5.0:
+    def watch(elapsed_s: float, merged: Callable[[], dict[str, Sink]]) -> StopReason | None:
+        progress_due = not cfg.quiet and elapsed_s - last_progress[0] >= 5.0
+        if not progress_due and not abortable:
+            return None
+        series = merged()
+        if progress_due:
             last_progress[0] = elapsed_s
             vus = series.get("vus")
             reqs = series.get("http_reqs")

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from surge.coordinator.local import DemoTarget
-from tests.virtual_time import run_virtual  # noqa: F401  (keeps the tests package importable)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 REPO = Path(__file__).resolve().parents[2]
