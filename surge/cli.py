@@ -61,7 +61,20 @@ def _finish(coro: Coroutine[Any, Any, Outcome]) -> None:
     code = int(outcome.exit_code)
     if code == ExitCode.THRESHOLDS_FAILED:
         click.echo("surge: error: some thresholds have been crossed", err=True)
+    for line in outcome.epilogue:
+        click.echo(f"surge: error: {line}", err=True)
     sys.exit(code)
+
+
+def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from surge.common.wire import LinkError, check_endpoint
+
+    if value is None:
+        return None
+    try:
+        return check_endpoint(value)
+    except LinkError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,6 +91,8 @@ _common = [
     click.option("-q", "--quiet", is_flag=True, help="No progress lines."),
     click.option("--http-transport", type=click.Choice(["fast", "aiohttp"]), default="fast", show_default=True,
                  help="fast: uvloop + httptools, cheapest per request; aiohttp: proxies, multipart, auth helpers."),
+    click.option("--keys", type=click.Path(path_type=Path), default=None,
+                 help="The directory `surge keys` made: CURVE-encrypt the fleet and admit only workers holding its keys."),
 ]
 
 
@@ -95,49 +110,69 @@ def _with_common(f: F) -> F:
 @click.option("-w", "--workers", type=click.IntRange(1, 1024), default=None, help="Local worker processes [default: one per core].")
 @click.option("--demo-target", is_flag=True, help="Start the embedded demo target and point BASE_URL/ANON_KEY at it.")
 def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
-        http_transport: str, workers: int | None, demo_target: bool) -> None:
-    """Run SCENARIO with a coordinator and local worker processes."""
+        http_transport: str, keys: Path | None, workers: int | None, demo_target: bool) -> None:
+    """Run SCENARIO with a coordinator and local worker processes (listening on loopback only)."""
     from surge.coordinator.testrun import RunConfig, run_test
 
     n = workers or os.cpu_count() or 1
     cfg = RunConfig(
         scenario=scenario, env=_env_pairs(env), expect_workers=n, spawn_workers=n,
         summary_export=summary_export, report_interval_s=report_interval, demo_target=demo_target, quiet=quiet,
-        http_transport=http_transport,
+        http_transport=http_transport, keys=keys,
     )
     _finish(run_test(cfg))
 
 
 @main.command()
 @_with_common
-@click.option("--bind", default="tcp://0.0.0.0:5557", show_default=True, help="ZeroMQ endpoint workers connect to.")
+@click.option("--bind", default="tcp://0.0.0.0:5557", show_default=True, callback=_endpoint,
+              help="ZeroMQ endpoint workers connect to.")
 @click.option("--expect-workers", type=click.IntRange(1, 100000), required=True, help="Workers to wait for before starting.")
 @click.option("--wait", "gather_timeout", default="60s", callback=_seconds, show_default=True, help="How long to wait for them.")
+@click.option("--insecure", is_flag=True, help="Listen beyond loopback without --keys (only on a network you trust).")
 def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
-                http_transport: str, bind: str, expect_workers: int, gather_timeout: float) -> None:
+                http_transport: str, keys: Path | None, bind: str, expect_workers: int, gather_timeout: float,
+                insecure: bool) -> None:
     """Coordinate SCENARIO over workers that connect to --bind (multi-machine runs)."""
     from surge.coordinator.testrun import RunConfig, run_test
 
     cfg = RunConfig(
         scenario=scenario, env=_env_pairs(env), bind=bind, expect_workers=expect_workers,
         summary_export=summary_export, report_interval_s=report_interval, quiet=quiet, gather_timeout_s=gather_timeout,
-        http_transport=http_transport,
+        http_transport=http_transport, keys=keys, insecure=insecure,
     )
     _finish(run_test(cfg))
 
 
 @main.command()
-@click.option("--connect", required=True, help="The coordinator's endpoint, e.g. tcp://jumpbox:5557.")
+@click.option("--connect", required=True, callback=_endpoint, help="The coordinator's endpoint, e.g. tcp://jumpbox:5557.")
 @click.option("--name", default=None, help="Name shown by the coordinator [default: host-pid].")
 @click.option("--once", is_flag=True, help="Exit after one run (surge run starts workers this way).")
-@click.option("--coordinator-timeout", default=5.0, type=float, show_default=True,
+@click.option("--coordinator-timeout", default=5.0, type=click.FloatRange(min=0.5), show_default=True,
               help="Seconds of coordinator silence after which load stops.")
-def worker(connect: str, name: str | None, once: bool, coordinator_timeout: float) -> None:
+@click.option("--keys", type=click.Path(path_type=Path), default=None,
+              help="The directory `surge keys` made (or its worker/ part), to join a fleet that uses keys.")
+def worker(connect: str, name: str | None, once: bool, coordinator_timeout: float, keys: Path | None) -> None:
     """Run load for a coordinator; stays up for the next run unless --once."""
     from surge.worker.agent import run_worker
 
+    def wedged(reason: str) -> None:
+        # Called from the link's thread when scenario code holds the event loop and the
+        # coordinator is gone: the load cannot be stopped in order, so the process ends.
+        click.echo(f"surge worker[{os.getpid()}]: {reason}; exiting so that no load is left running", err=True)
+        os._exit(int(ExitCode.WORKER_LOST))
+
     try:
-        code = _run_loop(run_worker(connect, name=name, once=once, coordinator_timeout_s=coordinator_timeout))
+        worker_keys = None
+        if keys is not None:
+            from surge.common.curve import load_worker_keys
+
+            worker_keys = load_worker_keys(keys)
+        code = _run_loop(run_worker(connect, name=name, once=once, coordinator_timeout_s=coordinator_timeout,
+                                    keys=worker_keys, on_wedged=wedged))
+    except SurgeError as exc:
+        click.echo(f"surge worker: error: {exc}", err=True)
+        code = int(exc.exit_code)
     except KeyboardInterrupt:
         code = int(ExitCode.EXTERNAL_ABORT)
     sys.exit(code)
@@ -152,8 +187,9 @@ def worker(connect: str, name: str | None, once: bool, coordinator_timeout: floa
 @click.option("--error-status", default=500, type=int, show_default=True)
 @click.option("--anon-key", default="surge-demo-anon-key", show_default=True, help="Expected bearer token and apikey.")
 @click.option("--seed", default=None, type=int)
+@click.option("--exit-with-parent", is_flag=True, hidden=True, help="Exit when the process that started it is gone.")
 def target(host: str, port: int, latency_median_ms: float, latency_sigma: float, error_rate: float,
-           error_status: int, anon_key: str, seed: int | None) -> None:
+           error_status: int, anon_key: str, seed: int | None, exit_with_parent: bool) -> None:
     """Serve the demo create-checkout-session endpoint."""
     from surge.target import TargetConfig, run_target
 
@@ -164,4 +200,4 @@ def target(host: str, port: int, latency_median_ms: float, latency_sigma: float,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    run_target(cfg)
+    run_target(cfg, exit_with_parent=exit_with_parent)

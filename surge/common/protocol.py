@@ -10,14 +10,17 @@ numbers and are validated by the sink classes themselves.
 A run, as the coordinator sees it (W = worker, C = coordinator)::
 
     W -> C  Hello(name, host, pid, protocol)        on connect, repeated until answered
-    C -> W  Welcome(index) | Refuse(reason)
+    C -> W  Welcome(index) | Refuse(reason, retry_s)  retry_s > 0: busy with a run, try again later
     C -> W  Run(run_id, bundle, entry, env, slices, submetrics, report_interval_s)
     W -> C  Ready(run_id) | LoadFailed(run_id, exit_code, message)
     C -> W  Start(run_id)                            all workers at once: their clocks start here
     W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted)  every interval, and a final one
     C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
+    C -> W  Reject(run_id, seq, reason)              the report did not validate: dropped alone, counted
     C -> W  Stop(run_id, reason)                     abortOnFail, Ctrl-C, a lost peer
-    both    Heartbeat()                              every second; silence means the peer is gone
+    both    Heartbeat(stall_s, where)                every second, in every phase, from each side's I/O
+                                                     thread; a worker's says how long its event loop
+                                                     has not run and where it is stuck
     C -> W  Bye(reason)                              a one-run worker exits
 
 Reports carry deltas since the previous report and a per-run sequence number starting at 1.
@@ -59,7 +62,10 @@ class Welcome:
 
 @dataclass(frozen=True)
 class Refuse:
+    """The coordinator will not take this worker: for good (``retry_s == 0``), or not now."""
+
     reason: str
+    retry_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,15 @@ class Ack:
 
 
 @dataclass(frozen=True)
+class Reject:
+    """A report that arrived but did not validate. The worker drops it; the coordinator skips its seq."""
+
+    run_id: str
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Stop:
     run_id: str
     reason: str
@@ -133,7 +148,12 @@ class Stop:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    pass
+    """Liveness. From a worker, ``stall_s`` is how long its event loop has not run (0 when it is
+    healthy) and ``where`` the scenario line it is stuck on, so a scenario that blocks the loop
+    is named as the cause instead of looking like a lost worker."""
+
+    stall_s: float = 0.0
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,12 +162,12 @@ class Bye:
 
 
 Message = Union[
-    Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Stop, Heartbeat, Bye
+    Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Reject, Stop, Heartbeat, Bye
 ]
 
 _KINDS: dict[str, type[Any]] = {
     cls.__name__.lower(): cls
-    for cls in (Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Stop, Heartbeat, Bye)
+    for cls in (Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Reject, Stop, Heartbeat, Bye)
 }
 _KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}
 _HINTS: dict[type[Any], dict[str, Any]] = {
@@ -295,3 +315,21 @@ def _decode(frame: bytes) -> Message:
             if p < 0 or f < 0:
                 raise ProtocolError(f"Report.checks[{name!r}]: negative count")
     return msg
+
+
+def peek_report(frame: bytes) -> tuple[str, int, bool] | None:
+    """``(run_id, seq, final)`` of a frame that claims to be a Report, or None.
+
+    For a report that :func:`decode` refused: the coordinator still needs to know which
+    sequence number to skip, so that one bad report costs its own data and nothing after it.
+    """
+    try:
+        body = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+    except Exception:  # noqa: BLE001 - not msgpack, or nested too deeply: nothing to peek at
+        return None
+    if not isinstance(body, dict) or body.get("k") != "report" or body.get("v") != PROTOCOL_VERSION:
+        return None
+    run_id, seq, final = body.get("run_id"), body.get("seq"), body.get("final", False)
+    if type(run_id) is not str or type(seq) is not int or seq < 1 or seq >= 2**63 or type(final) is not bool:
+        return None
+    return run_id, seq, final

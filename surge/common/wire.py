@@ -1,106 +1,588 @@
-"""ZeroMQ transport: the only surge module that imports ``zmq``.
+"""ZeroMQ links between coordinator and workers: the ZeroMQ edge of surge, with :mod:`curve`.
 
 The coordinator binds a ROUTER socket; every worker connects a DEALER. ROUTER prefixes each
 incoming frame with the sender's identity, which is how the coordinator tells workers apart
 and answers one of them. Frames are :mod:`surge.common.protocol` messages.
 
-Choices, and why:
+Each end's socket lives in an **I/O thread** of its own, not on the event loop that runs the
+VUs or merges reports. That is what makes the safety rules hold whatever the code on the loop
+does:
 
-* ``ROUTER_MANDATORY``: a send to a worker that has gone away raises instead of being
-  silently dropped, so the coordinator learns of it at once.
-* ``LINGER`` is bounded: closing never hangs a process on a peer that will not read.
-* A frame that does not decode is returned as a :class:`ProtocolError` value, not raised, so
-  one bad peer cannot take down a run; the caller logs and counts it.
-* CURVE keys (when given) encrypt and authenticate both ends, for runs that leave one machine.
+* **Heartbeats in every phase.** The thread sends a ``Heartbeat`` every ``heartbeat_s`` while
+  the run gathers, while a worker imports a scenario that takes seconds to load, during the
+  load and while the summary is written. The coordinator's thread stops beating when its own
+  loop has not run for :data:`LOOP_STALE_S` (a hung coordinator must look gone, so that its
+  workers stop).
+* **Silence is measured by arrival.** The coordinator's thread stamps each frame when it
+  arrives (:meth:`RouterLink.last_arrival`), so a coordinator busy merging for a few seconds
+  reads a queue of fresh frames, not a fleet of silent workers.
+* **The coordinator-loss guard does not depend on the VUs' loop.** A worker's thread notices
+  the coordinator's silence by itself and asks the loop to stop the load. If scenario code
+  holds the loop so that the request is never served, the thread calls ``on_wedged`` (the CLI
+  ends the process), because surge must never leave load running with nobody watching.
+* **A blocked loop is named.** The worker's heartbeat says how long its loop has not run and
+  which scenario line holds it (``stall_site``), so ``time.sleep(10)`` in a scenario is
+  reported as the cause instead of passing for a lost worker.
+
+Every frame is suspect: ``MAXMSGSIZE`` makes libzmq drop a peer that announces a frame larger
+than the largest legitimate message (before it is read into memory), a frame that does not
+decode is refused with a rate-limited log line that tells peers apart by address, and no
+stranger gets a reply. Outgoing frames wait in a bounded queue. ``ROUTER_MANDATORY`` makes a
+send to a vanished worker fail at once instead of queueing, and ``LINGER`` is bounded so that
+closing never hangs on a peer that will not read. CURVE keys (:mod:`surge.common.curve`)
+encrypt and authenticate both ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import ipaddress
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import zmq
-import zmq.asyncio
 
-from surge.common.errors import ProtocolError
-from surge.common.protocol import Message, decode, encode
+from surge.common.errors import ExitCode, ProtocolError, SurgeError
+from surge.common.protocol import Heartbeat, Hello, Message, decode, encode, peek_report
+from surge.common.ratelimit import LogLimiter
 
+if TYPE_CHECKING:
+    from surge.common.curve import CoordinatorKeys, WorkerKeys
+
+HEARTBEAT_S = 1.0
+LOOP_STALE_S = 10.0  # the coordinator stops beating when its own loop has not run for this long
+STALL_NOTICE_S = 0.5  # a worker's loop this late is reported in its heartbeats
+STALL_LOG_S = 2.0  # ... and said in words on its stderr
+WEDGE_GRACE_S = 3.0  # after the loop was asked to stop the load, how long it has to do so
+MAX_FRAME_TO_COORDINATOR = 16 * 2**20  # a report: ~20 kB per trend series
+MAX_FRAME_TO_WORKER = 40 * 2**20  # a Run: the bundle (scenario.MAX_BUNDLE_BYTES) and the plan
+MAX_QUEUED_FRAMES = 4096  # outgoing frames waiting for the I/O thread; the oldest go first
 _LINGER_MS = 2000
+_POLL_MS = 100
+_BEAT_S = 0.1  # how often each loop proves to its thread that it runs
+_STRANGER_EVERY_S = 1.0  # at most one message a second from an identity that is not a peer
+_MAX_STRANGERS = 4096
 
 
-class PeerGone(Exception):
-    """The peer this message was addressed to is not connected (any more)."""
+class LinkError(SurgeError):
+    """A link could not be set up: an endpoint that cannot be bound or connected."""
+
+    exit_code = ExitCode.INVALID_CONFIG
 
 
-class RouterChannel:
-    """The coordinator's end: many workers, addressed by their ZeroMQ identity."""
+_ENDPOINT_RE = re.compile(r"^tcp://(\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+):(\*|\d+)$")
 
-    def __init__(self, bind: str, *, curve_secret_key: bytes | None = None) -> None:
-        self._ctx = zmq.asyncio.Context()
-        self._sock = self._ctx.socket(zmq.ROUTER)
-        self._sock.setsockopt(zmq.LINGER, _LINGER_MS)
-        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        if curve_secret_key is not None:
-            self._sock.curve_secretkey = curve_secret_key
-            self._sock.curve_server = True
-        self._sock.bind(bind)
-        self.endpoint: str = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
-    async def recv(self) -> tuple[bytes, Message | ProtocolError]:
-        frames = await self._sock.recv_multipart()
-        if len(frames) != 2:
-            return frames[0], ProtocolError(f"expected [identity, frame], got {len(frames)} frames")
+def check_endpoint(endpoint: str) -> str:
+    """``endpoint`` if it is one surge can use, else a LinkError saying what was expected.
+
+    ``tcp://HOST:PORT`` (port 1-65535, or ``*`` for any free port), ``ipc://PATH`` or
+    ``inproc://NAME``. libzmq itself takes ``tcp://host:99999`` and binds a random port.
+    """
+    if endpoint.startswith(("ipc://", "inproc://")) and len(endpoint.split("://", 1)[1]) > 0:
+        return endpoint
+    m = _ENDPOINT_RE.match(endpoint)
+    if m is None:
+        raise LinkError(f"{endpoint!r} is not a ZeroMQ endpoint; expected tcp://HOST:PORT, e.g. tcp://0.0.0.0:5557")
+    port = m.group(2)
+    if port != "*" and not 1 <= int(port) <= 65535:
+        raise LinkError(f"{endpoint!r}: port {port} is outside 1-65535")
+    return endpoint
+
+
+def is_loopback(endpoint: str) -> bool:
+    """Whether only this machine can reach ``endpoint`` (127.0.0.0/8, ::1, localhost, ipc, inproc)."""
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    m = _ENDPOINT_RE.match(endpoint)
+    if m is None:
+        return False
+    host = m.group(1).strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _log(text: str) -> None:
+    print(f"surge: {text}", file=sys.stderr, flush=True)
+
+
+class _Thread:
+    """What both links share: the thread, the wake-up pipe, the outgoing queue, the loop's pulse."""
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._out: collections.deque[list[bytes]] = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._closing = threading.Event()
+        self.loop_alive = time.monotonic()
+        self._pulse = self._loop.create_task(self._beat())
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self.dropped_frames = 0
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
+        self._thread.start()
+
+    async def _beat(self) -> None:
+        while True:
+            self.loop_alive = time.monotonic()
+            await asyncio.sleep(_BEAT_S)
+
+    @staticmethod
+    def now() -> float:
+        """The clock every arrival time and silence is measured on."""
+        return time.monotonic()
+
+    def _queue(self, frames: list[bytes]) -> None:
+        if len(self._out) >= MAX_QUEUED_FRAMES:
+            self._out.popleft()  # what matters is resent (reports, Hello) or repeated (heartbeats)
+            self.dropped_frames += 1
+        self._out.append(frames)
         try:
-            return frames[0], decode(frames[1])
-        except ProtocolError as exc:
-            return frames[0], exc
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: the thread is awake already
 
-    async def send(self, identity: bytes, msg: Message) -> None:
+    def _deliver(self, item: object, put: Callable[[object], None]) -> None:
         try:
-            await self._sock.send_multipart([identity, encode(msg)])
+            self._loop.call_soon_threadsafe(put, item)
+        except RuntimeError:
+            pass  # the loop is closed: we are shutting down
+
+    def _main(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _close_thread(self) -> None:
+        self._closing.set()
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+        if self._thread is not None:
+            self._thread.join(timeout=_LINGER_MS / 1000 + 3)
+        self._pulse.cancel()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+# --------------------------------------------------------------------------- coordinator
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A message that decoded, with who sent it and when it arrived (``link.now()`` clock)."""
+
+    identity: bytes
+    peer: str  # the sender's address, as libzmq saw it ("" if unknown)
+    at: float
+    msg: Message
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A frame from a known peer that did not decode; ``report`` is what it claimed to be, if a Report."""
+
+    identity: bytes
+    peer: str
+    at: float
+    reason: str
+    report: tuple[str, int, bool] | None  # (run_id, seq, final)
+
+
+class RouterLink(_Thread):
+    """The coordinator's end: many workers, addressed by their ZeroMQ identity.
+
+    The session calls :meth:`watch` for each worker it welcomed: watched identities get
+    heartbeats, have their arrival times and their last heartbeat kept, and have their bad
+    frames delivered as :class:`Refused` (so that a bad report can be skipped and the worker
+    told). Everyone else's bad frames are only counted and logged, and at most one message a
+    second per unknown identity reaches the session.
+    """
+
+    def __init__(
+        self,
+        bind: str,
+        *,
+        keys: CoordinatorKeys | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+        max_frame: int = MAX_FRAME_TO_COORDINATOR,
+        log: Callable[[str], None] = _log,
+    ) -> None:
+        check_endpoint(bind)
+        super().__init__("surge-coordinator-link")
+        self._heartbeat_s = heartbeat_s
+        self._log = LogLimiter(log)
+        self._ctx = zmq.Context()
+        self._auth: object | None = None
+        sock = self._sock = self._ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, _LINGER_MS)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.MAXMSGSIZE, max_frame)
+        try:
+            if keys is not None:
+                from surge.common import curve
+
+                self._auth = curve.start_authenticator(self._ctx, keys, on_refused=lambda text: log(text))
+                curve.make_server(sock, keys)
+            sock.bind(bind)
         except zmq.ZMQError as exc:
-            if exc.errno == zmq.EHOSTUNREACH:
-                raise PeerGone(identity.hex()) from None
-            raise
+            self._shutdown_sockets()
+            self._close_thread()
+            raise LinkError(f"cannot listen on {bind}: {exc.strerror}") from None
+        self.endpoint: str = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._inbox: asyncio.Queue[Arrival | Refused] = asyncio.Queue()
+        self._watched: set[bytes] = set()
+        self._arrivals: dict[bytes, float] = {}
+        self._health: dict[bytes, Heartbeat] = {}
+        self._strangers: dict[bytes, float] = {}
+        self.bad_frames = 0
+        self._start()
+
+    # -------------------------------------------------------------- the session's side
+
+    async def recv(self) -> Arrival | Refused:
+        return await self._inbox.get()
+
+    def send(self, identity: bytes, msg: Message) -> None:
+        """Queue ``msg`` for ``identity``; a peer that is gone is noticed by its silence."""
+        self._queue([identity, encode(msg)])
+
+    def watch(self, identity: bytes) -> None:
+        self._arrivals.setdefault(identity, self.now())
+        self._watched.add(identity)
+
+    def forget(self, identity: bytes) -> None:
+        self._watched.discard(identity)
+        self._arrivals.pop(identity, None)
+        self._health.pop(identity, None)
+
+    def last_arrival(self, identity: bytes) -> float | None:
+        """When the last valid frame from a watched peer arrived (``now()`` clock)."""
+        return self._arrivals.get(identity)
+
+    def health(self, identity: bytes) -> Heartbeat | None:
+        """The last heartbeat a watched peer sent."""
+        return self._health.get(identity)
 
     def close(self) -> None:
-        self._sock.close()
+        self._close_thread()
+        if self._thread is None or not self._thread.is_alive():
+            self._shutdown_sockets()
+
+    def _shutdown_sockets(self) -> None:
+        if self._auth is not None:
+            self._auth.stop()  # type: ignore[attr-defined]
+            self._auth = None
+        self._sock.close(linger=_LINGER_MS)
         self._ctx.term()
 
+    # -------------------------------------------------------------- the I/O thread
 
-class DealerChannel:
-    """A worker's end: one coordinator."""
+    def _main(self) -> None:
+        sock = self._sock
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        next_beat = self.now()
+        while True:
+            events = dict(poller.poll(_POLL_MS))
+            if sock in events:
+                self._read_all()
+            if self._wake_r.fileno() in events:
+                self._drain_wake()
+            self._write_all()
+            now = self.now()
+            if now >= next_beat:
+                next_beat = now + self._heartbeat_s
+                if now - self.loop_alive < LOOP_STALE_S:
+                    beat = encode(Heartbeat())
+                    for identity in list(self._watched):
+                        self._out.append([identity, beat])
+                    self._write_all()
+            if self._closing.is_set():
+                self._write_all()
+                break
+
+    def _read_all(self) -> None:
+        for _ in range(1000):  # then look at the outgoing queue and the clock again
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            now = self.now()
+            identity = frames[0].bytes
+            peer = str(frames[-1].get("Peer-Address") or "")
+            if len(frames) != 2:
+                self._refuse(identity, peer, now, f"expected [identity, frame], got {len(frames)} frames", None)
+                continue
+            raw = frames[1].bytes
+            try:
+                msg = decode(raw)
+            except ProtocolError as exc:
+                self._refuse(identity, peer, now, str(exc), peek_report(raw))
+                continue
+            watched = identity in self._watched
+            if watched:
+                self._arrivals[identity] = now
+                if isinstance(msg, Heartbeat):
+                    self._health[identity] = msg
+                    continue
+            elif isinstance(msg, Heartbeat):
+                continue
+            else:
+                last = self._strangers.get(identity)
+                if last is not None and now - last < _STRANGER_EVERY_S:
+                    continue
+                if len(self._strangers) >= _MAX_STRANGERS:
+                    self._strangers.clear()
+                self._strangers[identity] = now
+            self._deliver(Arrival(identity, peer, now, msg), self._inbox.put_nowait)  # type: ignore[arg-type]
+
+    def _refuse(self, identity: bytes, peer: str, now: float, reason: str, report: tuple[str, int, bool] | None) -> None:
+        self.bad_frames += 1
+        who = f"{peer or 'unknown address'} (identity {identity.hex()[:10]})"
+        self._log(f"bad-frame {peer or identity.hex()}", f"refused a frame from {who}: {reason}")
+        if identity in self._watched:
+            self._deliver(Refused(identity, peer, now, reason, report), self._inbox.put_nowait)  # type: ignore[arg-type]
+
+    def _write_all(self) -> None:
+        while self._out:
+            frames = self._out.popleft()
+            try:
+                self._sock.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.ZMQError as exc:
+                if exc.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
+                    self._log("send", f"could not send to a worker: {exc.strerror}")
+                # gone or not reading: noticed by its silence
+
+
+# --------------------------------------------------------------------------- worker
+
+
+class DealerLink(_Thread):
+    """A worker's end: one coordinator.
+
+    Until :meth:`welcomed`, the thread says ``hello`` every ``heartbeat_s``; after, it sends
+    heartbeats and watches the coordinator's silence: past ``silence_s`` it calls
+    ``on_silence`` on the loop once, and if the loop has not run ``WEDGE_GRACE_S`` later it
+    calls ``on_wedged(reason)`` from the thread (see the module docstring).
+    """
 
     def __init__(
         self,
         connect: str,
         *,
-        curve_server_key: bytes | None = None,
-        curve_keypair: tuple[bytes, bytes] | None = None,
+        hello: Hello,
+        silence_s: float,
+        on_silence: Callable[[], None],
+        on_wedged: Callable[[str], None] | None = None,
+        stall_site: Callable[[], str] | None = None,
+        keys: WorkerKeys | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+        max_frame: int = MAX_FRAME_TO_WORKER,
+        log: Callable[[str], None] = _log,
     ) -> None:
-        self._ctx = zmq.asyncio.Context()
-        self._sock = self._ctx.socket(zmq.DEALER)
-        self._sock.setsockopt(zmq.LINGER, _LINGER_MS)
-        if curve_server_key is not None:
-            public, secret = curve_keypair if curve_keypair is not None else zmq.curve_keypair()
-            self._sock.curve_publickey = public
-            self._sock.curve_secretkey = secret
-            self._sock.curve_serverkey = curve_server_key
-        self._sock.connect(connect)
-
-    async def recv(self) -> Message | ProtocolError:
-        frames = await self._sock.recv_multipart()
+        check_endpoint(connect)
+        super().__init__("surge-worker-link")
+        self.endpoint = connect
+        self._hello: Hello | None = hello
+        self._silence_s = silence_s
+        self._on_silence = on_silence
+        self._on_wedged = on_wedged
+        self._stall_site = stall_site
+        self._heartbeat_s = heartbeat_s
+        self._emit = log
+        self._log = LogLimiter(log)
+        self._ctx = zmq.Context()
+        sock = self._sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, _LINGER_MS)
+        sock.setsockopt(zmq.MAXMSGSIZE, max_frame)
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queues for a coordinator that is not there
+        self._monitor: zmq.Socket[bytes] | None = None
         try:
-            return decode(frames[-1])
-        except ProtocolError as exc:
-            return exc
+            if keys is not None:
+                from surge.common import curve
 
-    async def send(self, msg: Message) -> None:
-        await self._sock.send_multipart([encode(msg)])
+                curve.make_client(sock, keys)
+                self._monitor = sock.get_monitor_socket()
+            sock.connect(connect)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            self._ctx.term()
+            self._close_thread()
+            raise LinkError(f"cannot connect to {connect}: {exc.strerror}") from None
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.last_rx = self.now()
+        self._armed = False
+        self._silence_at: float | None = None
+        self._silence_seen = False
+        self._wedged = False
+        self._stall_logged = False
+        self._start()
+
+    # -------------------------------------------------------------- the agent's side
+
+    async def recv(self) -> Message:
+        return await self._inbox.get()
+
+    def send(self, msg: Message) -> None:
+        self._queue([encode(msg)])
+
+    def welcomed(self) -> None:
+        """The coordinator took this worker: heartbeats from now on, and the silence guard armed."""
+        self.last_rx = self.now()
+        self._hello = None
+        self._silence_at = None
+        self._armed = True
+
+    def unwelcomed(self, hello: Hello) -> None:
+        """Back to saying hello (the coordinator was lost, or a one-run worker leaves)."""
+        self._armed = False
+        self._hello = hello
 
     def close(self) -> None:
-        self._sock.close()
-        self._ctx.term()
+        self._armed = False
+        self._close_thread()
 
+    # -------------------------------------------------------------- the I/O thread
 
-def curve_keypair() -> tuple[bytes, bytes]:
-    """A new (public, secret) CURVE key pair, Z85-encoded."""
-    public, secret = zmq.curve_keypair()
-    return public, secret
+    def _main(self) -> None:
+        sock = self._sock
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        if self._monitor is not None:
+            poller.register(self._monitor, zmq.POLLIN)
+        next_beat = self.now()
+        try:
+            while True:
+                events = dict(poller.poll(_POLL_MS))
+                if sock in events:
+                    self._read_all()
+                if self._wake_r.fileno() in events:
+                    self._drain_wake()
+                if self._monitor is not None and self._monitor in events:
+                    self._read_monitor()
+                self._write_all()
+                now = self.now()
+                if now >= next_beat:
+                    next_beat = now + self._heartbeat_s
+                    self._beacon(now)
+                self._guard(now)
+                if self._closing.is_set():
+                    self._write_all()
+                    break
+        finally:
+            if self._monitor is not None:
+                sock.disable_monitor()
+                self._monitor.close(linger=0)
+            sock.close(linger=_LINGER_MS)
+            self._ctx.term()
+
+    def _read_all(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = decode(frames[-1])
+            except ProtocolError as exc:
+                self._log("bad-frame", f"refused a frame from the coordinator at {self.endpoint}: {exc}")
+                continue
+            self.last_rx = self.now()
+            if not isinstance(msg, Heartbeat):
+                self._deliver(msg, self._inbox.put_nowait)  # type: ignore[arg-type]
+
+    def _read_monitor(self) -> None:
+        from surge.common import curve
+
+        assert self._monitor is not None
+        for event in curve.handshake_events(self._monitor):
+            self._log(f"handshake {event}", f"{event} (coordinator at {self.endpoint})")
+
+    def _write_all(self) -> None:
+        while self._out:
+            try:
+                self._sock.send_multipart(self._out[0], zmq.NOBLOCK)
+            except zmq.Again:
+                return  # not connected yet (IMMEDIATE): kept, and tried again next turn
+            except zmq.ZMQError as exc:
+                self._log("send", f"could not send to the coordinator: {exc.strerror}")
+            self._out.popleft()
+
+    def _beacon(self, now: float) -> None:
+        if self._hello is not None:
+            frame = encode(self._hello)
+        else:
+            stall = now - self.loop_alive
+            if stall < STALL_NOTICE_S:
+                frame = encode(Heartbeat())
+                self._stall_logged = False
+            else:
+                where = self._stall_site() if self._stall_site is not None else ""
+                frame = encode(Heartbeat(round(stall, 3), where))
+                if stall >= STALL_LOG_S and not self._stall_logged:
+                    self._stall_logged = True
+                    at = f" at {where}" if where else ""
+                    self._emit(
+                        f"the event loop has not run for {stall:.1f}s: scenario code{at} is blocking it. "
+                        "A VU must await (vu.sleep, vu.http...), never block (time.sleep, a busy loop); "
+                        "until it lets go, no request, report or heartbeat of this worker's loop moves"
+                    )
+        try:
+            self._sock.send(frame, zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # not connected: the next beacon will try again
+
+    def _guard(self, now: float) -> None:
+        if not self._armed or now - self.last_rx <= self._silence_s:
+            self._silence_at = None
+            return
+        if self._silence_at is None:
+            self._silence_at = now
+            self._silence_seen = False
+            self._deliver(None, self._silence_on_loop)
+        elif (
+            not self._silence_seen
+            and not self._wedged
+            and now - self._silence_at > WEDGE_GRACE_S
+            and self.loop_alive < self._silence_at
+        ):
+            self._wedged = True
+            where = self._stall_site() if self._stall_site is not None else ""
+            reason = (
+                f"no word from the coordinator for {self._silence_s:g}s, and the event loop has not run for "
+                f"{now - self.loop_alive:.0f}s{' (scenario code at ' + where + ')' if where else ''}, "
+                "so the load cannot be stopped in order"
+            )
+            if self._on_wedged is not None:
+                self._on_wedged(reason)
+            else:
+                self._emit(reason)
+
+    def _silence_on_loop(self, _item: object) -> None:
+        self._silence_seen = True
+        if self._armed:
+            self._on_silence()

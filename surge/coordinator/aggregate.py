@@ -12,20 +12,39 @@ its min and max are the sums of theirs. Summing extremes is exact for surge's pl
 every worker follows its share of one global schedule and so peaks at the same step, and it
 keeps the result independent of the order in which reports from different workers arrive.
 Until every worker has reported the gauge there is no fleet value (it would be a partial sum).
+
+Every buffer is bounded. A report more than :data:`MAX_AHEAD` numbers ahead of the next one
+expected is not kept (``TOO_FAR``) and not acknowledged, so its worker sends it again later:
+a worker cannot make the coordinator hold more than ``MAX_AHEAD`` reports for it. A report that
+arrived but did not validate is :meth:`Aggregate.skip`-ped: its number counts as applied, with
+no data, so that the reports after it are not held back forever.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-from surge.common.metrics import FLEET_SUMMED_GAUGES, GaugeSink, Sink, merge_into, new_sink
+from surge.common.metrics import FLEET_SUMMED_GAUGES, CounterSink, GaugeSink, Sink, merge_into, new_sink
 from surge.common.protocol import Report
+
+
+MAX_AHEAD = 256
 
 
 class Accepted(Enum):
     APPLIED = "applied"  # applied now (perhaps with buffered successors)
     BUFFERED = "buffered"  # ahead of a gap; applied when the gap fills
     DUPLICATE = "duplicate"  # already applied or already buffered
+    TOO_FAR = "too far"  # beyond the buffer's bound: not kept, not to be acknowledged
+
+
+class _Skipped:
+    """In place of a report that did not validate: its number, no data."""
+
+    __slots__ = ("final",)
+
+    def __init__(self, final: bool) -> None:
+        self.final = final
 
 
 def _copy(sink: Sink) -> Sink:
@@ -38,27 +57,52 @@ class Aggregate:
     def __init__(self, n_workers: int) -> None:
         self.n_workers = n_workers
         self._next_seq = [1] * n_workers
-        self._buffer: list[dict[int, Report]] = [{} for _ in range(n_workers)]
+        self._buffer: list[dict[int, Report | _Skipped]] = [{} for _ in range(n_workers)]
         self._sinks: list[dict[str, Sink]] = [{} for _ in range(n_workers)]
         self._checks: list[dict[str, list[int]]] = [{} for _ in range(n_workers)]
         self.finished = [False] * n_workers
         self.applied_reports = 0
+        # Per worker, for the summary and for what a lost worker leaves behind.
+        self.reports = [0] * n_workers  # reports applied
+        self.skipped = [0] * n_workers  # reports that did not validate
+        self.reported_s = [0.0] * n_workers  # run time covered by the reports applied
+        self.requests = [0] * n_workers  # http_reqs in the reports applied
 
     def accept(self, worker: int, report: Report) -> Accepted:
+        return self._take(worker, report.seq, report)
+
+    def skip(self, worker: int, seq: int, final: bool) -> Accepted:
+        """Count ``seq`` as applied with no data (its report arrived but did not validate)."""
+        return self._take(worker, seq, _Skipped(final))
+
+    def _take(self, worker: int, seq: int, item: Report | _Skipped) -> Accepted:
         nxt = self._next_seq[worker]
-        if report.seq < nxt or report.seq in self._buffer[worker]:
-            return Accepted.DUPLICATE
-        self._buffer[worker][report.seq] = report
-        if report.seq != nxt:
-            return Accepted.BUFFERED
         buf = self._buffer[worker]
+        if seq < nxt or seq in buf:
+            return Accepted.DUPLICATE
+        if seq >= nxt + MAX_AHEAD:
+            return Accepted.TOO_FAR
+        buf[seq] = item
+        if seq != nxt:
+            return Accepted.BUFFERED
         while nxt in buf:
-            self._apply(worker, buf.pop(nxt))
+            got = buf.pop(nxt)
+            if isinstance(got, _Skipped):
+                self.skipped[worker] += 1
+                if got.final:
+                    self.finished[worker] = True
+            else:
+                self._apply(worker, got)
             nxt += 1
         self._next_seq[worker] = nxt
         return Accepted.APPLIED
 
     def _apply(self, worker: int, report: Report) -> None:
+        self.reports[worker] += 1
+        self.reported_s[worker] = max(self.reported_s[worker], report.elapsed_s)
+        reqs = report.series.get("http_reqs")
+        if isinstance(reqs, CounterSink):
+            self.requests[worker] += int(reqs.total)
         sinks = self._sinks[worker]
         for key, sink in report.series.items():
             mine = sinks.get(key)

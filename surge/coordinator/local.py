@@ -12,9 +12,12 @@ import os
 import subprocess
 import sys
 from contextlib import suppress
+from pathlib import Path
 
 
-def spawn_workers(endpoint: str, count: int, *, coordinator_timeout_s: float = 5.0) -> list[subprocess.Popen[bytes]]:
+def spawn_workers(
+    endpoint: str, count: int, *, coordinator_timeout_s: float = 5.0, keys: Path | None = None
+) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i in range(count):
         procs.append(
@@ -25,6 +28,7 @@ def spawn_workers(endpoint: str, count: int, *, coordinator_timeout_s: float = 5
                     "--once",
                     "--name", f"local-{i}",
                     "--coordinator-timeout", str(coordinator_timeout_s),
+                    *(["--keys", str(keys)] if keys is not None else []),
                 ],
                 start_new_session=True,
             )
@@ -52,7 +56,12 @@ async def reap(procs: list[subprocess.Popen[bytes]], *, grace_s: float = 10.0) -
 
 
 class DemoTarget:
-    """The embedded demo target in a process of its own, on 127.0.0.1 and a free port."""
+    """The embedded demo target in a process of its own, on 127.0.0.1 and a free port.
+
+    It is started with ``--exit-with-parent``: it watches that the process which started it
+    is still its parent, so it dies with its coordinator even when that is killed with
+    SIGKILL and no cleanup runs.
+    """
 
     def __init__(self, args: list[str] | None = None) -> None:
         self._args = args or []
@@ -61,7 +70,8 @@ class DemoTarget:
 
     async def start(self, timeout_s: float = 20.0) -> str:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "surge", "target", "--host", "127.0.0.1", "--port", "0", *self._args],
+            [sys.executable, "-m", "surge", "target", "--host", "127.0.0.1", "--port", "0", "--exit-with-parent",
+             *self._args],
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,

@@ -27,6 +27,9 @@ class Outcome:
     exit_code: ExitCode
     data: dict[str, Any]
     verdicts: list[Verdict]
+    # What the CLI prints last, after the summary: e.g. which worker was lost, when, and
+    # what of its data was kept (exit 120).
+    epilogue: tuple[str, ...] = ()
 
 
 def summarize(
@@ -101,6 +104,19 @@ def report(
     if warning is not None:
         data["state"]["generatorSaturated"] = True
         stderr.write(f"surge: {warning}\n")
+    if result.rejected:
+        data["state"]["rejectedReports"] = {name: list(reasons) for name, reasons in result.rejected.items()}
+        for name, reasons in result.rejected.items():
+            stderr.write(
+                f"surge: {len(reasons)} report(s) from {name} did not validate and are not in the summary "
+                f"(first: {reasons[0]})\n"
+            )
+    if result.lost:
+        data["state"]["lostWorkers"] = [
+            {"name": w.name, "atSeconds": round(w.at_s, 3), "why": w.why, "reports": w.reports,
+             "reportedSeconds": round(w.reported_s, 3), "requests": w.requests}
+            for w in result.lost
+        ]
     if summary_export is not None:
         summary_export.parent.mkdir(parents=True, exist_ok=True)
         summary_export.write_text(summary_json(data), encoding="utf-8")
@@ -122,4 +138,4 @@ def report(
     else:
         stdout.write(text_summary(data) + "\n")
     stdout.flush()
-    return Outcome(exit_code_for(result, verdicts), data, verdicts)
+    return Outcome(exit_code_for(result, verdicts), data, verdicts, tuple(w.line() for w in result.lost))

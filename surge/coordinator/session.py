@@ -2,14 +2,21 @@
 
 Phases, each bounded in time:
 
-1. **gather**: answer ``Hello`` with ``Welcome`` until ``expect_workers`` have come.
+1. **gather**: answer ``Hello`` with ``Welcome`` until ``expect_workers`` have come; a worker
+   that goes silent meanwhile gives its slot back. Ctrl-C here ends the run with nothing sent.
 2. **load**: send each worker its ``Run`` (bundle + its slices); wait for every ``Ready``. One
    ``LoadFailed`` ends the run before any load with that worker's error and exit code.
 3. **run**: send ``Start`` to all at once. Then, until every worker's final report is in:
-   apply and acknowledge each ``Report``; every second send heartbeats, check for silent
-   workers, and evaluate the ``abortOnFail`` thresholds on the fleet's merged data.
+   apply and acknowledge each ``Report`` (skip and ``Reject`` one that did not validate);
+   every second check for silent workers and for workers whose event loop is blocked, and
+   evaluate the ``abortOnFail`` thresholds on the fleet's merged data.
 4. **stop** (only on abort, signal or a lost worker): send ``Stop`` to all and keep collecting
    until every live worker's final report is in, or ``stop_timeout_s`` passes.
+
+Heartbeats flow in every phase from the link's I/O thread (:mod:`surge.common.wire`), and a
+worker's silence is judged by when its frames arrived there. A worker that says ``Hello``
+while a run goes is told to wait for the next one (``Refuse(retry_s)``), at most once every
+few seconds. Every lost worker is kept as a :class:`LostWorker`, for exit 120's last line.
 
 The session never exits the process and never prints results: it returns a
 :class:`SessionResult` and the caller judges and reports.
@@ -23,17 +30,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from surge.common.errors import ExitCode, ProtocolError, SurgeError, WorkerLost
+from surge.common.errors import ExitCode, Interrupted, SurgeError, WorkerLost
 from surge.common.metrics import Sink
 from surge.common.protocol import (
     Ack,
     Bye,
-    Heartbeat,
     Hello,
     LoadFailed,
     Message,
     Ready,
     Refuse,
+    Reject,
     Report,
     Run,
     ScenarioSlice,
@@ -41,10 +48,13 @@ from surge.common.protocol import (
     Stop,
     Welcome,
 )
-from surge.common.wire import PeerGone, RouterChannel
-from surge.coordinator.aggregate import Aggregate
+from surge.common.ratelimit import LogLimiter
+from surge.common.wire import Arrival, Refused, RouterLink
+from surge.coordinator.aggregate import Accepted, Aggregate
 
 TICK_S = 1.0
+STALL_WARN_S = 2.0  # a worker whose loop has not run this long is named, with the line that holds it
+BUSY_RETRY_S = 5.0  # what a worker that arrives during a run is told
 
 # Called every tick with the elapsed time and a function that merges the fleet's sinks (a
 # copy of every series of every worker: call it only when the answer is needed); returns a
@@ -58,12 +68,33 @@ class StopReason:
     message: str
 
 
+@dataclass(frozen=True)
+class LostWorker:
+    """A worker that went silent (or never sent its final report) and what it left behind."""
+
+    name: str
+    at_s: float  # seconds into the run when it was declared lost
+    why: str
+    reports: int  # reports applied from it
+    reported_s: float  # the run time its applied reports cover
+    requests: int  # http_reqs in them
+
+    def line(self) -> str:
+        return (
+            f"worker {self.name} was lost {self.at_s:.1f}s into the run ({self.why}); kept: its {self.reports} "
+            f"report(s) covering the first {self.reported_s:.1f}s ({self.requests} requests); "
+            "what it measured after that is not in the summary"
+        )
+
+
 @dataclass
 class SessionResult:
     aggregate: Aggregate
     duration_s: float
     stopped: StopReason | None = None
     workers: list[str] = field(default_factory=list)
+    lost: list[LostWorker] = field(default_factory=list)
+    rejected: dict[str, list[str]] = field(default_factory=dict)  # worker -> reasons its reports were refused
 
 
 @dataclass
@@ -71,7 +102,7 @@ class _Peer:
     identity: bytes
     name: str
     index: int
-    last_seen: float
+    address: str
     ready: bool = False
 
 
@@ -82,7 +113,7 @@ def _log(text: str) -> None:
 class Session:
     def __init__(
         self,
-        chan: RouterChannel,
+        chan: RouterLink,
         *,
         expect_workers: int,
         gather_timeout_s: float = 60.0,
@@ -103,48 +134,79 @@ class Session:
         self._loop = asyncio.get_running_loop()
         self._peers: dict[bytes, _Peer] = {}
         self._stop_requested: StopReason | None = None
-        self.bad_messages = 0
+        self._limited = LogLimiter(_log)
+        self._busy_told: dict[bytes, float] = {}
 
     # ------------------------------------------------------------------ plumbing
+
+    @property
+    def bad_messages(self) -> int:
+        return self._chan.bad_frames
 
     def request_stop(self, reason: StopReason) -> None:
         """Ask the run to stop (a signal handler calls this); measured data is still collected."""
         if self._stop_requested is None:
             self._stop_requested = reason
 
-    async def _recv(self, timeout_s: float) -> tuple[bytes, Message] | None:
+    async def _recv(self, timeout_s: float) -> Arrival | Refused | None:
         try:
-            identity, msg = await asyncio.wait_for(self._chan.recv(), timeout_s)
+            return await asyncio.wait_for(self._chan.recv(), max(0.0, timeout_s))
         except TimeoutError:
             return None
-        if isinstance(msg, ProtocolError):
-            self.bad_messages += 1
-            _log(f"refused a message from worker {identity.hex()[:8]}: {msg}")
-            try:
-                await self._chan.send(identity, Refuse(str(msg)))
-            except PeerGone:
-                pass
-            return None
-        peer = self._peers.get(identity)
-        if peer is not None:
-            peer.last_seen = self._loop.time()
-        return identity, msg
 
-    async def _send(self, peer: _Peer, msg: Message) -> None:
-        try:
-            await self._chan.send(peer.identity, msg)
-        except PeerGone:
-            pass  # noticed by its silence
+    def _send(self, peer: _Peer, msg: Message) -> None:
+        self._chan.send(peer.identity, msg)
 
-    async def _broadcast(self, msg: Message) -> None:
+    def _broadcast(self, msg: Message) -> None:
         for peer in self._peers.values():
-            await self._send(peer, msg)
+            self._send(peer, msg)
+
+    def dismiss(self, reason: str) -> None:
+        """Tell every welcomed worker to leave (one-run workers that ``surge run`` started)."""
+        self._broadcast(Bye(reason))
+
+    def _silent(self, peer: _Peer, now: float) -> bool:
+        """Silent by when its frames *arrived* (the link stamps them), not by when we read them."""
+        last = self._chan.last_arrival(peer.identity)
+        return last is not None and now - last > self._worker_timeout_s
+
+    def _tell_busy(self, arrival: Arrival) -> None:
+        if not isinstance(arrival.msg, Hello):
+            return
+        last = self._busy_told.get(arrival.identity)
+        if last is not None and arrival.at - last < BUSY_RETRY_S:
+            return
+        if len(self._busy_told) > 4096:
+            self._busy_told.clear()
+        self._busy_told[arrival.identity] = arrival.at
+        self._limited(
+            "busy", f"worker {arrival.msg.name} ({arrival.peer or 'unknown address'}) arrived during the run; told to wait"
+        )
+        self._chan.send(arrival.identity, Refuse("a run is already in progress", retry_s=BUSY_RETRY_S))
+
+    def _check_stalls(self) -> None:
+        for peer in self._peers.values():
+            hb = self._chan.health(peer.identity)
+            if hb is not None and hb.stall_s >= STALL_WARN_S:
+                at = f" at {hb.where}" if hb.where else ""
+                self._limited(
+                    f"stall {peer.name}",
+                    f"worker {peer.name}: its event loop has not run for {hb.stall_s:.1f}s: scenario code{at} is "
+                    "blocking it (a VU must await, e.g. vu.sleep, never block, e.g. time.sleep); its requests, "
+                    "reports and Stop are late until it lets go",
+                )
 
     # ------------------------------------------------------------------ phases
 
     async def gather(self) -> list[str]:
         deadline = self._loop.time() + self._gather_timeout_s
         while len(self._peers) < self._n:
+            if self._stop_requested is not None:
+                self.dismiss("interrupted")
+                raise Interrupted(
+                    f"{self._stop_requested.message} while waiting for workers "
+                    f"({len(self._peers)} of {self._n} connected); no load was sent"
+                )
             left = deadline - self._loop.time()
             if left <= 0:
                 raise WorkerLost(
@@ -152,17 +214,27 @@ class Session:
                     f"within {self._gather_timeout_s:g}s",
                     hint="start them with: surge worker --connect " + self._chan.endpoint,
                 )
-            got = await self._recv(min(left, TICK_S))
-            if got is None:
+            now = self._chan.now()
+            for gone in [p for p in self._peers.values() if self._silent(p, now)]:
+                _log(f"worker {gone.name} went silent before the run started; waiting for another")
+                self._forget(gone)
+            got = await self._recv(min(left, TICK_S / 4))
+            if not isinstance(got, Arrival):
                 continue
-            identity, msg = got
-            if isinstance(msg, Hello):
-                peer = self._peers.get(identity)
-                if peer is None:
-                    peer = _Peer(identity, msg.name, len(self._peers), self._loop.time())
-                    self._peers[identity] = peer
-                await self._send(peer, Welcome(peer.index))
+            if isinstance(got.msg, Hello):
+                known = self._peers.get(got.identity)
+                if known is None:
+                    known = _Peer(got.identity, got.msg.name, len(self._peers), got.peer)
+                    self._peers[got.identity] = known
+                    self._chan.watch(got.identity)
+                self._send(known, Welcome(known.index))
         return [p.name for p in sorted(self._peers.values(), key=lambda p: p.index)]
+
+    def _forget(self, peer: _Peer) -> None:
+        del self._peers[peer.identity]
+        self._chan.forget(peer.identity)
+        for i, p in enumerate(sorted(self._peers.values(), key=lambda p: p.index)):
+            p.index = i
 
     async def run(
         self,
@@ -177,23 +249,35 @@ class Session:
         watchdog: Watchdog | None = None,
         http_transport: str = "fast",
     ) -> SessionResult:
-        """Phases 2-4. ``slices[i]`` goes to the worker with index i."""
+        """Phases 2-4. ``slices[i]`` goes to the worker with index i.
+
+        ``env`` is only the ``-e`` pairs: each worker overlays them on its own machine's
+        environment (k6's rule); the coordinator's environment never leaves this process.
+        """
         peers = sorted(self._peers.values(), key=lambda p: p.index)
         run_id = uuid.uuid4().hex[:12]
         for peer in peers:
-            await self._send(
+            self._send(
                 peer,
                 Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport),
             )
         await self._await_ready(run_id, peers)
 
         agg = Aggregate(len(peers))
-        await self._broadcast(Start(run_id))
+        self._broadcast(Start(run_id))
         t0 = self._loop.time()
         stopped: StopReason | None = None
         stop_sent = False
         stop_deadline = t0 + max_duration_s + self._stop_timeout_s
         next_tick = t0 + TICK_S
+        lost: list[LostWorker] = []
+        rejected: dict[str, list[str]] = {}
+
+        def declare_lost(p: _Peer, why: str) -> None:
+            i = p.index
+            agg.finished[i] = True  # gone: do not wait for it any longer
+            lost.append(LostWorker(p.name, self._loop.time() - t0, why, agg.reports[i], agg.reported_s[i], agg.requests[i]))
+
         try:
             while not agg.all_finished:
                 now = self._loop.time()
@@ -202,76 +286,100 @@ class Session:
                 if stopped is not None and not stop_sent:
                     stop_sent = True
                     _log(f"stopping: {stopped.message}")
-                    await self._broadcast(Stop(run_id, stopped.message))
+                    self._broadcast(Stop(run_id, stopped.message))
                     stop_deadline = min(stop_deadline, now + self._stop_timeout_s)
                 if now >= stop_deadline:
-                    missing = [p.name for p in peers if not agg.finished[p.index]]
-                    lost = StopReason(ExitCode.WORKER_LOST, f"no final report from {', '.join(missing)}")
-                    stopped = stopped or lost
-                    _log(lost.message)
+                    missing = [p for p in peers if not agg.finished[p.index]]
+                    for p in missing:
+                        hb = self._chan.health(p.identity)
+                        stuck = f"; its event loop was stuck at {hb.where}" if hb and hb.stall_s and hb.where else ""
+                        declare_lost(p, f"no final report{stuck}")
+                    reason = StopReason(ExitCode.WORKER_LOST, f"no final report from {', '.join(p.name for p in missing)}")
+                    stopped = stopped or reason
+                    _log(reason.message)
                     break
                 if now >= next_tick:
                     next_tick = now + TICK_S
-                    await self._broadcast(Heartbeat())
-                    silent = [
-                        p for p in peers
-                        if not agg.finished[p.index] and now - p.last_seen > self._worker_timeout_s
-                    ]
-                    if silent and stopped is None:
-                        names = ", ".join(p.name for p in silent)
-                        stopped = StopReason(
-                            ExitCode.WORKER_LOST, f"worker(s) {names} silent for {self._worker_timeout_s:g}s"
-                        )
-                        continue
-                    if silent and stopped is not None and stopped.exit_code is ExitCode.WORKER_LOST:
+                    self._check_stalls()
+                    arrived = self._chan.now()
+                    silent = [p for p in peers if not agg.finished[p.index] and self._silent(p, arrived)]
+                    if silent and (stopped is None or stopped.exit_code is ExitCode.WORKER_LOST):
                         for p in silent:
-                            agg.finished[p.index] = True  # gone: do not wait for it any longer
+                            declare_lost(p, f"silent for {self._worker_timeout_s:g}s")
+                        if stopped is None:
+                            names = ", ".join(p.name for p in silent)
+                            stopped = StopReason(
+                                ExitCode.WORKER_LOST, f"worker(s) {names} silent for {self._worker_timeout_s:g}s"
+                            )
+                        continue
                     if watchdog is not None and stopped is None:
                         stopped = watchdog(now - t0, agg.series)
                         if stopped is not None:
                             continue
-                got = await self._recv(max(0.0, min(next_tick, stop_deadline) - self._loop.time()))
+                got = await self._recv(min(next_tick, stop_deadline) - self._loop.time())
                 if got is None:
                     continue
-                identity, msg = got
-                sender = self._peers.get(identity)
+                sender = self._peers.get(got.identity)
                 if sender is None:
-                    if isinstance(msg, Hello):
-                        await self._chan.send(identity, Refuse("a run is already in progress"))
+                    if isinstance(got, Arrival):
+                        self._tell_busy(got)
                     continue
+                if isinstance(got, Refused):
+                    if got.report is not None and got.report[0] == run_id:
+                        _, seq, final = got.report
+                        if agg.skip(sender.index, seq, final) is not Accepted.TOO_FAR:
+                            rejected.setdefault(sender.name, []).append(f"report {seq}: {got.reason}")
+                            self._send(sender, Reject(run_id, seq, got.reason))
+                    continue
+                msg = got.msg
                 if isinstance(msg, Report) and msg.run_id == run_id:
-                    # A duplicate is acknowledged again too: its first ack was lost.
-                    agg.accept(sender.index, msg)
-                    await self._send(sender, Ack(run_id, msg.seq))
+                    # A duplicate is acknowledged again too: its first ack was lost. One too far
+                    # ahead is not: its worker sends it again once the gap before it has filled.
+                    if agg.accept(sender.index, msg) is not Accepted.TOO_FAR:
+                        self._send(sender, Ack(run_id, msg.seq))
                     if msg.aborted and stopped is None:
                         stopped = StopReason(ExitCode.SCRIPT_ABORTED, f"{sender.name}: {msg.aborted}")
+                elif isinstance(msg, Hello):
+                    self._send(sender, Welcome(sender.index))  # its Welcome was lost; the run goes on
         finally:
             duration = self._loop.time() - t0
             if self._dismiss:
-                await self._broadcast(Bye("run finished"))
-        return SessionResult(agg, duration, stopped, [p.name for p in peers])
+                self.dismiss("run finished")
+        return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected)
 
     async def _await_ready(self, run_id: str, peers: list[_Peer]) -> None:
         deadline = self._loop.time() + self._load_timeout_s
         while not all(p.ready for p in peers):
+            if self._stop_requested is not None:
+                self._broadcast(Stop(run_id, self._stop_requested.message))
+                self.dismiss("interrupted")
+                raise Interrupted(f"{self._stop_requested.message} while the workers loaded the scenario; no load was sent")
             left = deadline - self._loop.time()
             if left <= 0:
                 slow = ", ".join(p.name for p in peers if not p.ready)
-                await self._broadcast(Stop(run_id, "load timed out"))
+                self._broadcast(Stop(run_id, "load timed out"))
                 raise WorkerLost(f"worker(s) {slow} did not load the scenario within {self._load_timeout_s:g}s")
-            got = await self._recv(min(left, TICK_S))
-            if got is None:
+            now = self._chan.now()
+            silent = [p for p in peers if not p.ready and self._silent(p, now)]
+            if silent:
+                self._broadcast(Stop(run_id, "a worker was lost while loading"))
+                names = ", ".join(p.name for p in silent)
+                raise WorkerLost(f"worker(s) {names} went silent while loading the scenario (for {self._worker_timeout_s:g}s)")
+            self._check_stalls()
+            got = await self._recv(min(left, TICK_S / 4))
+            if not isinstance(got, Arrival):
                 continue
-            identity, msg = got
-            peer = self._peers.get(identity)
+            peer = self._peers.get(got.identity)
             if peer is None:
+                self._tell_busy(got)
                 continue
+            msg = got.msg
             if isinstance(msg, Ready) and msg.run_id == run_id:
                 peer.ready = True
             elif isinstance(msg, LoadFailed) and msg.run_id == run_id:
-                await self._broadcast(Stop(run_id, "another worker failed to load the scenario"))
+                self._broadcast(Stop(run_id, "another worker failed to load the scenario"))
                 if self._dismiss:
-                    await self._broadcast(Bye("run failed to load"))
+                    self.dismiss("run failed to load")
                 err = SurgeError(f"worker {peer.name} could not load the scenario: {msg.message}")
                 try:
                     err.exit_code = ExitCode(msg.exit_code)

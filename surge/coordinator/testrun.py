@@ -15,18 +15,22 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from surge.common import api
 from surge.common.durations import format_duration
 from surge.common.errors import ExitCode
 from surge.common.metrics import Sink
-from surge.common.wire import RouterChannel
+from surge.common.wire import LinkError, RouterLink, is_loopback
 from surge.coordinator.local import DemoTarget, reap, spawn_workers
 from surge.coordinator.plan import plan_slices
 from surge.coordinator.prepare import Prepared, prepare
 from surge.coordinator.report import Outcome, report
 from surge.coordinator.session import Session, StopReason, Watchdog
 from surge.results.thresholds import abort_verdict, evaluate
+
+if TYPE_CHECKING:
+    from surge.common.curve import CoordinatorKeys
 
 DEMO_ANON_KEY = "surge-demo-anon-key"
 
@@ -45,6 +49,8 @@ class RunConfig:
     gather_timeout_s: float = 60.0
     worker_timeout_s: float = 5.0
     http_transport: str = "fast"
+    keys: Path | None = None  # the directory `surge keys` made (or its coordinator/ part)
+    insecure: bool = False  # listen beyond loopback without keys
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -95,6 +101,22 @@ def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float) -> Watchdog:
     return watch
 
 
+def _coordinator_keys(cfg: RunConfig) -> CoordinatorKeys | None:
+    """The keys to listen with; beyond loopback, none is an error unless ``--insecure``."""
+    if cfg.keys is not None:
+        from surge.common.curve import load_coordinator_keys
+
+        return load_coordinator_keys(cfg.keys)
+    if not is_loopback(cfg.bind) and not cfg.insecure:
+        raise LinkError(
+            f"refusing to listen on {cfg.bind} without keys: anyone who reaches it could join the fleet "
+            "and receive the scenario and its -e values",
+            hint="make keys with `surge keys DIR` and give --keys DIR to the coordinator and to every worker, "
+            "or --insecure on a network you trust",
+        )
+    return None
+
+
 async def run_test(cfg: RunConfig) -> Outcome:
     target: DemoTarget | None = None
     if cfg.demo_target:
@@ -104,12 +126,16 @@ async def run_test(cfg: RunConfig) -> Outcome:
         cfg.env.setdefault("ANON_KEY", DEMO_ANON_KEY)
         _say(cfg, f"demo target listening on {url}")
     procs = []
-    chan: RouterChannel | None = None
+    chan: RouterLink | None = None
+    session: Session | None = None
     try:
+        keys = _coordinator_keys(cfg)
         prepared = prepare(cfg.scenario, cfg.env)  # 104/107 here: nothing has been sent yet
-        chan = RouterChannel(cfg.bind)
+        chan = RouterLink(cfg.bind, keys=keys)
         if cfg.spawn_workers:
-            procs = spawn_workers(chan.endpoint, cfg.spawn_workers, coordinator_timeout_s=cfg.worker_timeout_s)
+            procs = spawn_workers(
+                chan.endpoint, cfg.spawn_workers, coordinator_timeout_s=cfg.worker_timeout_s, keys=cfg.keys
+            )
         else:
             _say(cfg, f"waiting for {cfg.expect_workers} worker(s) on {chan.endpoint}")
         session = Session(
@@ -127,6 +153,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
             interrupts[0] += 1
             if interrupts[0] == 1:
                 _say(cfg, f"{signame}: stopping the run and collecting what was measured (again to quit now)")
+                assert session is not None
                 session.request_stop(StopReason(ExitCode.EXTERNAL_ABORT, f"interrupted by {signame}"))
             elif main_task is not None:
                 main_task.cancel()
@@ -146,7 +173,9 @@ async def run_test(cfg: RunConfig) -> Outcome:
             result = await session.run(
                 bundle=prepared.bundle,
                 entry=prepared.entry,
-                env=dict(api.env),
+                # Only the -e pairs cross the wire: each worker overlays them on its own
+                # machine's environment. The coordinator's environment stays here.
+                env=api.env.overrides(),
                 slices=slices,
                 submetrics=prepared.submetrics,
                 report_interval_s=cfg.report_interval_s,
@@ -164,6 +193,8 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 _say(cfg, f"demo target counted {stats.get('requests')} requests")
         return outcome
     finally:
+        if session is not None and cfg.spawn_workers:
+            session.dismiss("the coordinator is leaving")
         if chan is not None:
             chan.close()
         if procs:

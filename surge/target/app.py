@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import signal
 import string
@@ -334,27 +335,39 @@ async def start_target(config: TargetConfig) -> RunningTarget:
     return RunningTarget(url=_url(config.host, port), stats=stats, config=config, _runner=runner)
 
 
-async def _serve_until_signal(config: TargetConfig) -> None:
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    # Reparented (to init or a subreaper) means the process that started us is gone.
+    while os.getppid() == parent:
+        await asyncio.sleep(0.2)
+    stop.set()
+
+
+async def _serve_until_signal(config: TargetConfig, exit_with_parent: bool) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     target = await start_target(config)
     signals = (signal.SIGINT, signal.SIGTERM)
+    watcher = loop.create_task(_watch_parent(os.getppid(), stop)) if exit_with_parent else None
     try:
         for signum in signals:
             loop.add_signal_handler(signum, stop.set)
         print(f"surge demo target listening on {target.url}", flush=True)
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for signum in signals:
             loop.remove_signal_handler(signum)
         await target.stop()
 
 
-def run_target(config: TargetConfig) -> None:
+def run_target(config: TargetConfig, *, exit_with_parent: bool = False) -> None:
     """Serve the demo target until SIGINT or SIGTERM, then return (for ``surge target``).
 
     Prints one line, ``surge demo target listening on http://HOST:PORT``. Runs on uvloop when
     it is installed, since the target shares the machine with the load it is measured under.
+    ``exit_with_parent``: also return when the process that started this one is gone (even
+    killed with SIGKILL), so that ``surge run --demo-target`` never leaves a target behind.
     """
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
     try:
@@ -364,4 +377,4 @@ def run_target(config: TargetConfig) -> None:
     else:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_until_signal(config))
+        runner.run(_serve_until_signal(config, exit_with_parent))

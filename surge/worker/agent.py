@@ -1,18 +1,28 @@
 """The worker agent: connects to a coordinator, runs what it is sent, reports, and stays safe.
 
-One agent per worker process. It says ``Hello`` until the coordinator answers ``Welcome``,
-then waits for a ``Run``: it writes the bundle to a temporary directory, imports the scenario
-and answers ``Ready`` (or ``LoadFailed`` with the script error), starts on ``Start``, and
-streams ``Report`` messages every ``report_interval_s``.
+One agent per worker process. Its :class:`~surge.common.wire.DealerLink` says ``Hello`` until
+the coordinator answers ``Welcome``, then the agent waits for a ``Run``: it writes the bundle
+to a temporary directory, imports the scenario and answers ``Ready`` (or ``LoadFailed`` with
+the script error), starts on ``Start``, and streams ``Report`` messages every
+``report_interval_s``.
 
 Nothing measured is lost: each flush of the recorder becomes a numbered report that stays in
-the *outbox* until the coordinator acknowledges it, and is sent again every few seconds until
-it is. The run is over for this worker when its final report is acknowledged.
+the *outbox* until the coordinator acknowledges it, and is sent again, with a backoff that
+doubles from ``resend_after_s`` up to :data:`RESEND_MAX_S`, until it is. The outbox is
+bounded (:data:`MAX_OUTBOX`): while it is full, new flushes are merged into one held delta that
+takes the next number once there is room, so memory stays flat and still nothing is dropped.
+A report the coordinator could not validate comes back as ``Reject``: it is dropped alone,
+counted and logged, and the run goes on. The run is over for this worker when its final
+report is acknowledged (or rejected).
 
-Safety: both sides send a ``Heartbeat`` every second. If the coordinator is silent for
-``coordinator_timeout_s`` the agent stops its load at once (surge must never leave load
-running against someone's server with nobody watching), then exits (``once``) or goes back
-to saying ``Hello``.
+Safety: the link's I/O thread heartbeats in every phase and watches the coordinator's
+silence. After ``coordinator_timeout_s`` of silence the agent stops its load at once (surge
+must never leave load running against someone's server with nobody watching), then exits
+(``once``) or goes back to saying ``Hello``. If scenario code holds the event loop so that the
+agent cannot even do that, the thread calls ``on_wedged`` (see :mod:`surge.common.wire`).
+
+A coordinator that is busy with another run answers ``Refuse(retry_s > 0)``: the worker waits
+for the next run instead of leaving (under honcho, one process leaving stops them all).
 """
 
 from __future__ import annotations
@@ -22,35 +32,54 @@ import os
 import socket
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from surge.common import api
-from surge.common.errors import ExitCode, ProtocolError, SurgeError
+from surge.common.errors import ExitCode, SurgeError
+from surge.common.metrics import merge_into
 from surge.common.protocol import (
     Ack,
     Bye,
-    Heartbeat,
     Hello,
     LoadFailed,
     Message,
     Ready,
     Refuse,
+    Reject,
     Report,
     Run,
     Start,
     Stop,
     Welcome,
 )
+from surge.common.ratelimit import LogLimiter
 from surge.common.scenario import load_module, write_bundle
-from surge.common.wire import DealerChannel
+from surge.common.wire import DealerLink
 from surge.worker.runner import WorkerRun
 
-HEARTBEAT_S = 1.0
+if TYPE_CHECKING:
+    from surge.common.curve import WorkerKeys
+
 RESEND_AFTER_S = 3.0
+RESEND_MAX_S = 30.0
+MAX_OUTBOX = 64
+FINAL_ACK_WAIT_S = 60.0
+WAITING_NOTICE_S = (2.0, 30.0)  # first "waiting for the coordinator" after, then every
 
 
 def _log(text: str) -> None:
     print(f"surge worker[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Pending:
+    report: Report
+    sent_at: float
+    attempts: int = 0
 
 
 class Agent:
@@ -62,27 +91,42 @@ class Agent:
         once: bool = False,
         coordinator_timeout_s: float = 5.0,
         resend_after_s: float = RESEND_AFTER_S,
-        curve_server_key: bytes | None = None,
+        keys: WorkerKeys | None = None,
+        on_wedged: Callable[[str], None] | None = None,
     ) -> None:
-        self._chan = DealerChannel(connect, curve_server_key=curve_server_key)
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self._hello = Hello(self._name, socket.gethostname(), os.getpid())
+        self._connect = connect
         self._once = once
         self._timeout_s = coordinator_timeout_s
         self._resend_after_s = resend_after_s
         self._loop = asyncio.get_running_loop()
-        self._last_rx = self._loop.time()
+        self._link = DealerLink(
+            connect,
+            hello=self._hello,
+            silence_s=coordinator_timeout_s,
+            on_silence=self._lost_coordinator,
+            on_wedged=on_wedged,
+            stall_site=self._stall_site,
+            keys=keys,
+            log=_log,
+        )
+        self._limited = LogLimiter(_log, window_s=30.0)
         self._welcomed = False
         self._run_msg: Run | None = None
         self._run: WorkerRun | None = None
         self._source = ""
         self._play: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
-        self._outbox: dict[int, tuple[float, Report]] = {}
+        self._outbox: dict[int, _Pending] = {}
+        self._held: Report | None = None  # flushes merged while the outbox is full
         self._seq = 0
         self._final_seq: int | None = None
         self._run_done = asyncio.Event()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._bundle_dir = ""
         self._exit: int | None = None
+        self.rejected = 0
 
     # ------------------------------------------------------------------ main loop
 
@@ -92,38 +136,52 @@ class Agent:
         try:
             while self._exit is None:
                 try:
-                    msg = await asyncio.wait_for(self._chan.recv(), HEARTBEAT_S)
+                    msg = await asyncio.wait_for(self._link.recv(), 1.0)
                 except TimeoutError:
-                    continue
-                self._last_rx = self._loop.time()
-                if isinstance(msg, ProtocolError):
-                    _log(f"refused a message from the coordinator: {msg}")
                     continue
                 await self._handle(msg)
         finally:
             ticker.cancel()
             self._stop_load()
             await self._drain_tasks()
-            self._chan.close()
+            self._link.close()
             if self._tmp is not None:
                 self._tmp.cleanup()
         return self._exit
 
     async def _tick(self) -> None:
-        """Hello until welcomed, heartbeats, resends, and the coordinator-silence guard."""
+        """Resends with backoff, and word of a coordinator that does not answer."""
+        started = self._loop.time()
+        next_notice = started + WAITING_NOTICE_S[0]
         while True:
             now = self._loop.time()
-            if not self._welcomed:
-                await self._chan.send(Hello(self._name, socket.gethostname(), os.getpid()))
-            else:
-                await self._chan.send(Heartbeat())
-                for seq, (sent_at, report) in list(self._outbox.items()):
-                    if now - sent_at >= self._resend_after_s:
-                        self._outbox[seq] = (now, report)
-                        await self._chan.send(report)
-            if self._welcomed and now - self._last_rx > self._timeout_s:
-                self._lost_coordinator()
-            await asyncio.sleep(min(HEARTBEAT_S, self._resend_after_s))
+            for pending in list(self._outbox.values()):
+                delay = min(self._resend_after_s * 2**pending.attempts, RESEND_MAX_S)
+                if now - pending.sent_at >= delay:
+                    pending.sent_at = now
+                    pending.attempts += 1
+                    self._link.send(pending.report)
+            if self._welcomed:
+                next_notice = now + WAITING_NOTICE_S[0]
+            elif now >= next_notice:
+                next_notice = now + WAITING_NOTICE_S[1]
+                _log(f"waiting for the coordinator at {self._connect} (nothing has answered yet)")
+            await asyncio.sleep(min(0.25, self._resend_after_s / 2))
+
+    def _stall_site(self) -> str:
+        """Where the loop's thread is stuck, as the scenario's ``file:line in function`` (called from the link's thread)."""
+        frame = sys._current_frames().get(threading.main_thread().ident or 0)
+        root = self._bundle_dir
+        innermost = ""
+        while frame is not None:
+            f = frame.f_code.co_filename
+            if root and f.startswith(root):
+                rel = os.path.relpath(f, root)
+                return f"{rel}:{frame.f_lineno} in {frame.f_code.co_name}"
+            if not innermost and "surge" not in f and "asyncio" not in f:
+                innermost = f"{os.path.basename(f)}:{frame.f_lineno} in {frame.f_code.co_name}"
+            frame = frame.f_back
+        return innermost
 
     def _lost_coordinator(self) -> None:
         if self._play is not None and not self._play.done():
@@ -135,6 +193,7 @@ class Agent:
         self._stop_load()
         self._reset_run()
         self._welcomed = False
+        self._link.unwelcomed(self._hello)
         if self._once:
             self._exit = 1
 
@@ -142,10 +201,15 @@ class Agent:
 
     async def _handle(self, msg: Message) -> None:
         if isinstance(msg, Welcome):
-            self._welcomed = True
+            if not self._welcomed:
+                self._welcomed = True
+                self._link.welcomed()
         elif isinstance(msg, Refuse):
-            _log(f"the coordinator refused this worker: {msg.reason}")
-            self._exit = 2
+            if msg.retry_s > 0:
+                self._limited("busy", f"the coordinator at {self._connect} is busy ({msg.reason}); waiting for its next run")
+            else:
+                _log(f"the coordinator refused this worker: {msg.reason}")
+                self._exit = 2
         elif isinstance(msg, Run):
             await self._load(msg)
         elif isinstance(msg, Start):
@@ -159,41 +223,54 @@ class Agent:
                     self._stop_load()
         elif isinstance(msg, Ack):
             if self._run_msg is not None and msg.run_id == self._run_msg.run_id:
-                self._outbox.pop(msg.seq, None)
-                if self._final_seq is not None and not self._outbox:
-                    self._run_done.set()
+                self._settled(msg.seq)
+        elif isinstance(msg, Reject):
+            if self._run_msg is not None and msg.run_id == self._run_msg.run_id and msg.seq in self._outbox:
+                self.rejected += 1
+                _log(f"the coordinator refused report {msg.seq} ({msg.reason}); its data is lost, the run goes on")
+                self._settled(msg.seq)
         elif isinstance(msg, Bye):
             self._exit = 0
-        # Heartbeat: _last_rx is all it is for.
+
+    def _settled(self, seq: int) -> None:
+        self._outbox.pop(seq, None)
+        if self._held is not None and len(self._outbox) < MAX_OUTBOX:
+            self._number_and_send(self._held)
+            self._held = None
+        if self._final_seq is not None and not self._outbox and self._held is None:
+            self._run_done.set()
 
     async def _load(self, msg: Run) -> None:
         if self._run_msg is not None:
-            await self._chan.send(LoadFailed(msg.run_id, int(ExitCode.SCRIPT_ERROR), "worker is busy with another run"))
+            self._link.send(LoadFailed(msg.run_id, int(ExitCode.SCRIPT_ERROR), "worker is busy with another run"))
             return
         try:
-            api.env.set_overrides(msg.env)  # the coordinator's __ENV, visible at import time too
+            api.env.set_overrides(msg.env)  # this machine's environment overlaid with the -e pairs
             self._tmp = tempfile.TemporaryDirectory(prefix="surge-bundle-")
             root = Path(self._tmp.name)
+            self._bundle_dir = str(root.resolve()) + os.sep
             write_bundle(msg.bundle, root)
+            # Importing runs scenario code on this loop; the link's thread keeps heartbeating.
             module = load_module(root / (msg.entry.replace(".", "/") + ".py"), root=root, module_name=msg.entry)
             self._source = msg.entry.replace(".", "/") + ".py"
             self._run = WorkerRun(
-                module, self._source, msg.slices, env=msg.env, submetrics=msg.submetrics, http_transport=msg.http_transport
+                module, self._source, msg.slices, env=api.env, submetrics=msg.submetrics, http_transport=msg.http_transport
             )
         except SurgeError as exc:
-            await self._chan.send(LoadFailed(msg.run_id, int(exc.exit_code), str(exc)))
+            self._link.send(LoadFailed(msg.run_id, int(exc.exit_code), str(exc)))
             self._reset_run()
             return
         except Exception as exc:  # noqa: BLE001 - any failure to prepare is reported, never a crash
-            await self._chan.send(LoadFailed(msg.run_id, int(ExitCode.SCRIPT_ERROR), f"{type(exc).__name__}: {exc}"))
+            self._link.send(LoadFailed(msg.run_id, int(ExitCode.SCRIPT_ERROR), f"{type(exc).__name__}: {exc}"))
             self._reset_run()
             return
         self._run_msg = msg
         self._seq = 0
         self._final_seq = None
         self._outbox.clear()
+        self._held = None
         self._run_done.clear()
-        await self._chan.send(Ready(msg.run_id))
+        self._link.send(Ready(msg.run_id))
 
     # ------------------------------------------------------------------ a run
 
@@ -211,9 +288,9 @@ class Agent:
                 pass
         if run.interrupted_iterations:
             _log(f"{run.interrupted_iterations} iteration(s) interrupted at the end of their grace period")
-        await self._send_report(final=True)
+        self._send_report(final=True)
         try:
-            await asyncio.wait_for(self._run_done.wait(), 60.0)
+            await asyncio.wait_for(self._run_done.wait(), FINAL_ACK_WAIT_S)
         except TimeoutError:
             _log("the final report was never acknowledged")
         self._reset_run()
@@ -224,23 +301,36 @@ class Agent:
     async def _report_every(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            await self._send_report(final=False)
+            try:
+                self._send_report(final=False)
+            except Exception as exc:  # noqa: BLE001 - the reporter must outlive any one bad flush
+                self._limited("report", f"could not build a report ({type(exc).__name__}: {exc}); its data is lost")
 
-    async def _send_report(self, *, final: bool) -> None:
+    def _send_report(self, *, final: bool) -> None:
         run, msg = self._run, self._run_msg
         if run is None or msg is None:
             return
         series, checks = run.recorder.flush()
-        if not series and not checks and not final and run.aborted is None:
-            return
-        self._seq += 1
         aborted = str(run.aborted) if run.aborted is not None else ""
-        report = Report(msg.run_id, self._seq, run.elapsed_s, series, checks, final, aborted)
+        report = Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted)
+        if self._held is not None:
+            report = _merged(self._held, report)
+            self._held = None
+        elif not series and not checks and not final and not aborted:
+            return
+        if len(self._outbox) >= MAX_OUTBOX and not final:
+            self._held = report  # numbered and sent once the coordinator catches up
+            return
+        self._number_and_send(report)
+
+    def _number_and_send(self, report: Report) -> None:
+        self._seq += 1
+        numbered = replace(report, seq=self._seq)
         # Into the outbox first: the delta now lives there until the coordinator acknowledges it.
-        self._outbox[self._seq] = (self._loop.time(), report)
-        if final:
+        self._outbox[self._seq] = _Pending(numbered, self._loop.time())
+        if numbered.final:
             self._final_seq = self._seq
-        await self._chan.send(report)
+        self._link.send(numbered)
 
     def _stop_load(self) -> None:
         if self._run is not None:
@@ -251,7 +341,9 @@ class Agent:
         self._run_msg = None
         self._play = None
         self._outbox.clear()
+        self._held = None
         self._final_seq = None
+        self._bundle_dir = ""
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -266,6 +358,32 @@ class Agent:
                     pass
 
 
-async def run_worker(connect: str, *, name: str | None = None, once: bool = False, coordinator_timeout_s: float = 5.0) -> int:
-    agent = Agent(connect, name=name, once=once, coordinator_timeout_s=coordinator_timeout_s)
+def _merged(held: Report, new: Report) -> Report:
+    """``held`` and ``new`` as one delta (new's time, flags and reason win; data adds up)."""
+    series = dict(held.series)
+    for key, sink in new.series.items():
+        mine = series.get(key)
+        if mine is None:
+            series[key] = sink
+        else:
+            merge_into(mine, sink)
+    checks = dict(held.checks)
+    for name, (p, f) in new.checks.items():
+        p0, f0 = checks.get(name, (0, 0))
+        checks[name] = (p0 + p, f0 + f)
+    return replace(new, series=series, checks=checks, aborted=new.aborted or held.aborted)
+
+
+async def run_worker(
+    connect: str,
+    *,
+    name: str | None = None,
+    once: bool = False,
+    coordinator_timeout_s: float = 5.0,
+    keys: WorkerKeys | None = None,
+    on_wedged: Callable[[str], None] | None = None,
+) -> int:
+    agent = Agent(
+        connect, name=name, once=once, coordinator_timeout_s=coordinator_timeout_s, keys=keys, on_wedged=on_wedged
+    )
     return await agent.serve()

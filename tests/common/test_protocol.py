@@ -23,6 +23,7 @@ from surge.common.protocol import (
     Message,
     Ready,
     Refuse,
+    Reject,
     Report,
     Run,
     ScenarioSlice,
@@ -83,6 +84,7 @@ MESSAGES: list[Message] = [
     Welcome(0),
     Welcome(7),
     Refuse("protocol 2 is not 1"),
+    Refuse("a run is already in progress", retry_s=5.0),
     Run(
         run_id=RUN_ID,
         bundle={"scenarios/ticket_purchase.py": b"import surge\n\x00\xff", "scenarios/__init__.py": b""},
@@ -97,8 +99,10 @@ MESSAGES: list[Message] = [
     LoadFailed(RUN_ID, 107, "SyntaxError: invalid syntax (ticket_purchase.py, line 3)"),
     Start(RUN_ID),
     Ack(RUN_ID, 2**63),
+    Reject(RUN_ID, 3, "Report.series['x']: sketch: min must be finite, got inf"),
     Stop(RUN_ID, "abortOnFail: p(95)<500 crossed"),
     Heartbeat(),
+    Heartbeat(stall_s=3.25, where="scenario.py:12 in default"),
     Bye("run over"),
 ]
 
@@ -238,7 +242,8 @@ def _series(sink: Any) -> dict[str, Any]:
     return _report_body(series={"http_reqs": sink})
 
 
-RUN_BODY = _body(MESSAGES[5])
+RUN_MSG = next(m for m in MESSAGES if isinstance(m, Run))
+RUN_BODY = _body(RUN_MSG)
 SLICE_BODY = RUN_BODY["slices"][0]
 
 
@@ -287,23 +292,23 @@ SLICE_BODY = RUN_BODY["slices"][0]
         pytest.param(_frame(_report_body(checks={"a": [1, True]})), "expected an integer", id="bool check count"),
         pytest.param(_frame(_report_body(checks={"a": [1, -1]})), "negative count", id="negative check count"),
         pytest.param(_frame(_report_body(checks={3: [1, 0]})), "Report.checks key: expected str", id="int check name"),
-        pytest.param(_frame(_body(MESSAGES[5], env=[])), "Run.env: expected a map", id="list for env"),
-        pytest.param(_frame(_body(MESSAGES[5], env={"A": 1})), r"Run.env\['A'\]: expected str", id="int env value"),
-        pytest.param(_frame(_body(MESSAGES[5], bundle={"a.py": "text"})), "expected bytes", id="str for bytes"),
-        pytest.param(_frame(_body(MESSAGES[5], slices={})), "Run.slices: expected a list", id="map for list"),
-        pytest.param(_frame(_body(MESSAGES[5], slices=["purchase"])), r"Run.slices\[0\]: expected a map", id="str for slice"),
+        pytest.param(_frame(_body(RUN_MSG, env=[])), "Run.env: expected a map", id="list for env"),
+        pytest.param(_frame(_body(RUN_MSG, env={"A": 1})), r"Run.env\['A'\]: expected str", id="int env value"),
+        pytest.param(_frame(_body(RUN_MSG, bundle={"a.py": "text"})), "expected bytes", id="str for bytes"),
+        pytest.param(_frame(_body(RUN_MSG, slices={})), "Run.slices: expected a list", id="map for list"),
+        pytest.param(_frame(_body(RUN_MSG, slices=["purchase"])), r"Run.slices\[0\]: expected a map", id="str for slice"),
         pytest.param(
-            _frame(_body(MESSAGES[5], slices=[_without(SLICE_BODY, "vu_ids")])),
+            _frame(_body(RUN_MSG, slices=[_without(SLICE_BODY, "vu_ids")])),
             r"Run.slices\[0\]: missing field 'vu_ids'",
             id="slice missing field",
         ),
         pytest.param(
-            _frame(_body(MESSAGES[5], slices=[{**SLICE_BODY, "vus": 3}])),
+            _frame(_body(RUN_MSG, slices=[{**SLICE_BODY, "vus": 3}])),
             r"Run.slices\[0\]: unknown field\(s\) vus",
             id="slice unknown field",
         ),
         pytest.param(
-            _frame(_body(MESSAGES[5], slices=[{**SLICE_BODY, "steps": [[0.0, 1.5]]}])),
+            _frame(_body(RUN_MSG, slices=[{**SLICE_BODY, "steps": [[0.0, 1.5]]}])),
             r"steps\[0\]\[1\]: expected an integer",
             id="float vus in a step",
         ),

@@ -6,7 +6,7 @@ import asyncio
 
 from surge.common.metrics import CounterSink
 from surge.common.protocol import Ack, Bye, Hello, Ready, Report, Run, ScenarioSlice, Start, Welcome
-from surge.common.wire import RouterChannel
+from surge.common.wire import Arrival, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
 from surge.worker.agent import Agent
 
@@ -29,7 +29,7 @@ def _run_msg() -> Run:
 
 
 async def _scripted_coordinator() -> tuple[list[Report], Aggregate, int]:
-    chan = RouterChannel("tcp://127.0.0.1:*")
+    chan = RouterLink("tcp://127.0.0.1:*")
     agent = Agent(chan.endpoint, name="w", once=True, resend_after_s=0.3)
     serving = asyncio.ensure_future(agent.serve())
     received: list[Report] = []
@@ -37,18 +37,21 @@ async def _scripted_coordinator() -> tuple[list[Report], Aggregate, int]:
     withheld: int | None = None
     try:
         async def recv() -> object:
-            ident, msg = await asyncio.wait_for(chan.recv(), 10)
-            return ident, msg
+            while True:
+                got = await asyncio.wait_for(chan.recv(), 10)
+                if isinstance(got, Arrival):
+                    return got.identity, got.msg
 
         ident, msg = await recv()  # type: ignore[misc]
         assert isinstance(msg, Hello)
-        await chan.send(ident, Welcome(0))
-        await chan.send(ident, _run_msg())
+        chan.watch(ident)
+        chan.send(ident, Welcome(0))
+        chan.send(ident, _run_msg())
         while True:
             ident, msg = await recv()  # type: ignore[misc]
             if isinstance(msg, Ready):
                 break
-        await chan.send(ident, Start("run1"))
+        chan.send(ident, Start("run1"))
         while not agg.all_finished:
             ident, msg = await recv()  # type: ignore[misc]
             if not isinstance(msg, Report):
@@ -58,9 +61,9 @@ async def _scripted_coordinator() -> tuple[list[Report], Aggregate, int]:
                 withheld = msg.seq  # lose the first ack: the agent must send this report again
                 continue
             agg.accept(0, msg)
-            await chan.send(ident, Ack("run1", msg.seq))
+            chan.send(ident, Ack("run1", msg.seq))
         # the withheld report may still be outstanding; ack whatever comes until the agent leaves
-        await chan.send(ident, Bye("done"))
+        chan.send(ident, Bye("done"))
         code = await asyncio.wait_for(serving, 10)
     finally:
         if not serving.done():
