@@ -90,7 +90,8 @@ _common = [
     click.option("--report-interval", default="1s", callback=_seconds, show_default=True, help="How often workers report."),
     click.option("-q", "--quiet", is_flag=True, help="No progress lines."),
     click.option("--http-transport", type=click.Choice(["fast", "aiohttp"]), default="fast", show_default=True,
-                 help="fast: uvloop + httptools, cheapest per request; aiohttp: proxies, multipart, auth helpers."),
+                 help="fast: uvloop + httptools, cheapest per request; aiohttp: aiohttp's client, the reference the "
+                      "fast transport is tested against, slower per request (same options, no proxies from the environment)."),
     click.option("--keys", type=click.Path(path_type=Path), default=None,
                  help="The directory `surge keys` made: CURVE-encrypt the fleet and admit only workers holding its keys."),
 ]

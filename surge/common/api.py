@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
 from surge.common.metrics import BUILTIN_METRICS, METRIC_NAME_RE, MetricDef, MetricType, ValueType
 
@@ -164,3 +164,27 @@ class _Env(Mapping[str, str]):
 
 
 env = _Env()
+
+
+@overload
+def open(path: str | os.PathLike[str], mode: Literal["b", "rb", "br"]) -> bytes: ...  # noqa: A001
+@overload
+def open(path: str | os.PathLike[str], mode: Literal["r", "t", "rt", "tr"] = "r") -> str: ...  # noqa: A001
+@overload
+def open(path: str | os.PathLike[str], mode: str) -> str | bytes: ...  # noqa: A001
+
+
+def open(path: str | os.PathLike[str], mode: str = "r") -> str | bytes:  # noqa: A001 - k6's name
+    """k6's ``open()``: the content of ``path``, read at init, relative to the calling module's file.
+
+    ``mode`` ``"b"`` (or ``"rb"``) gives bytes, anything else text decoded as UTF-8. Only at
+    init, i.e. at the top level of the scenario or of a module it imports while it loads: the
+    coordinator records what was read and ships it in the bundle, and on a worker the very same
+    call reads that shipped copy. A file outside the scenario's root is refused, and so is a
+    call from ``default``. :mod:`surge.common.scenario` owns all of this; this is the name the
+    scenario sees.
+    """
+    from surge.common.scenario import open_at_init  # scenario imports this module
+
+    caller = sys._getframe(1)
+    return open_at_init(path, mode, caller.f_code.co_filename, caller.f_lineno)

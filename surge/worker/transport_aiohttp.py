@@ -1,8 +1,9 @@
 """The aiohttp transport: one aiohttp session per VU, with aiohttp's exceptions mapped to k6's codes.
 
-The only surge module that imports aiohttp's client. It is the full-featured reference
+The only surge module that imports aiohttp's client. It is the reference
 transport (``make_transport("aiohttp")``); ``transport_fast`` is the cheap default, and both
-are held to the same contract by the same tests.
+are held to the same contract by the same tests. It offers no more than the fast one: the
+same request options, and ``trust_env=False``, so no proxy or netrc from the environment.
 
 Timings
 -------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import time
@@ -103,3 +105,49 @@ def test_a_worker_that_loses_its_coordinator_stops_its_load(target: Target) -> N
         assert "stopping the load now" in err
     finally:
         _stop(coord, worker)
+
+
+def _wait_for_bind(coord: subprocess.Popen[str], endpoint: str, within_s: float = 60) -> None:
+    """Until the coordinator listens, which it does only after it has loaded the scenario."""
+    host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if coord.poll() is not None:
+                _, err = coord.communicate()
+                raise AssertionError(f"the coordinator exited {coord.returncode}: {err}") from None
+            assert time.monotonic() < deadline, "the coordinator never listened"
+            time.sleep(0.1)
+
+
+def test_a_worker_elsewhere_reads_the_opened_file_from_the_bundle(target: Target, tmp_path: Path) -> None:
+    scenario_dir = tmp_path / "scenario"
+    scenario_dir.mkdir()
+    shutil.copy(FIXTURES / "open_data.py", scenario_dir)
+    shutil.copytree(FIXTURES / "data", scenario_dir / "data")
+    elsewhere = tmp_path / "worker-cwd"
+    elsewhere.mkdir()
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    export = tmp_path / "s.json"
+    coord = _start("coordinator", "--bind", endpoint, "--expect-workers", "1", "-q", "--summary-export", str(export),
+                   *target_env(target), "-e", "HOLD=1s", str(scenario_dir / "open_data.py"))
+    worker = None
+    try:
+        _wait_for_bind(coord, endpoint)
+        # the coordinator has read the CSV; now no copy is left on disk but the bundle's
+        shutil.rmtree(scenario_dir)
+        worker = subprocess.Popen(
+            surge_cmd("worker", "--connect", endpoint, "--once"), cwd=elsewhere, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        out, err = coord.communicate(timeout=120)
+        assert coord.returncode == 0, err
+        data = json.loads(export.read_text())
+        assert data["metrics"]["http_reqs"]["values"]["count"] == target.stats()["requests"] > 0
+        assert data["metrics"]["checks"]["values"]["fails"] == 0
+        assert worker.wait(timeout=30) == 0
+    finally:
+        _stop(coord, *([worker] if worker else []))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -167,3 +168,29 @@ def test_the_aiohttp_transport_is_selectable_and_counts_exactly(target: Target, 
     m = _summary(export)["metrics"]
     assert m["http_reqs"]["values"]["count"] == target.stats()["requests"] > 0
     assert m["checks"]["values"]["fails"] == 0
+
+
+def test_a_data_file_opened_at_init_travels_to_the_workers(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),
+                    "-e", "HOLD=1s", str(FIXTURES / "open_data.py"))
+    assert res.returncode == 0, res.stderr
+    m = _summary(export)["metrics"]
+    assert m["http_reqs"]["values"]["count"] == target.stats()["requests"] == target.stats()["by_status"]["200"] > 0
+    assert m["checks"]["values"]["fails"] == 0
+
+
+def test_an_exception_in_an_imported_helper_exits_107_with_the_scenarios_frames(target: Target) -> None:
+    # run from the scenario's root, as CI does from the repository: importlib's frames used to
+    # pass for the scenario's there, since "<frozen ...>" resolves against the cwd
+    res = subprocess.run(
+        surge_cmd("run", "-w", "1", *target_env(target), "import_error.py"), capture_output=True, text=True,
+        timeout=120, cwd=FIXTURES, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert res.returncode == 107, res.stderr
+    err = res.stderr
+    assert "<frozen" not in err
+    assert f"{FIXTURES / 'fixture_helpers' / 'broken.py'}:5: ZeroDivisionError while loading the scenario" in err
+    assert "from fixture_helpers.broken import PRICES" in err and "PRICES = load_prices()" in err
+    assert 'return {"general": 10 / 0}' in err
+    assert target.stats()["requests"] == 0
