@@ -549,7 +549,7 @@ class DealerLink(_Thread):
                     self._emit(
                         f"the event loop has not run for {stall:.1f}s: scenario code{at} is blocking it. "
                         "A VU must await (vu.sleep, vu.http...), never block (time.sleep, a busy loop); "
-                        "until it lets go, no request, report or heartbeat of this worker's loop moves"
+                        "until it lets go, no request, report or Stop moves on this worker"
                     )
         try:
             self._sock.send(frame, zmq.NOBLOCK)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,3 +71,81 @@ def run_surge(*args: str, timeout: float = 120, cwd: Path = REPO) -> subprocess.
 
 def target_env(t: Target) -> list[str]:
     return ["-e", f"BASE_URL={t.url}", "-e", f"ANON_KEY={ANON_KEY}"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start a surge process (its output captured), for a test to drive and stop."""
+    return subprocess.Popen(
+        surge_cmd(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+
+
+def stop(*procs: subprocess.Popen[str]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+
+def wait_for_requests(target: Target, n: int, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while target.stats()["requests"] < n:
+        assert time.monotonic() < deadline, "the load never started"
+        time.sleep(0.1)
+
+
+def wait_until_quiet(target: Target, quiet_s: float, within_s: float) -> float:
+    """Seconds until the target's request count stopped moving for ``quiet_s``."""
+    begin = time.monotonic()
+    last, since = target.stats()["requests"], time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() - begin < within_s, "load is still running"
+        time.sleep(0.2)
+        now = target.stats()["requests"]
+        if now != last:
+            last, since = now, time.monotonic()
+    return since - begin
+
+
+def wait_for_bind(coord: subprocess.Popen[str], endpoint: str, within_s: float = 60) -> None:
+    """Until the coordinator listens, which it does only after it has loaded the scenario."""
+    host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if coord.poll() is not None:
+                _, err = coord.communicate()
+                raise AssertionError(f"the coordinator exited {coord.returncode}: {err}") from None
+            assert time.monotonic() < deadline, "the coordinator never listened"
+            time.sleep(0.1)
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, within_s: float = 30) -> list[str]:
+    """Read ``proc``'s stderr until a line contains ``needle``; the lines read so far."""
+    import selectors
+
+    assert proc.stderr is not None
+    lines: list[str] = []
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            break
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"no line with {needle!r} within {within_s}s; got:\n{''.join(lines)}")

@@ -12,46 +12,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import FIXTURES, REPO, Target, surge_cmd, target_env
+from tests.integration.conftest import (
+    FIXTURES,
+    REPO,
+    Target,
+    free_port as _free_port,
+    start as _start,
+    stop as _stop,
+    surge_cmd,
+    target_env,
+    wait_for_bind as _wait_for_bind,
+    wait_for_requests as _wait_for_requests,
+    wait_until_quiet as _wait_until_quiet,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(surge_cmd(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _stop(*procs: subprocess.Popen[str]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.communicate()
 
 
-def _wait_for_requests(target: Target, n: int, within_s: float = 60) -> None:
-    deadline = time.monotonic() + within_s
-    while target.stats()["requests"] < n:
-        assert time.monotonic() < deadline, "the load never started"
-        time.sleep(0.1)
 
 
-def _wait_until_quiet(target: Target, quiet_s: float, within_s: float) -> float:
-    """Seconds until the target's request count stopped moving for ``quiet_s``."""
-    start = time.monotonic()
-    last, since = target.stats()["requests"], time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        assert time.monotonic() - start < within_s, "load is still running"
-        time.sleep(0.2)
-        now = target.stats()["requests"]
-        if now != last:
-            last, since = now, time.monotonic()
-    return since - start
 
 
 def test_coordinator_with_separate_long_lived_workers(target: Target, tmp_path: Path) -> None:
@@ -107,20 +92,6 @@ def test_a_worker_that_loses_its_coordinator_stops_its_load(target: Target) -> N
         _stop(coord, worker)
 
 
-def _wait_for_bind(coord: subprocess.Popen[str], endpoint: str, within_s: float = 60) -> None:
-    """Until the coordinator listens, which it does only after it has loaded the scenario."""
-    host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            return
-        except OSError:
-            if coord.poll() is not None:
-                _, err = coord.communicate()
-                raise AssertionError(f"the coordinator exited {coord.returncode}: {err}") from None
-            assert time.monotonic() < deadline, "the coordinator never listened"
-            time.sleep(0.1)
 
 
 def test_a_worker_elsewhere_reads_the_opened_file_from_the_bundle(target: Target, tmp_path: Path) -> None:
