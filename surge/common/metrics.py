@@ -84,6 +84,8 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         _builtin("surge_loop_lag", _T, _TIME),
         _builtin("surge_cpu", _G),
         _builtin("surge_saturated", _R),
+        # values a scenario added that were not finite numbers (surge/common/api.py)
+        _builtin("surge_dropped_samples", _C),
     )
 }
 

@@ -1,0 +1,36 @@
+"""Trust end to end (``surge run`` with real workers): bad values, script errors, fleet ``vus``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import FIXTURES, Target, run_surge, target_env
+
+pytestmark = pytest.mark.integration
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def test_bad_metric_values_are_dropped_counted_and_logged_once_per_call_site(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "summary.json"
+    res = run_surge("run", "-w", "1", "-q", "--summary-export", str(export), *target_env(target), str(FIXTURES / "bad_values.py"))
+    assert res.returncode == 0, res.stderr
+    m = _summary(export)["metrics"]
+    requests = target.stats()["requests"]
+    assert m["http_reqs"]["values"]["count"] == requests > 0
+    assert m["iterations"]["values"]["count"] == requests
+    assert m["surge_dropped_samples"]["values"]["count"] == 4 * requests  # four bad adds per iteration
+    assert m["bad_wait"]["values"]["max"] > 0  # the good value beside the bad ones was kept
+    drops = [line for line in res.stderr.splitlines() if "dropped" in line and "bad_values.py:" in line]
+    assert len(drops) == 4, res.stderr  # one line per call site, however many iterations
+    assert {re.search(r"metric '(\w+)'", line).group(1) for line in drops} == {  # type: ignore[union-attr]
+        "bad_wait", "bad_orders", "bad_errors", "bad_queue"
+    }
