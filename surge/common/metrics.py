@@ -86,6 +86,8 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         _builtin("surge_saturated", _R),
         # values a scenario added that were not finite numbers (surge/common/api.py)
         _builtin("surge_dropped_samples", _C),
+        # exceptions raised by the scenario's code, each ending one iteration (surge/worker/vu.py)
+        _builtin("surge_script_errors", _C),
     )
 }
 

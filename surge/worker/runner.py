@@ -8,6 +8,7 @@ may stop it at any time. Everything measured stays in the recorder until flushed
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -42,7 +43,8 @@ class WorkerRun:
         self._loop = asyncio.get_running_loop()
         self._t0: float | None = None
         self.recorder = Recorder(submetrics=submetrics, clock=self._elapsed)
-        self.errors = ErrorLog()
+        scenario_file = getattr(module, "__file__", None)
+        self.errors = ErrorLog(root=os.path.dirname(scenario_file) if scenario_file else None)
         self.aborted: AbortTest | None = None
         self._clients: list[HttpClient] = []
         self._env = env
@@ -106,6 +108,7 @@ class WorkerRun:
             self.stop_now()
             await asyncio.gather(*(c.close() for c in self._clients), return_exceptions=True)
             api.install_recorder(None)
+            self.errors.print_summary()  # the run has ended on this worker: one line per kind of error
 
     def stop_now(self) -> None:
         for ex in self.executors:

@@ -34,3 +34,18 @@ def test_bad_metric_values_are_dropped_counted_and_logged_once_per_call_site(tar
     assert {re.search(r"metric '(\w+)'", line).group(1) for line in drops} == {  # type: ignore[union-attr]
         "bad_wait", "bad_orders", "bad_errors", "bad_queue"
     }
+
+
+def test_script_errors_are_counted_shown_three_times_and_summarised(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "summary.json"
+    res = run_surge("run", "-w", "1", "-q", "--summary-export", str(export), *target_env(target), str(FIXTURES / "script_errors.py"))
+    assert res.returncode == 0, res.stderr
+    m = _summary(export)["metrics"]
+    requests = target.stats()["requests"]
+    assert m["iterations"]["values"]["count"] == requests  # a raising iteration still ends, and is counted
+    raised = m["raised"]["values"]["count"]
+    assert m["surge_script_errors"]["values"]["count"] == raised > 3
+    assert res.stderr.count("Traceback (most recent call last)") == 3, res.stderr
+    more = re.findall(r"surge worker: ZeroDivisionError at script_errors\.py:24 in default: (\d+) times "
+                      r"\(first 3 shown above, (\d+) more like this\)", res.stderr)
+    assert more and int(more[0][0]) == raised and int(more[0][1]) == raised - 3, res.stderr
