@@ -107,7 +107,7 @@ class ErrorLog:
 
     def _where(self, exc: BaseException) -> tuple[str, int, str]:
         """(file relative to the scenario's directory, line, function) where ``exc`` was raised."""
-        frames = traceback.extract_tb(exc.__traceback__)
+        frames: list[traceback.FrameSummary] = list(traceback.extract_tb(exc.__traceback__))
         if self._root is not None:
             inside = [f for f in frames if os.path.abspath(f.filename).startswith(self._root)]
             frames = inside or frames
