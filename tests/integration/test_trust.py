@@ -49,3 +49,12 @@ def test_script_errors_are_counted_shown_three_times_and_summarised(target: Targ
     more = re.findall(r"surge worker: ZeroDivisionError at script_errors\.py:24 in default: (\d+) times "
                       r"\(first 3 shown above, (\d+) more like this\)", res.stderr)
     assert more and int(more[0][0]) == raised and int(more[0][1]) == raised - 3, res.stderr
+
+
+def test_fleet_vus_max_is_the_true_peak_when_scenarios_take_turns(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "summary.json"
+    res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target), str(FIXTURES / "staggered_vus.py"))
+    assert res.returncode == 0, res.stderr
+    m = _summary(export)["metrics"]
+    assert m["vus"]["values"]["max"] == 2  # was 3: worker 0 ran b and c, and the peaks were summed
+    assert m["vus_max"]["values"]["value"] == 4
