@@ -9,11 +9,23 @@ nothing, which is what lets one scenario file serve both sides.
 
 The recorder is the one seam: anything with ``add(metric, value, tags)`` and
 ``add_check(name, ok, tags)`` will do, which is how tests observe what a scenario records.
+
+A bad value is stopped here, where it is added, because only here is the culprit known: a
+NaN that reached a t-digest would poison a whole interval's sketch (and a worker's report),
+an ``inf`` would be refused by the coordinator's codec, and a string would fail far from the
+line that produced it. So ``add`` takes any real number (``bool`` is 1 or 0, as in k6) that is
+finite as a float, and drops anything else: the drop is counted in the built-in counter
+``surge_dropped_samples`` (visible in the summary, usable in thresholds) and told on stderr
+once per metric and call site (``file:line`` of the ``.add(...)``), never raised into the
+scenario, whose iteration goes on.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
+import reprlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, Protocol, overload
@@ -41,9 +53,52 @@ _registry: dict[str, MetricDef] = {}
 
 
 def install_recorder(recorder: Recorder | None) -> None:
-    """Route metric adds and checks in this process to ``recorder`` (``None`` turns them off)."""
+    """Route metric adds and checks in this process to ``recorder`` (``None`` turns them off).
+
+    Installing a recorder starts a run, so the bad-value log starts afresh: each run tells
+    its own call sites once.
+    """
     global _recorder
     _recorder = recorder
+    if recorder is not None:
+        _dropped_sites.clear()
+
+
+DROPPED_SAMPLES = "surge_dropped_samples"
+_MAX_DROPPED_SITES = 1000  # beyond this many (metric, line) pairs, drops are only counted
+_dropped_sites: set[tuple[str, str, int]] = set()
+
+
+def _as_sample(value: object) -> float | None:
+    """``value`` as a finite float, or None if it is not a real number finite as a float."""
+    if type(value) is float:  # the common case, first
+        return value if math.isfinite(value) else None
+    if not isinstance(value, numbers.Real):  # str, None, complex, Decimal, lists...
+        return None
+    try:
+        f = float(value)
+    except (OverflowError, ValueError, TypeError):  # 10**400; a Real whose __float__ misbehaves
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _drop(recorder: Recorder, metric: str, value: object) -> None:
+    """Count a refused value and say where it came from, once per metric and call site."""
+    recorder.add(DROPPED_SAMPLES, 1.0, None)
+    frame = sys._getframe(2)  # _drop <- _Metric.add <- the scenario's line
+    site = (metric, frame.f_code.co_filename, frame.f_lineno)
+    if site in _dropped_sites or len(_dropped_sites) >= _MAX_DROPPED_SITES:
+        return
+    _dropped_sites.add(site)
+    try:
+        shown = reprlib.repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr raises is still only a bad value
+        shown = f"<{type(value).__name__}>"
+    print(
+        f"surge: {os.path.basename(site[1])}:{site[2]}: dropped {shown} added to metric {metric!r}: "
+        f"not a finite number (counted in {DROPPED_SAMPLES}; further drops here are only counted)",
+        file=sys.stderr,
+    )
 
 
 def declared_metrics() -> dict[str, MetricDef]:
@@ -75,8 +130,15 @@ class _Metric:
         _registry[name] = MetricDef(name, self.type, contains)
 
     def add(self, value: float | bool, tags: Mapping[str, str] | None = None) -> None:
-        if _recorder is not None:
-            _recorder.add(self.name, float(value), tags)
+        """Record one value; a non-finite or non-numeric one is dropped and counted, never raised."""
+        recorder = _recorder
+        if recorder is None:
+            return
+        sample = _as_sample(value)
+        if sample is None:
+            _drop(recorder, self.name, value)
+            return
+        recorder.add(self.name, sample, tags)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

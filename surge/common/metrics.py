@@ -82,14 +82,22 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         _builtin("group_duration", _T, _TIME),
         # surge's own: is the load generator itself the bottleneck? (surge/worker/saturation.py)
         _builtin("surge_loop_lag", _T, _TIME),
-        _builtin("surge_cpu", _G),
+        _builtin("surge_cpu", _T),  # a share of one core, per second per worker
         _builtin("surge_saturated", _R),
+        # values a scenario added that were not finite numbers (surge/common/api.py)
+        _builtin("surge_dropped_samples", _C),
+        # exceptions raised by the scenario's code, each ending one iteration (surge/worker/vu.py)
+        _builtin("surge_script_errors", _C),
     )
 }
 
 # Gauges whose fleet value is the sum of every worker's latest value (each worker runs its
 # share of the VUs), not the latest value written by any one of them.
 FLEET_SUMMED_GAUGES = frozenset({"vus", "vus_max"})
+
+# Metrics whose values are a share of one (1.0 = 100 %), shown in the text summary as a
+# percentage: surge_cpu is a share of one core (1.5 = one and a half cores busy).
+SHARE_METRICS = frozenset({"surge_cpu"})
 
 METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 

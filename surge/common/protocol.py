@@ -123,6 +123,7 @@ class Report:
     checks: dict[str, tuple[int, int]]  # check name -> (passes, fails) since the last report
     final: bool = False
     aborted: str = ""  # set when the scenario called abort_test(): the whole run must stop
+    vus_samples: list[tuple[int, int]] = field(default_factory=list)  # (tick: whole seconds after Start, running VUs)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,13 @@ exceed ``ceil(v*w/W)``) and must come before position ``ceil(j*W/w)`` (else it w
 below ``floor(v*w/W)``). Balinski and Young showed that such a house-monotone quota
 apportionment always exists, and EDF is optimal for unit jobs with integer release times and
 deadlines, so the schedule never misses. Ties go to the lowest worker index.
+
+Rotation: with the same order for every scenario, each scenario's first VU would land on
+worker 0, so a test made of single-VU scenarios would run them all on one worker. So
+``split_steps`` and ``owned_indices`` take a ``rotation``: the worker order fed to the
+apportionment starts at worker ``rotation % n`` (the planner passes each scenario's VU-id
+base). The quota bound above holds for the weights in any order, so it holds for every
+rotation; a rotation only changes who gets which index.
 """
 
 from __future__ import annotations
@@ -238,7 +245,14 @@ def _worker_counts(weights: tuple[int, ...], vus: int) -> tuple[int, ...]:
     return tuple(full * w + p for w, p in zip(weights, partial))
 
 
-def split_steps(steps: Sequence[Step], weights: Sequence[int]) -> list[list[Step]]:
+def _rotation_order(n: int, rotation: int) -> list[int]:
+    """Worker indices in the order the apportionment sees them: ``rotation % n`` first."""
+    if isinstance(rotation, bool) or not isinstance(rotation, int):
+        raise ValueError(f"rotation must be a whole number, got {rotation!r}")
+    return [(rotation + j) % n for j in range(n)]
+
+
+def split_steps(steps: Sequence[Step], weights: Sequence[int], *, rotation: int = 0) -> list[list[Step]]:
     """Each worker's plan: its share of every global step, dropping steps where it is unchanged.
 
     Like a global plan, each worker's plan keeps its first step (at the first global
@@ -247,18 +261,21 @@ def split_steps(steps: Sequence[Step], weights: Sequence[int]) -> list[list[Step
     scenario ends.
     """
     ws = _check_weights(weights)
+    order = _rotation_order(len(ws), rotation)
+    rotated = tuple(ws[i] for i in order)
     plans: list[list[Step]] = [[] for _ in ws]
+    in_order = [plans[i] for i in order]
     last = len(steps) - 1
     for i, step in enumerate(steps):
         _check_vus(step.vus, "step vus")
-        for plan, count in zip(plans, _worker_counts(ws, step.vus)):
+        for plan, count in zip(in_order, _worker_counts(rotated, step.vus)):
             if i in (0, last) or plan[-1].vus != count:
                 plan.append(Step(step.offset_s, count))
     return plans
 
 
-def owned_indices(worker: int, weights: Sequence[int], count: int) -> list[int]:
-    """The global VU indices below ``count`` that ``worker`` owns, ascending.
+def owned_indices(worker: int, weights: Sequence[int], count: int, *, rotation: int = 0) -> list[int]:
+    """The global VU indices below ``count`` that ``worker`` owns, ascending (same ``rotation`` as the split).
 
     A VU's fleet-unique id (k6's ``__VU``) is the scenario's id offset + its index + 1.
     """
@@ -266,6 +283,8 @@ def owned_indices(worker: int, weights: Sequence[int], count: int) -> list[int]:
     if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < len(ws):
         raise ValueError(f"worker must be an index into weights (0..{len(ws) - 1}), got {worker!r}")
     _check_vus(count, "count")
+    order = _rotation_order(len(ws), rotation)
     period = sum(ws)
-    mine = [k for k, owner in enumerate(_owners(ws)) if owner == worker]
+    me = order.index(worker)  # this worker's place in the rotated order
+    mine = [k for k, owner in enumerate(_owners(tuple(ws[i] for i in order))) if owner == me]
     return [base + k for base in range(0, count, period) for k in mine if base + k < count]

@@ -6,12 +6,26 @@ a duplicate (a resend whose ack was lost) and is dropped. The fleet view merges 
 sinks in worker order. Both rules together make the merged t-digests a function of the
 reports alone, not of network timing: the same inputs give the same percentiles.
 
-``vus`` and ``vus_max`` are fleet-summed gauges. Each worker's own gauge is merged like any
-sink (its latest value wins); the fleet's value is the sum of the workers' latest values, and
-its min and max are the sums of theirs. Summing extremes is exact for surge's plans, where
-every worker follows its share of one global schedule and so peaks at the same step, and it
-keeps the result independent of the order in which reports from different workers arrive.
-Until every worker has reported the gauge there is no fleet value (it would be a partial sum).
+A fleet gauge (any gauge but ``vus`` and ``vus_max``) is defined by the reports alone, never
+by their arrival: each worker's gauge is merged in its own sequence order; the fleet's value
+is the value set at the latest ``at_s`` (seconds since Start on the worker that set it), a
+tie going to the higher worker index (workers are merged in worker order and a later merge
+wins a tie); min and max are the least and greatest value any worker set. Hence any
+interleaving of the same per-worker reports gives the same fleet gauge (property-tested).
+
+``vus`` is sampled as k6 does, once per second, on the fleet's shared timeline: each worker
+counts its running VUs at each whole second ``k`` after Start (tick ``k``) and sends the
+samples in its reports (``Report.vus_samples``). The fleet's count at tick ``k`` is the sum of
+the workers' samples for ``k``; a worker that has finished counts 0 from its final report on.
+A tick is *complete* when every live worker has reported it; the fleet ``vus`` value is the
+sum at the latest complete tick, and its min and max are over the complete ticks. Complete
+ticks are folded into the running min and max and dropped, so memory is bounded by how far
+the slowest worker's reports lag. (Summing each worker's extremes instead is wrong whenever
+workers peak at different moments: 2 VUs then, later, 2 other VUs placed on one worker reads
+as 3.) Until one tick is complete — or for workers that send no samples — the fleet value is
+the sum of the workers' latest ``vus`` gauges, min and max the sums of theirs.
+
+``vus_max`` is the sum of each worker's allocated VUs (its latest value), as before.
 
 Every buffer is bounded. A report more than :data:`MAX_AHEAD` numbers ahead of the next one
 expected is not kept (``TOO_FAR``) and not acknowledged, so its worker sends it again later:
@@ -67,6 +81,11 @@ class Aggregate:
         self.skipped = [0] * n_workers  # reports that did not validate
         self.reported_s = [0.0] * n_workers  # run time covered by the reports applied
         self.requests = [0] * n_workers  # http_reqs in the reports applied
+        # vus on the fleet's timeline (see the module docstring)
+        self._last_tick = [-1] * n_workers  # the highest tick each worker has reported
+        self._tick_sums: dict[int, int] = {}  # tick -> sum of the samples so far, ticks not yet complete
+        self._complete = -1  # ticks up to this one are complete and folded
+        self._vus_now = self._vus_min = self._vus_max = 0
 
     def accept(self, worker: int, report: Report) -> Accepted:
         return self._take(worker, report.seq, report)
@@ -117,7 +136,44 @@ class Aggregate:
             c[1] += f
         if report.final:
             self.finished[worker] = True
+        self._add_vus_samples(worker, report.vus_samples)
         self.applied_reports += 1
+
+    def _add_vus_samples(self, worker: int, samples: list[tuple[int, int]]) -> None:
+        last = self._last_tick[worker]
+        sums = self._tick_sums
+        for tick, vus in samples:
+            if tick <= last or vus < 0:  # a tick twice, or out of order: not a worker's sampling
+                continue
+            last = tick
+            if tick > self._complete:
+                sums[tick] = sums.get(tick, 0) + vus
+        self._last_tick[worker] = last
+        live = [t for t, done in zip(self._last_tick, self.finished) if not done]
+        frontier = min(live) if live else max(self._last_tick)
+        if frontier <= self._complete:
+            return
+        ready = sorted(t for t in sums if t <= frontier)
+        # A complete tick nobody has a sample for counts 0 (every worker that reached it had
+        # finished); it is folded without iterating over a gap, however wide a tick number is.
+        totals = [sums.pop(t) for t in ready]
+        if len(ready) < frontier - self._complete:
+            totals.append(0)
+        if ready and ready[-1] == frontier:
+            now = totals[len(ready) - 1]
+        else:
+            now = 0
+        lo, hi = min(totals), max(totals)
+        if self._complete < 0:
+            self._vus_min, self._vus_max = lo, hi
+        else:
+            self._vus_min, self._vus_max = min(self._vus_min, lo), max(self._vus_max, hi)
+        self._vus_now = now
+        self._complete = frontier
+
+    def pending_vus_ticks(self) -> int:
+        """Ticks held until every live worker has reported them (bounded by the slowest's lag)."""
+        return len(self._tick_sums)
 
     @property
     def all_finished(self) -> bool:
@@ -142,6 +198,11 @@ class Aggregate:
         return out
 
     def _fleet_gauge(self, key: str) -> GaugeSink | None:
+        if key == "vus" and self._complete >= 0:
+            fleet = GaugeSink()
+            fleet.value, fleet.min, fleet.max = float(self._vus_now), float(self._vus_min), float(self._vus_max)
+            fleet.at_s = float(self._complete)
+            return fleet
         per_worker = [sinks.get(key) for sinks in self._sinks]
         if not all(isinstance(g, GaugeSink) and not g.is_empty() for g in per_worker):
             return None

@@ -5,6 +5,10 @@ Each scenario's global steps are split over the workers by weight (see
 the scenario's planned count exactly. Each VU gets a fleet-unique id: scenarios take
 consecutive id ranges of their maximum VU count, and within a scenario the VU activated k-th
 (0-based) has id ``range start + k + 1`` on whichever worker owns index k.
+
+Who owns index 0 rotates from scenario to scenario: the owner order of each scenario starts
+at worker ``range start % n``, so several small scenarios (a 1-VU smoke check beside a 1-VU
+background poller) spread over the workers instead of all landing on worker 0.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
     for sc in options.scenarios:
         steps = sc.steps()
         top = max_vus(steps)
-        shares = split_steps(steps, weights)
+        rotation = id_base % len(weights)
+        shares = split_steps(steps, weights, rotation=rotation)
         for w, share in enumerate(shares):
             per_worker[w].append(
                 ScenarioSlice(
@@ -44,7 +49,7 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
                     graceful_stop_s=sc.graceful_stop_s,
                     graceful_ramp_down_s=sc.graceful_ramp_down_s,
                     steps=[(s.offset_s, s.vus) for s in share],
-                    vu_ids=[id_base + k + 1 for k in owned_indices(w, weights, top)],
+                    vu_ids=[id_base + k + 1 for k in owned_indices(w, weights, top, rotation=rotation)],
                     env=dict(sc.env),
                     tags=dict(sc.tags),
                 )

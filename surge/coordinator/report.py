@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from surge.common.errors import ExitCode, ScriptError
-from surge.common.metrics import GaugeSink, RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
+from surge.common.metrics import RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
 from surge.coordinator.prepare import Prepared
 from surge.coordinator.session import SessionResult
 from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
@@ -70,11 +70,11 @@ def saturation_warning(series: dict[str, Sink]) -> str | None:
     share = sat.passes / sat.total
     lag = series.get("surge_loop_lag")
     lag_p99 = trend_stat(lag.sketch, "p(99)") if isinstance(lag, TrendSink) else 0.0
-    cpu = series.get("surge_cpu")
-    cpu_max = cpu.max if isinstance(cpu, GaugeSink) and not cpu.is_empty() else 0.0
+    cpu = series.get("surge_cpu")  # a trend of per-second shares of one core (1.0 = a core busy)
+    cpu_max = cpu.sketch.max if isinstance(cpu, TrendSink) and not cpu.is_empty() else 0.0
     return (
         f"WARNING: the load generator was saturated for {share:.0%} of its worker-seconds "
-        f"(peak CPU {cpu_max:.0f}% of a core, event-loop lag p99 {lag_p99:.1f} ms): the latencies "
+        f"(peak CPU {cpu_max:.0%} of a core, event-loop lag p99 {lag_p99:.1f} ms): the latencies "
         "above include surge's own queueing, not only the server's. Add workers or load machines, "
         "or lower the load per worker."
     )

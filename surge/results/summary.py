@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING, Any
 
-from surge.common.metrics import DEFAULT_TREND_STATS, MetricDef, Sink
+from surge.common.metrics import DEFAULT_TREND_STATS, SHARE_METRICS, MetricDef, Sink
 
 if TYPE_CHECKING:
     from surge.results.thresholds import Verdict
@@ -299,6 +299,11 @@ def humanize_value(value: float, metric_type: str, contains: str, time_unit: str
     return _fixed_no_trailing_zeros(value, 6)
 
 
+def _share(value: float) -> str:
+    """A share of one as a percentage with up to 2 decimals: 0.0047 -> ``0.47%``, 1.25 -> ``125%``."""
+    return _fixed_no_trailing_zeros(value * 100, 2) + "%"
+
+
 # --------------------------------------------------------------------------- text
 
 _SUCC, _FAIL, _DETAILS, _GROUP = "✓", "✗", "↳", "█"
@@ -393,9 +398,12 @@ def _metric_lines(
         metric = metrics[name]
         if metric.get("type") == "trend":
             vals = metric.get("values") or {}
+            share = name.split("{", 1)[0] in SHARE_METRICS
             cells = [
                 _js_str(vals.get(stat, 0))
                 if stat == "count"
+                else _share(vals.get(stat, 0))
+                if share
                 else humanize_value(vals.get(stat, 0), "trend", metric.get("contains", "default"), time_unit)
                 for stat in trend_stats
             ]

@@ -15,10 +15,17 @@ untagged run pays nothing for them.
 
 A flush hands over everything recorded since the previous one and starts afresh: the caller
 (the agent) then owns the delta and keeps it until the coordinator has acknowledged it.
+
+Bad values are stopped where a scenario adds them (:mod:`surge.common.api`); the recorder
+still refuses them as a second line of defence, because one NaN in a trend list would make
+``flush`` raise and take the worker's reporter (and every later interval) with it: ``add``
+drops a value that is not a finite number, and ``flush`` filters non-finite values that came
+by the HTTP hot path, each counted in ``surge_dropped_samples``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -55,6 +62,15 @@ _HTTP_TRENDS = (
 _HTTP_METRICS = frozenset((*_HTTP_TRENDS, "http_reqs", "http_req_failed", "data_sent", "data_received"))
 
 Delta = tuple[dict[str, Sink], dict[str, tuple[int, int]]]
+
+_DROPPED = "surge_dropped_samples"
+
+
+def _finite(value: object) -> bool:
+    try:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    except TypeError:  # not a number at all
+        return False
 
 
 class Recorder:
@@ -124,6 +140,9 @@ class Recorder:
 
     def add(self, metric: str, value: float, tags: Mapping[str, str] | None = None) -> None:
         """Record one sample of ``metric`` (what ``Trend.add`` and friends call)."""
+        if not _finite(value):
+            self._counters[_DROPPED] = self._counters.get(_DROPPED, 0.0) + 1
+            return
         type_ = self._def(metric).type
         self._put(metric, type_, value)
         if metric in self._subs:
@@ -207,11 +226,22 @@ class Recorder:
     def flush(self) -> Delta:
         """Everything recorded since the last flush, as sinks; the recorder starts afresh."""
         series: dict[str, Sink] = {}
+        dropped = 0
         for key, values in self._trends.items():
             if values:
-                series[key] = TrendSink(Sketch.from_samples(values))
+                # One C-level sum finds a non-finite value (or an overflow) in the whole list;
+                # only then is the list filtered.
+                if not math.isfinite(sum(values)):
+                    kept = [v for v in values if math.isfinite(v)]
+                    dropped += len(values) - len(kept)
+                    values[:] = kept
+                if values:
+                    series[key] = TrendSink(Sketch.from_samples(values))
                 values.clear()
         for key, total in self._counters.items():
+            if not math.isfinite(total):  # an inf or nan byte count: the interval's total is unknowable
+                dropped += 1
+                self._counters[key] = total = 0.0
             if total:
                 series[key] = CounterSink(total)
                 self._counters[key] = 0.0
@@ -222,6 +252,9 @@ class Recorder:
         for key, g in self._gauges.items():
             series[key] = g
         self._gauges = {}
+        if dropped:
+            prev = series.get(_DROPPED)
+            series[_DROPPED] = CounterSink(dropped + (prev.total if isinstance(prev, CounterSink) else 0.0))
         checks = {name: (c[0], c[1]) for name, c in self._checks.items() if c[0] or c[1]}
         self._checks = {}
         return series, checks

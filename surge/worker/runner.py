@@ -3,11 +3,18 @@
 The runner knows nothing of the network: the agent gives it a loaded module and the slices
 from the coordinator's ``Run`` message, starts it, flushes its recorder on its own schedule and
 may stop it at any time. Everything measured stays in the recorder until flushed.
+
+``vus`` is also sampled on the fleet's shared timeline, as k6 samples it: at each whole
+second ``k`` after Start (loop time ``t0 + k``) the runner counts its running VUs, and the
+agent takes the samples since its last report with :meth:`WorkerRun.take_vus_samples` and
+sends them in ``Report.vus_samples``; the coordinator sums each tick across workers (see
+:mod:`surge.coordinator.aggregate`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -42,12 +49,14 @@ class WorkerRun:
         self._loop = asyncio.get_running_loop()
         self._t0: float | None = None
         self.recorder = Recorder(submetrics=submetrics, clock=self._elapsed)
-        self.errors = ErrorLog()
+        scenario_file = getattr(module, "__file__", None)
+        self.errors = ErrorLog(root=os.path.dirname(scenario_file) if scenario_file else None)
         self.aborted: AbortTest | None = None
         self._clients: list[HttpClient] = []
         self._env = env
         self._http_transport = http_transport
         self.executors: list[LoopingVUs] = []
+        self._vus_samples: list[tuple[int, int]] = []
         for sl in slices:
             if sl.executor not in SUPPORTED_EXECUTORS:
                 raise ValueError(f"executor {sl.executor!r} is not supported by this worker")
@@ -81,6 +90,27 @@ class WorkerRun:
     def _vus_changed(self, _n: int) -> None:
         self.recorder.set_gauge("vus", float(sum(ex.running for ex in self.executors)))
 
+    def _running_vus(self) -> int:
+        return sum(ex.running for ex in self.executors)
+
+    async def _sample_vus(self, t0: float) -> None:
+        """Tick k at loop time ``t0 + k``: append (k, running VUs) until cancelled."""
+        tick = 0
+        while True:
+            self._vus_samples.append((tick, self._running_vus()))
+            tick += 1
+            wake: asyncio.Future[None] = self._loop.create_future()
+            handle = self._loop.call_at(t0 + tick, _wake, wake)  # the planned instant, no drift
+            try:
+                await wake
+            finally:
+                handle.cancel()
+
+    def take_vus_samples(self) -> list[tuple[int, int]]:
+        """The (tick, running VUs) samples since the last call, for the next report."""
+        out, self._vus_samples = self._vus_samples, []
+        return out
+
     def _abort(self, exc: AbortTest) -> None:
         # This worker stops at once; its next report carries the reason, and the coordinator
         # then stops every other worker.
@@ -99,13 +129,18 @@ class WorkerRun:
         self.recorder.set_gauge("vus_max", float(sum(len(ex.plan.vu_ids) for ex in self.executors)))
         self.recorder.set_gauge("vus", 0.0)
         watch = self._loop.create_task(saturation.monitor(self.recorder))
+        runs = [self._loop.create_task(ex.run(self._t0)) for ex in self.executors]
+        # created after the executors, so tick 0 sees the VUs that start at Start
+        sampler = self._loop.create_task(self._sample_vus(self._t0))
         try:
-            await asyncio.gather(*(ex.run(self._t0) for ex in self.executors))
+            await asyncio.gather(*runs)
         finally:
             watch.cancel()
+            sampler.cancel()
             self.stop_now()
             await asyncio.gather(*(c.close() for c in self._clients), return_exceptions=True)
             api.install_recorder(None)
+            self.errors.print_summary()  # the run has ended on this worker: one line per kind of error
 
     def stop_now(self) -> None:
         for ex in self.executors:
@@ -114,3 +149,8 @@ class WorkerRun:
     @property
     def interrupted_iterations(self) -> int:
         return sum(ex.interrupted for ex in self.executors)
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

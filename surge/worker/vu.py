@@ -28,6 +28,7 @@ virtual-time event loop (tests/worker/test_vu.py).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import traceback
@@ -80,22 +81,87 @@ class _Slot:
 
 
 class ErrorLog:
-    """Prints the first few script errors in full, then one line per error kind, then nothing."""
+    """Script errors: counted, their tracebacks shown a few times per kind, summarised at the end.
 
-    def __init__(self, limit: int = 10) -> None:
+    A broken line in ``default`` fails every iteration of every VU, so printing each traceback
+    would bury the one useful copy under thousands; printing only the first few of the whole
+    run would hide a second, rarer bug behind the first. So errors are told apart by *kind*:
+    the exception type and the scenario line where it was raised (the innermost frame inside
+    the scenario's directory ``root``, else the innermost frame at all), not the message, so
+    ``KeyError: 'a'`` and ``KeyError: 'b'`` from one line are one kind. Each kind's first
+    ``shown`` tracebacks are printed; :meth:`print_summary` prints one line per kind when the
+    run ends on this worker. At most ``max_kinds`` kinds are tracked (memory stays bounded
+    whatever the scenario raises); errors of further kinds are only counted, as one line.
+
+    An ``ImportError`` raised inside an iteration usually means a module imported lazily in
+    ``default``: the bundle carries only the modules the scenario imported when it was loaded,
+    so a remote worker lacks it. Its first traceback comes with a hint saying so.
+    """
+
+    def __init__(self, *, root: str | None = None, shown: int = 3, max_kinds: int = 100) -> None:
         self.count = 0
-        self._limit = limit
-        self._seen: set[str] = set()
+        self._root = os.path.join(os.path.abspath(root), "") if root else None
+        self._shown = shown
+        self._max_kinds = max_kinds
+        self._kinds: dict[tuple[str, str, int, str], int] = {}
+        self._other = 0
+
+    def _where(self, exc: BaseException) -> tuple[str, int, str]:
+        """(file relative to the scenario's directory, line, function) where ``exc`` was raised."""
+        frames: list[traceback.FrameSummary] = list(traceback.extract_tb(exc.__traceback__))
+        if self._root is not None:
+            inside = [f for f in frames if os.path.abspath(f.filename).startswith(self._root)]
+            frames = inside or frames
+        if not frames:
+            return "?", 0, "?"
+        f = frames[-1]
+        path = os.path.abspath(f.filename)
+        shown = path[len(self._root):] if self._root is not None and path.startswith(self._root) else os.path.basename(path)
+        return shown, f.lineno or 0, f.name
 
     def report(self, vu: VU, exc: BaseException) -> None:
         self.count += 1
-        key = f"{type(exc).__name__}: {exc}"
-        if self.count <= 3:
-            text = "".join(traceback.format_exception(exc)).rstrip()
-            print(f"surge: VU {vu.id} iteration {vu.iteration} raised:\n{text}", file=sys.stderr)
-        elif key not in self._seen and len(self._seen) < self._limit:
-            print(f"surge: VU {vu.id} iteration {vu.iteration} raised {key}", file=sys.stderr)
-        self._seen.add(key)
+        key = (type(exc).__name__, *self._where(exc))
+        seen = self._kinds.get(key)
+        if seen is None:
+            if len(self._kinds) >= self._max_kinds:
+                self._other += 1
+                return
+            seen = 0
+        self._kinds[key] = seen + 1
+        if seen >= self._shown:
+            return
+        text = "".join(traceback.format_exception(exc)).rstrip()
+        out = sys.stderr
+        print(f"surge worker: VU {vu.id} iteration {vu.iteration} raised:\n{text}", file=out)
+        if seen == 0 and isinstance(exc, ImportError):
+            print(
+                "surge worker: hint: a module imported inside an iteration may be missing on remote workers: "
+                "modules under the scenario's directory reach workers only if the scenario imports them when "
+                "it is loaded; import it at the top of the scenario file, or install it on every load machine",
+                file=out,
+            )
+
+    def summary(self) -> list[str]:
+        """One line per kind of error seen, in first-seen order, and one for untracked kinds."""
+        lines = []
+        for (name, file, line, func), n in self._kinds.items():
+            if n <= self._shown:
+                tail = "all shown above"
+            else:
+                tail = f"first {self._shown} shown above, {n - self._shown} more like this"
+            lines.append(f"surge worker: {name} at {file}:{line} in {func}: {n} times ({tail})")
+        if self._other:
+            lines.append(
+                f"surge worker: {self._other} more script errors of other kinds "
+                f"(not shown; only {self._max_kinds} kinds are tracked)"
+            )
+        return lines
+
+    def print_summary(self) -> None:
+        """Print :meth:`summary` on stderr (nothing when no script error happened)."""
+        for line in self.summary():
+            print(line, file=sys.stderr)
 
 
 class LoopingVUs:
@@ -223,6 +289,7 @@ class LoopingVUs:
                     self._on_abort(exc)
                     return
                 except Exception as exc:  # noqa: BLE001 - a script error ends this iteration only
+                    self._rec.add("surge_script_errors", 1.0)
                     self._errors.report(vu, exc)
                 self._rec.add_iteration((perf() - t) * 1000.0)
                 vu.iteration += 1

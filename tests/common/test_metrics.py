@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import msgpack
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from surge.common.errors import ProtocolError
 from surge.common.metrics import (
+    BUILTIN_METRICS,
     CounterSink,
     GaugeSink,
     MetricType,
@@ -449,3 +451,92 @@ def test_an_empty_gauge_on_the_wire_carries_no_values() -> None:
     for bad in (["x", {}, [], None], [1.0, 1.0, 1.0, None]):
         with pytest.raises(ProtocolError):
             GaugeSink.from_wire(bad)
+
+
+# --------------------------------------------------------------------------- bad values at .add()
+
+
+class _Rec:
+    """A recorder that keeps what the scenario's metrics hand it."""
+
+    def __init__(self) -> None:
+        self.adds: list[tuple[str, float]] = []
+
+    def add(self, metric: str, value: float, tags: Any) -> None:
+        self.adds.append((metric, value))
+
+    def add_check(self, name: str, ok: bool, tags: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def rec() -> Any:
+    from surge.common import api
+
+    r = _Rec()
+    api.install_recorder(r)
+    yield r
+    api.install_recorder(None)
+
+
+def test_builtin_dropped_samples_is_a_counter() -> None:
+    assert BUILTIN_METRICS["surge_dropped_samples"].type is MetricType.COUNTER
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "x", None, 1j, [1.0], 10**400, b"1"])
+def test_a_bad_value_is_dropped_counted_and_never_raises(rec: Any, bad: Any, capsys: Any) -> None:
+    from surge.common.api import Counter, Gauge, Rate, Trend
+
+    for cls in (Counter, Gauge, Rate, Trend):
+        cls(f"bad_{cls.__name__.lower()}").add(bad)
+    assert rec.adds == [("surge_dropped_samples", 1.0)] * 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 4 and "test_metrics.py:" in err and "bad_trend" in err and repr(bad)[:10] in err
+
+
+def test_good_values_pass_bools_count_as_one_and_zero(rec: Any) -> None:
+    from fractions import Fraction
+
+    from surge.common.api import Rate, Trend
+
+    t, r = Trend("good_t"), Rate("good_r")
+    t.add(1.5)
+    t.add(3)
+    t.add(Fraction(1, 4))
+    r.add(True)
+    r.add(False)
+    assert rec.adds == [("good_t", 1.5), ("good_t", 3.0), ("good_t", 0.25), ("good_r", 1.0), ("good_r", 0.0)]
+    assert all(type(v) is float for _, v in rec.adds)
+
+
+def test_a_bad_value_is_logged_once_per_metric_and_call_site(rec: Any, capsys: Any) -> None:
+    from surge.common.api import Trend
+
+    a, b = Trend("site_a"), Trend("site_b")
+    for _ in range(5):
+        a.add(math.nan)  # one call site, five drops: one line
+    a.add(math.inf)  # another line of the same metric: a second line
+    for _ in range(3):
+        b.add(None)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3, lines
+    assert sum(1 for m, _ in rec.adds if m == "surge_dropped_samples") == 9
+    assert "site_a" in lines[0] and "nan" in lines[0] and "site_b" in lines[2] and "None" in lines[2]
+    sites = [re.search(r"test_metrics\.py:(\d+):", line) for line in lines]
+    assert all(sites) and len({m.group(1) for m in sites if m}) == 3  # each line names its own call site
+
+
+@given(st.one_of(st.floats(), st.integers(), st.text(max_size=3), st.none(), st.booleans(), st.complex_numbers()))
+@settings(max_examples=200)
+def test_add_never_raises_and_only_finite_floats_reach_the_recorder(value: Any) -> None:
+    from surge.common import api
+
+    r = _Rec()
+    api.install_recorder(r)
+    try:
+        api.Trend("any_value").add(value)
+    finally:
+        api.install_recorder(None)
+    ((metric, v),) = r.adds
+    assert type(v) is float and math.isfinite(v)
+    assert metric == ("any_value" if metric != "surge_dropped_samples" else "surge_dropped_samples")

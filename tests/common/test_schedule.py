@@ -267,3 +267,32 @@ def test_owned_indices_partition_and_match_the_split(weights: list[int], count: 
     period = sum(weights)
     for w, ks in zip(weights, owned):
         assert len([k for k in ks if k < period * (count // period)]) == w * (count // period)
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+def test_rotation_moves_the_first_vu_to_another_worker() -> None:
+    assert [owned_indices(w, [1, 1, 1], 4, rotation=1) for w in range(3)] == [[2], [0, 3], [1]]
+    assert [owned_indices(w, [1, 1, 1], 4, rotation=5) for w in range(3)] == [[1], [2], [0, 3]]  # 5 % 3 == 2
+    one = [Step(0, 1), Step(10, 0)]
+    assert [max_vus(p) for p in split_steps(one, [1, 1], rotation=1)] == [0, 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    weights=st.lists(st.integers(1, 7), min_size=1, max_size=8),
+    rotation=st.integers(0, 50),
+    count=st.integers(0, 120),
+)
+def test_a_rotated_order_keeps_every_count_within_its_quota(weights: list[int], rotation: int, count: int) -> None:
+    total = sum(weights)
+    owned = [owned_indices(w, weights, count, rotation=rotation) for w in range(len(weights))]
+    assert sorted(k for ks in owned for k in ks) == list(range(count))  # each index owned once
+    plans = split_steps([Step(float(v), v) for v in range(count + 1)], weights, rotation=rotation)
+    for v in range(count + 1):
+        counts = [vus_at(p, float(v)) for p in plans]
+        assert sum(counts) == v
+        for w, c in enumerate(counts):
+            assert math.floor(v * weights[w] / total) <= c <= math.ceil(v * weights[w] / total)
+            assert c == sum(1 for k in owned[w] if k < v)  # the split and the ids agree

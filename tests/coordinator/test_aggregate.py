@@ -260,3 +260,86 @@ def test_series_merges_workers_in_worker_order() -> None:
         return agg.series()["queue_depth"].to_wire()
 
     assert run([0, 1]) == run([1, 0]) == [11.0, 10.0, 11.0, 5.0]
+
+
+# --------------------------------------------------------------------------- vus on the fleet's timeline
+
+
+def _ticks(seq: int, samples: list[tuple[int, int]], *, final: bool = False) -> Report:
+    return Report(RUN, seq, float(seq), {}, {}, final, "", samples)
+
+
+def test_fleet_vus_max_is_the_peak_of_the_per_second_sums_not_the_sum_of_peaks() -> None:
+    # a: 2 VUs over 0-10 s (one per worker); b and c: 1 VU each over 10-20 s, both on worker 0.
+    # Worker 0 peaks at 2 (b + c), worker 1 at 1: summing peaks says 3, the fleet never ran more than 2.
+    agg = Aggregate(2)
+    w0 = [(k, 1 if k < 10 else 2 if k < 20 else 0) for k in range(21)]
+    w1 = [(k, 1 if k < 10 else 0) for k in range(21)]
+    agg.accept(0, _ticks(1, w0[:12]))
+    agg.accept(1, _ticks(1, w1[:8]))
+    vus = agg.series()["vus"]
+    assert isinstance(vus, GaugeSink) and (vus.value, vus.min, vus.max) == (2.0, 2.0, 2.0)  # ticks 0..7 complete
+    agg.accept(1, _ticks(2, w1[8:], final=True))
+    agg.accept(0, _ticks(2, w0[12:], final=True))
+    vus = agg.series()["vus"]
+    assert isinstance(vus, GaugeSink) and (vus.value, vus.min, vus.max) == (0.0, 0.0, 2.0)
+
+
+def test_a_finished_worker_counts_zero_from_its_final_report_on() -> None:
+    agg = Aggregate(2)
+    agg.accept(0, _ticks(1, [(0, 3), (1, 3)], final=True))  # finished after tick 1
+    agg.accept(1, _ticks(1, [(0, 1), (1, 1), (2, 4), (3, 4)]))
+    vus = agg.series()["vus"]
+    assert isinstance(vus, GaugeSink) and (vus.value, vus.min, vus.max) == (4.0, 4.0, 4.0)
+
+
+def test_complete_ticks_are_folded_and_dropped() -> None:
+    agg = Aggregate(2)
+    for seq in range(1, 101):
+        block = [(k, k % 7) for k in range((seq - 1) * 10, seq * 10)]
+        agg.accept(0, _ticks(seq, block))
+        agg.accept(1, _ticks(seq, block))
+    assert agg.pending_vus_ticks() == 0
+    vus = agg.series()["vus"]
+    assert isinstance(vus, GaugeSink) and (vus.value, vus.min, vus.max) == (2.0 * (999 % 7), 0.0, 12.0)
+
+
+@st.composite
+def _interleavings(draw: st.DrawFn) -> tuple[list[list[Report]], list[int]]:
+    n = draw(st.integers(1, 4))
+    reports: list[list[Report]] = []
+    for w in range(n):
+        ticks = draw(st.integers(1, 30))
+        counts = draw(st.lists(st.integers(0, 9), min_size=ticks, max_size=ticks))
+        cuts = sorted(set(draw(st.lists(st.integers(1, ticks), max_size=4))) | {ticks})
+        mine, start = [], 0
+        for seq, cut in enumerate(cuts, 1):
+            g = GaugeSink()
+            for k in range(start, cut):
+                g.set(float(counts[k]), float(k))
+            q = GaugeSink()  # an ordinary gauge: last value wins, by each worker's clock
+            q.set(float(draw(st.integers(0, 5))), float(draw(st.sampled_from([0, cut]))))
+            mine.append(Report(RUN, seq, float(cut), {"vus": g, "queue": q}, {}, cut == ticks, "",
+                               [(k, counts[k]) for k in range(start, cut)]))
+            start = cut
+        reports.append(mine)
+    order = draw(st.permutations([w for w, mine in enumerate(reports) for _ in mine]))
+    return reports, order
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=_interleavings())
+def test_fleet_gauges_do_not_depend_on_how_workers_interleave(case: tuple[list[list[Report]], list[int]]) -> None:
+    reports, order = case
+
+    def run(sequence: list[int]) -> dict[str, tuple[str, bytes]]:
+        agg = Aggregate(len(reports))
+        nxt = [0] * len(reports)
+        for w in sequence:
+            agg.accept(w, reports[w][nxt[w]])
+            nxt[w] += 1
+        series = agg.series()
+        return _bits({k: v for k, v in series.items() if k in ("vus", "queue")})
+
+    worker_by_worker = [w for w, mine in enumerate(reports) for _ in mine]
+    assert run(order) == run(worker_by_worker)

@@ -198,3 +198,19 @@ def test_random_plans_add_up_and_use_each_id_once(raw: dict[str, Any], weights: 
     assert options is not None and problems == []
 
     _check_plan(options, weights)
+
+
+ABC: dict[str, Any] = {
+    "scenarios": {
+        "a": {"executor": "constant-vus", "vus": 2, "duration": "10s"},
+        "b": {"executor": "constant-vus", "vus": 1, "duration": "10s", "startTime": "10s"},
+        "c": {"executor": "constant-vus", "vus": 1, "duration": "10s", "startTime": "10s"},
+    },
+}
+
+
+def test_single_vu_scenarios_do_not_all_land_on_worker_0() -> None:
+    plans = _check_plan(_options(ABC), [1, 1])
+    owners = {sc: [w for w in range(2) if plans[w][i].vu_ids] for i, sc in enumerate("abc")}
+    assert owners == {"a": [0, 1], "b": [0], "c": [1]}
+    assert [max(len(p[1].vu_ids) + len(p[2].vu_ids), len(p[0].vu_ids)) for p in plans] == [1, 1]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from surge.common.metrics import GaugeSink, RateSink, Sink, TrendSink
+from surge.common.metrics import RateSink, Sink, TrendSink
 from surge.common.sketch import Sketch
 from surge.coordinator.report import saturation_warning
 
 
 def _series(saturated: int, seconds: int) -> dict[str, Sink]:
-    cpu = GaugeSink()
-    cpu.set(97.0, 1.0)
+    cpu = TrendSink(Sketch.from_samples([0.5] * 9 + [0.97]))  # shares of one core, one per worker-second
     return {
         "surge_saturated": RateSink(saturated, seconds),
         "surge_loop_lag": TrendSink(Sketch.from_samples([0.2] * 98 + [80.0, 120.0])),
@@ -26,4 +25,4 @@ def test_no_warning_when_the_generator_kept_up() -> None:
 def test_warning_names_the_share_cpu_and_lag() -> None:
     text = saturation_warning(_series(40, 100))
     assert text is not None
-    assert "40%" in text and "97%" in text and "lag p99" in text and "Add workers" in text
+    assert "40%" in text and "peak CPU 97% of a core" in text and "lag p99" in text and "Add workers" in text

@@ -445,3 +445,16 @@ def test_colours() -> None:
 def test_text_is_stable() -> None:
     assert text_summary(standard_data()) == text_summary(standard_data())
     assert text_summary(json.loads(json.dumps(standard_data()))) == GOLDEN
+
+
+def test_surge_cpu_is_shown_as_a_percentage_of_one_core() -> None:
+    data = {
+        "metrics": {
+            "surge_cpu": {"type": "trend", "contains": "default",
+                          "values": {"avg": 0.0047, "min": 0.001, "med": 0.004, "max": 0.5, "p(90)": 0.25, "p(95)": 1.25}},
+        },
+        "root_group": {"name": "", "checks": [], "groups": []},
+        "options": {"summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)"]},
+    }
+    line = next(line for line in text_summary(data).splitlines() if "surge_cpu" in line)
+    assert "avg=0.47%" in line and "min=0.1%" in line and "max=50%" in line and "p(95)=125%" in line

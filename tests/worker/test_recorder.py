@@ -96,3 +96,37 @@ def test_sub_metrics_match_vu_tags_and_sample_tags() -> None:
     assert (series["checks{check:ok?}"].passes, series["checks{check:ok?}"].total) == (1, 2)  # type: ignore[union-attr]
     assert (series["checks"].passes, series["checks"].total) == (2, 3)  # type: ignore[union-attr]
     assert checks == {"ok?": (1, 1), "other": (1, 0)}
+
+
+def test_a_bad_value_that_reaches_the_recorder_is_dropped_and_counted_not_raised() -> None:
+    import math
+
+    rec = Recorder(clock=lambda: 1.0, metric_defs=DEFS)
+    for metric in DEFS:
+        rec.add(metric, math.nan)
+        rec.add(metric, math.inf)
+        rec.add(metric, "x")  # type: ignore[arg-type]
+    rec.add("wait", 2.0)
+    series, _ = rec.flush()
+    dropped = series["surge_dropped_samples"]
+    assert isinstance(dropped, CounterSink) and dropped.total == 12
+    wait = series["wait"]
+    assert isinstance(wait, TrendSink) and (wait.sketch.count, wait.sketch.max) == (1, 2.0)
+    assert set(series) == {"wait", "surge_dropped_samples"}
+
+
+def test_flush_filters_non_finite_values_that_bypassed_add() -> None:
+    import math
+
+    rec = Recorder(clock=lambda: 1.0, metric_defs=DEFS)
+    resp = _resp(200, 10.0)
+    resp.timings.duration = math.nan
+    resp.timings.waiting = math.inf
+    rec.record_http(resp, None)
+    rec.record_http(_resp(200, 20.0), None)
+    series, _ = rec.flush()  # must not raise
+    duration = series["http_req_duration"]
+    assert isinstance(duration, TrendSink) and (duration.sketch.count, duration.sketch.max) == (1, 20.0)
+    assert isinstance(series["http_reqs"], CounterSink) and series["http_reqs"].total == 2
+    dropped = series["surge_dropped_samples"]
+    assert isinstance(dropped, CounterSink) and dropped.total == 2

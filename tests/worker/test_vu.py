@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from surge.common.metrics import BUILTIN_METRICS, CounterSink, MetricType
 from surge.common.protocol import ScenarioSlice
 from surge.common.schedule import Stage, ramping_vus_steps
 from surge.worker.recorder import Recorder
@@ -145,3 +148,78 @@ def test_abort_test_stops_the_executor() -> None:
     run_virtual(h.main())
     assert len(h.aborted) >= 1
     assert h.ended_at == 3.0
+
+
+HERE = str(Path(__file__).resolve().parent)  # plays the scenario's directory for ErrorLog
+
+
+def _line_of(fn: Any, text: str) -> int:
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def test_script_errors_are_counted_in_surge_script_errors() -> None:
+    async def body(vu: VU) -> None:
+        await asyncio.sleep(1)
+        if vu.iteration % 2:
+            raise ValueError("boom")
+
+    h = Harness(_slice([(0.0, 1)], 10.0, stop_s=0.0), body)
+    run_virtual(h.main())
+    assert h.recorder is not None
+    series, _ = h.recorder.flush()
+    errors = series["surge_script_errors"]
+    assert isinstance(errors, CounterSink) and errors.total == 5
+    assert BUILTIN_METRICS["surge_script_errors"].type is MetricType.COUNTER
+
+
+def test_each_kind_of_error_is_shown_three_times_then_summarised(capsys: pytest.CaptureFixture[str]) -> None:
+    async def body(vu: VU) -> None:
+        await asyncio.sleep(1)
+        if vu.iteration < 10:
+            {}[f"key{vu.iteration}"]  # KeyError, another message each time: still one kind
+        elif vu.iteration < 12:
+            1 / 0
+
+    h = Harness(_slice([(0.0, 1)], 20.0, stop_s=0.0), body)
+    h.errors = ErrorLog(root=HERE)
+    run_virtual(h.main())
+    err = capsys.readouterr().err
+    assert err.count("Traceback (most recent call last)") == 3 + 2
+    assert "KeyError: 'key0'" in err and "KeyError: 'key2'" in err and "'key3'" not in err
+    key_line, div_line = _line_of(body, "{}[f\"key"), _line_of(body, "1 / 0")
+    h.errors.print_summary()
+    assert capsys.readouterr().err.splitlines() == [
+        f"surge worker: KeyError at test_vu.py:{key_line} in body: 10 times (first 3 shown above, 7 more like this)",
+        f"surge worker: ZeroDivisionError at test_vu.py:{div_line} in body: 2 times (all shown above)",
+    ]
+    assert h.errors.count == 12
+
+
+def test_the_kinds_tracked_are_bounded_the_rest_summarised_as_other(capsys: pytest.CaptureFixture[str]) -> None:
+    log = ErrorLog(root=HERE, max_kinds=2)
+    vu = VU(1, "s", {}, None, {})
+    for exc_type in (KeyError, ValueError, TypeError, OSError, TypeError):
+        try:
+            raise exc_type("x")
+        except Exception as exc:  # noqa: BLE001
+            log.report(vu, exc)
+    capsys.readouterr()
+    log.print_summary()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("surge worker: KeyError") and lines[1].startswith("surge worker: ValueError")
+    assert lines[2] == "surge worker: 3 more script errors of other kinds (not shown; only 2 kinds are tracked)"
+
+
+def test_a_module_missing_inside_an_iteration_gets_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    async def body(vu: VU) -> None:
+        await asyncio.sleep(1)
+        import surge_no_such_module_for_tests  # noqa: F401
+
+    h = Harness(_slice([(0.0, 1)], 5.0, stop_s=0.0), body)
+    h.errors = ErrorLog(root=HERE)
+    run_virtual(h.main())
+    err = capsys.readouterr().err
+    assert err.count("ModuleNotFoundError") == 3
+    assert err.count("hint:") == 1
+    assert "import it at the top of the scenario file" in err and "install it on every load machine" in err
