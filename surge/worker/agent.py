@@ -312,7 +312,7 @@ class Agent:
             return
         series, checks = run.recorder.flush()
         aborted = str(run.aborted) if run.aborted is not None else ""
-        report = Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted)
+        report = Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, run.take_vus_samples())
         if self._held is not None:
             report = _merged(self._held, report)
             self._held = None
@@ -371,7 +371,10 @@ def _merged(held: Report, new: Report) -> Report:
     for name, (p, f) in new.checks.items():
         p0, f0 = checks.get(name, (0, 0))
         checks[name] = (p0 + p, f0 + f)
-    return replace(new, series=series, checks=checks, aborted=new.aborted or held.aborted)
+    return replace(
+        new, series=series, checks=checks, aborted=new.aborted or held.aborted,
+        vus_samples=[*held.vus_samples, *new.vus_samples],
+    )
 
 
 async def run_worker(
