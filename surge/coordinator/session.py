@@ -227,6 +227,9 @@ class Session:
                     known = _Peer(got.identity, got.msg.name, len(self._peers), got.peer)
                     self._peers[got.identity] = known
                     self._chan.watch(got.identity)
+                    if not self._dismiss:  # workers of its own (surge run) need no introduction
+                        _log(f"worker {known.name} joined from {got.peer or 'an unknown address'} "
+                             f"({len(self._peers)} of {self._n})")
                 self._send(known, Welcome(known.index))
         return [p.name for p in sorted(self._peers.values(), key=lambda p: p.index)]
 

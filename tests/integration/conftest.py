@@ -130,22 +130,40 @@ def wait_for_bind(coord: subprocess.Popen[str], endpoint: str, within_s: float =
             time.sleep(0.1)
 
 
+_unread: dict[int, str] = {}  # pid -> stderr text read but not yet looked at
+
+
 def wait_for_line(proc: subprocess.Popen[str], needle: str, within_s: float = 30) -> list[str]:
-    """Read ``proc``'s stderr until a line contains ``needle``; the lines read so far."""
+    """Read ``proc``'s stderr until a line contains ``needle``; the lines read up to it.
+
+    Reads the raw descriptor (a text wrapper's read-ahead would hide lines from select), and
+    keeps what comes after the matching line for the next call.
+    """
     import selectors
 
     assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    pending = _unread.pop(proc.pid, "")
     lines: list[str] = []
     sel = selectors.DefaultSelector()
-    sel.register(proc.stderr, selectors.EVENT_READ)
+    sel.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-            break
-        line = proc.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            return lines
-    raise AssertionError(f"no line with {needle!r} within {within_s}s; got:\n{''.join(lines)}")
+    try:
+        while True:
+            while "\n" in pending:
+                line, pending = pending.split("\n", 1)
+                lines.append(line + "\n")
+                if needle in line:
+                    _unread[proc.pid] = pending
+                    return lines
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(timeout=left):
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            pending += chunk.decode("utf-8", "replace")
+    finally:
+        sel.close()
+    _unread[proc.pid] = pending
+    raise AssertionError(f"no line with {needle!r} within {within_s}s; got:\n{''.join(lines)}{pending}")
