@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from surge.common.metrics import CounterSink, GaugeSink, RateSink, Sink, TrendSink
-from surge.common.protocol import Report
+from surge.common.errors import ProtocolError
+from surge.common.protocol import Report, decode, encode, peek_report
 from surge.common.sketch import Sketch
-from surge.coordinator.aggregate import Accepted, Aggregate
+from surge.coordinator.aggregate import MAX_AHEAD, Accepted, Aggregate
 
 RUN = "run-1"
 
@@ -343,3 +344,91 @@ def test_fleet_gauges_do_not_depend_on_how_workers_interleave(case: tuple[list[l
 
     worker_by_worker = [w for w, mine in enumerate(reports) for _ in mine]
     assert run(order) == run(worker_by_worker)
+
+
+# --------------------------------------------------------------------------- bounds, skips, hostile frames
+
+
+def test_a_report_too_far_ahead_is_not_kept_and_comes_back_later() -> None:
+    agg = Aggregate(1)
+    far = _report(MAX_AHEAD + 1, http_reqs=CounterSink(5.0))
+    assert agg.accept(0, far) is Accepted.TOO_FAR  # not buffered: its worker resends it
+    for seq in range(1, MAX_AHEAD + 1):
+        assert agg.accept(0, _report(seq, http_reqs=CounterSink(1.0))) is Accepted.APPLIED
+    assert agg.accept(0, far) is Accepted.APPLIED
+    assert agg.series()["http_reqs"].to_wire() == [float(MAX_AHEAD + 5)]
+
+
+def test_a_skipped_report_releases_the_ones_behind_it() -> None:
+    agg = Aggregate(1)
+    assert agg.accept(0, _report(2, http_reqs=CounterSink(2.0))) is Accepted.BUFFERED
+    assert agg.accept(0, _report(3, http_reqs=CounterSink(3.0), final=True)) is Accepted.BUFFERED
+    assert agg.skip(0, 1, final=False) is Accepted.APPLIED
+    assert agg.all_finished and agg.skipped == [1] and agg.reports == [2] and agg.requests == [5]
+    assert agg.skip(0, 1, final=False) is Accepted.DUPLICATE
+
+
+_RUN_FRAMES = st.integers(1, 40)
+
+
+@st.composite
+def _frames(draw: st.DrawFn) -> list[tuple[int, bytes]]:
+    """What two workers' sockets might carry: real reports (resent, reordered), damaged or foreign bytes."""
+    out: list[tuple[int, bytes]] = []
+    for _ in range(draw(st.integers(0, 60))):
+        worker = draw(st.integers(0, 1))
+        seq = draw(_RUN_FRAMES)
+        frame = encode(Report(RUN, seq, float(seq), {"http_reqs": CounterSink(float(seq))}, {}, seq == 40))
+        how = draw(st.sampled_from(["as is", "as is", "flip", "cut", "noise", "inf"]))
+        if how == "flip":
+            i = draw(st.integers(0, len(frame) - 1))
+            frame = frame[:i] + bytes([frame[i] ^ draw(st.integers(1, 255))]) + frame[i + 1 :]
+        elif how == "cut":
+            frame = frame[: draw(st.integers(0, len(frame) - 1))]
+        elif how == "noise":
+            frame = draw(st.binary(max_size=64))
+        elif how == "inf":
+            body = msgpack.unpackb(frame)
+            body["series"] = {"x": ["trend", [1, float("inf"), 1.0, 1.0, [1.0], [1]]]}
+            frame = msgpack.packb(body)
+        out.append((worker, frame))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames=_frames())
+def test_the_aggregator_takes_any_frames_as_the_session_does_and_counts_each_report_once(
+    frames: list[tuple[int, bytes]],
+) -> None:
+    """The session's path, frame by frame: decode, else peek and skip. Nothing raises, nothing doubles.
+
+    A flipped byte may still decode (another count, another seq): what counts is what was
+    first taken under each number, a report's requests or a skip.
+    """
+    agg = Aggregate(2)
+    taken: list[dict[int, float | None]] = [{}, {}]  # seq -> requests of the report first taken, None: skipped
+    for worker, frame in frames:
+        try:
+            msg = decode(frame)
+        except ProtocolError:
+            peek = peek_report(frame)
+            if peek is not None and peek[0] == RUN:
+                if agg.skip(worker, peek[1], peek[2]) in (Accepted.APPLIED, Accepted.BUFFERED):
+                    taken[worker][peek[1]] = None
+            continue
+        if isinstance(msg, Report) and msg.run_id == RUN:
+            if agg.accept(worker, msg) in (Accepted.APPLIED, Accepted.BUFFERED):
+                reqs = msg.series.get("http_reqs")
+                taken[worker][msg.seq] = reqs.total if isinstance(reqs, CounterSink) else 0.0
+    total = 0.0
+    for w in range(2):
+        # applied is exactly the prefix 1..n of numbers, each once, report or skip
+        n = agg.reports[w] + agg.skipped[w]
+        prefix = [taken[w][s] for s in range(1, n + 1)]
+        assert len(taken[w]) - n <= MAX_AHEAD  # what waits behind a gap is bounded
+        reports = [v for v in prefix if v is not None]
+        assert agg.reports[w] == len(reports) and agg.skipped[w] == n - len(reports)
+        assert agg.requests[w] == sum(int(v) for v in reports)
+        total += sum(reports)
+    merged = agg.series().get("http_reqs")
+    assert (merged.to_wire() if isinstance(merged, CounterSink) else [0.0]) == [total] or (total == 0 and merged is None)
