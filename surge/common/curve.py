@@ -49,6 +49,7 @@ the coordinator starts.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import re
@@ -410,6 +411,7 @@ class _FleetZap(ThreadAuthenticator):
         self.zap_socket.send_multipart([b"1.0", request_id, status, text, user_id, b""])
 
 
+_HUNG_UP = frozenset({errno.EPIPE, errno.ECONNRESET})
 _SERVER_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 
 
@@ -460,7 +462,9 @@ class FleetAuthenticator:
 
         A peer that speaks no CURVE at all (mechanism mismatch), or that holds another fleet's
         coordinator key (the HELLO does not decrypt), is refused by libzmq itself and never
-        reaches the ZAP handler; only the socket's monitor sees it. libzmq names no peer address
+        reaches the ZAP handler; so is one that hangs up mid-handshake or never finishes it. Which
+        of these a peer without CURVE shows is a race: when it reads the server's greeting first,
+        it hangs up before the server reads its own, and the server sees only the hang-up. only the socket's monitor sees it. libzmq names no peer address
         in those events (only the local endpoint it arrived on), so they are reported and
         rate-limited under ``a peer on <endpoint>``.
 
@@ -539,6 +543,10 @@ def _handshake_failure(event: int, value: int) -> str:
         return f"handshake protocol error ({_PROTOCOL_ERRORS.get(value, hex(value))})"
     if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
         return f"refused by ZAP (status {value})"
+    if value in _HUNG_UP:
+        # A peer without CURVE often reads the server's greeting, sees the mismatch and hangs up
+        # before the server has read its own: then this is all the server learns of it.
+        return f"hung up mid-handshake ({os.strerror(value)}; a peer without CURVE, or a scanner)"
     return f"handshake failed ({os.strerror(value) if value else 'no detail'})"
 
 
@@ -569,7 +577,7 @@ def handshake_events(monitor_socket: zmq.Socket[bytes]) -> list[str]:
             else:
                 lines.append(f"handshake with {at} failed: {_handshake_failure(kind, value)}")
         elif kind == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-            lines.append(f"handshake with {at} failed: {_handshake_failure(kind, value)}")
+            lines.append(f"handshake with {at} failed ({os.strerror(value) if value else 'no detail'})")
 
 
 # --------------------------------------------------------------------------- endpoints (pure)
