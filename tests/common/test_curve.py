@@ -50,6 +50,18 @@ def _wait_for(what: Callable[[], bool], timeout_s: float = BOUND_S) -> bool:
     return what()
 
 
+def _handshake_lines(monitor: zmq.Socket[bytes], enough: Callable[[list[str]], bool]) -> list[str]:
+    """What :func:`handshake_events` says, polled until ``enough`` of it has come (or the bound)."""
+    lines: list[str] = []
+
+    def more() -> bool:
+        lines.extend(handshake_events(monitor))
+        return enough(lines)
+
+    _wait_for(more)
+    return lines
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -306,8 +318,7 @@ def test_an_authorized_worker_is_heard(gate: Gate, fleet: tuple[CoordinatorKeys,
     frames = _arrives(gate, BOUND_S)
 
     assert frames is not None and frames[1:] == [b"hello"]
-    lines: list[str] = []
-    assert _wait_for(lambda: bool(lines.extend(handshake_events(monitor)) or lines))
+    lines = _handshake_lines(monitor, lambda lines: bool(lines))
     assert lines == [f"secure handshake with the coordinator at {gate.endpoint} succeeded"]
     assert gate.refused == []
     monitor.close()
@@ -328,8 +339,7 @@ def test_a_worker_with_an_unknown_key_is_refused_and_reported(
     )
     assert _arrives(gate, 0.5) is None
     expected = f"the coordinator at {gate.endpoint} refused this worker's key (ZAP status 400)"
-    lines: list[str] = []
-    assert _wait_for(lambda: bool(lines.extend(handshake_events(monitor)) or expected in lines)), lines
+    assert expected in _handshake_lines(monitor, lambda lines: expected in lines)
     monitor.close()
 
 
@@ -349,8 +359,7 @@ def test_a_client_without_curve_is_refused_and_reported(gate: Gate, client_ctx: 
     assert _arrives(gate, 0.5) is None
     # the client may first see its greeting cut off (EPIPE) before the mismatch itself
     expected = f"the peer at {gate.endpoint} and this worker disagree on CURVE (one side has no keys)"
-    lines: list[str] = []
-    assert _wait_for(lambda: bool(lines.extend(handshake_events(monitor)) or expected in lines)), lines
+    assert expected in _handshake_lines(monitor, lambda lines: expected in lines)
     monitor.close()
 
 
