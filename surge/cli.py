@@ -180,6 +180,27 @@ def worker(connect: str, name: str | None, once: bool, coordinator_timeout: floa
 
 
 @main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace existing keys (every worker holding the old ones is locked out).")
+def keys(directory: Path, force: bool) -> None:
+    """Make the fleet's CURVE keys in DIRECTORY: coordinator/ for the coordinator, worker/ for workers."""
+    from surge.common.curve import write_keys
+
+    try:
+        written = write_keys(directory, force=force)
+    except SurgeError as exc:
+        click.echo(f"surge: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    for f in written.files:
+        click.echo(f"wrote {f}")
+    click.echo(f"copy {written.coordinator_dir}/ to the coordinator's machine: surge coordinator --keys {written.coordinator_dir}")
+    click.echo(f"copy {written.worker_dir}/ to every worker machine: surge worker --keys {written.worker_dir}")
+    click.echo("keep both private: anyone holding worker/ is a member of the fleet; "
+               "to admit another worker key pair, drop its public .key file into "
+               f"{written.coordinator_dir / 'workers'}/")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8787, type=int, show_default=True, help="0 picks a free port.")
 @click.option("--latency-median-ms", default=40.0, type=float, show_default=True)

@@ -4,7 +4,7 @@
   ``coordinator``, ``results``, ``target`` or ``cli``);
 * ``surge.worker`` and ``surge.coordinator`` never import each other;
 * ``surge.results`` imports only ``surge.common`` and itself from surge;
-* only ``surge/common/wire.py`` imports ``zmq``;
+* only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/curve.py``) imports ``zmq``;
 * only the aiohttp transport (``surge/worker/transport_aiohttp.py``) and ``surge/target/`` import
   ``aiohttp``, and only the fast transport imports ``httptools``;
 * only ``surge/cli.py`` ends the process (``sys.exit``, ``exit()``, ``quit()``, ``os._exit``,
@@ -111,8 +111,11 @@ def _results_imports_only_common(src: Source, target: str) -> bool:
     )
 
 
-def _only_wire_imports_zmq(src: Source, target: str) -> bool:
-    return _within(target, "zmq") and src.path != "surge/common/wire.py"
+ZMQ_EDGE = {"surge/common/wire.py", "surge/common/curve.py"}
+
+
+def _only_the_zmq_edge_imports_zmq(src: Source, target: str) -> bool:
+    return _within(target, "zmq") and src.path not in ZMQ_EDGE
 
 
 def _only_http_and_target_import_aiohttp(src: Source, target: str) -> bool:
@@ -129,7 +132,7 @@ IMPORT_RULES: dict[str, ImportRule] = {
     "surge.common imports nothing of surge but itself": _common_imports_only_common,
     "surge.worker and surge.coordinator never import each other": _worker_and_coordinator_are_apart,
     "surge.results imports only surge.common and itself": _results_imports_only_common,
-    "only surge/common/wire.py imports zmq": _only_wire_imports_zmq,
+    "only the ZeroMQ edge (wire.py, curve.py) imports zmq": _only_the_zmq_edge_imports_zmq,
     "only surge/worker/transport_aiohttp.py and surge/target/ import aiohttp": _only_http_and_target_import_aiohttp,
     "only surge/worker/transport_fast.py imports httptools": _only_the_fast_transport_imports_httptools,
 }
@@ -245,7 +248,9 @@ def test_the_checker_reports_every_violation_with_its_line() -> None:
         "surge/common/bad.py:6: from surge import cli",
         "surge/common/bad.py:13: from surge.results.summary import text_summary",
     ]
-    assert _import_violations(_only_wire_imports_zmq, [bad]) == ["surge/common/bad.py:1: import zmq"]
+    assert _import_violations(_only_the_zmq_edge_imports_zmq, [bad]) == ["surge/common/bad.py:1: import zmq"]
+    edge = [_source(path, "import zmq\nfrom zmq.auth.thread import ThreadAuthenticator\n") for path in sorted(ZMQ_EDGE)]
+    assert _import_violations(_only_the_zmq_edge_imports_zmq, edge) == []
     assert _import_violations(_only_http_and_target_import_aiohttp, [bad]) == [
         "surge/common/bad.py:2: from aiohttp import web"
     ]
