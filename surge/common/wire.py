@@ -37,24 +37,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ipaddress
-import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import zmq
 
+from surge.common import curve, endpoints
 from surge.common.errors import ExitCode, ProtocolError, SurgeError
 from surge.common.protocol import Heartbeat, Hello, Message, decode, encode, peek_report
 from surge.common.ratelimit import LogLimiter
-
-if TYPE_CHECKING:
-    from surge.common.curve import CoordinatorKeys, WorkerKeys
 
 HEARTBEAT_S = 1.0
 LOOP_STALE_S = 10.0  # the coordinator stops beating when its own loop has not run for this long
@@ -77,40 +72,12 @@ class LinkError(SurgeError):
     exit_code = ExitCode.INVALID_CONFIG
 
 
-_ENDPOINT_RE = re.compile(r"^tcp://(\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+):(\*|\d+)$")
-
-
 def check_endpoint(endpoint: str) -> str:
-    """``endpoint`` if it is one surge can use, else a LinkError saying what was expected.
-
-    ``tcp://HOST:PORT`` (port 1-65535, or ``*`` for any free port), ``ipc://PATH`` or
-    ``inproc://NAME``. libzmq itself takes ``tcp://host:99999`` and binds a random port.
-    """
-    if endpoint.startswith(("ipc://", "inproc://")) and len(endpoint.split("://", 1)[1]) > 0:
-        return endpoint
-    m = _ENDPOINT_RE.match(endpoint)
-    if m is None:
-        raise LinkError(f"{endpoint!r} is not a ZeroMQ endpoint; expected tcp://HOST:PORT, e.g. tcp://0.0.0.0:5557")
-    port = m.group(2)
-    if port != "*" and not 1 <= int(port) <= 65535:
-        raise LinkError(f"{endpoint!r}: port {port} is outside 1-65535")
-    return endpoint
-
-
-def is_loopback(endpoint: str) -> bool:
-    """Whether only this machine can reach ``endpoint`` (127.0.0.0/8, ::1, localhost, ipc, inproc)."""
-    if endpoint.startswith(("ipc://", "inproc://")):
-        return True
-    m = _ENDPOINT_RE.match(endpoint)
-    if m is None:
-        return False
-    host = m.group(1).strip("[]")
-    if host == "localhost":
-        return True
+    """``endpoint`` if surge can use it, else a one-line LinkError (:mod:`surge.common.endpoints`)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return endpoints.check_endpoint(endpoint)
+    except ValueError as exc:
+        raise LinkError(str(exc)) from None
 
 
 def _log(text: str) -> None:
@@ -224,7 +191,7 @@ class RouterLink(_Thread):
         self,
         bind: str,
         *,
-        keys: CoordinatorKeys | None = None,
+        keys: curve.CoordinatorKeys | None = None,
         heartbeat_s: float = HEARTBEAT_S,
         max_frame: int = MAX_FRAME_TO_COORDINATOR,
         log: Callable[[str], None] = _log,
@@ -234,17 +201,17 @@ class RouterLink(_Thread):
         self._heartbeat_s = heartbeat_s
         self._log = LogLimiter(log)
         self._ctx = zmq.Context()
-        self._auth: object | None = None
+        self._auth: curve.FleetAuthenticator | None = None
         sock = self._sock = self._ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, _LINGER_MS)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, max_frame)
         try:
             if keys is not None:
-                from surge.common import curve
-
-                self._auth = curve.start_authenticator(self._ctx, keys, on_refused=lambda text: log(text))
+                # The gate first: a CURVE server without its ZAP handler would let anyone in.
+                self._auth = curve.start_authenticator(self._ctx, keys, on_refused=log)
                 curve.make_server(sock, keys)
+                self._auth.watch(sock)  # handshakes that fail before the gate is asked
             sock.bind(bind)
         except zmq.ZMQError as exc:
             self._shutdown_sockets()
@@ -291,10 +258,12 @@ class RouterLink(_Thread):
             self._shutdown_sockets()
 
     def _shutdown_sockets(self) -> None:
-        if self._auth is not None:
-            self._auth.stop()  # type: ignore[attr-defined]
-            self._auth = None
+        # In this order: the socket, then the gate, then the context (term() before the
+        # gate's stop() would hang on its ZAP socket).
         self._sock.close(linger=_LINGER_MS)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
         self._ctx.term()
 
     # -------------------------------------------------------------- the I/O thread
@@ -398,7 +367,7 @@ class DealerLink(_Thread):
         on_silence: Callable[[], None],
         on_wedged: Callable[[str], None] | None = None,
         stall_site: Callable[[], str] | None = None,
-        keys: WorkerKeys | None = None,
+        keys: curve.WorkerKeys | None = None,
         heartbeat_s: float = HEARTBEAT_S,
         max_frame: int = MAX_FRAME_TO_WORKER,
         log: Callable[[str], None] = _log,
@@ -422,8 +391,6 @@ class DealerLink(_Thread):
         self._monitor: zmq.Socket[bytes] | None = None
         try:
             if keys is not None:
-                from surge.common import curve
-
                 curve.make_client(sock, keys)
                 self._monitor = sock.get_monitor_socket()
             sock.connect(connect)
@@ -516,11 +483,10 @@ class DealerLink(_Thread):
                 self._deliver(msg, self._inbox.put_nowait)  # type: ignore[arg-type]
 
     def _read_monitor(self) -> None:
-        from surge.common import curve
-
         assert self._monitor is not None
         for event in curve.handshake_events(self._monitor):
-            self._log(f"handshake {event}", f"{event} (coordinator at {self.endpoint})")
+            if "succeeded" not in event:  # a refused key retries every 100 ms: one line per window
+                self._log(f"handshake {event}", event)
 
     def _write_all(self) -> None:
         while self._out:

@@ -15,22 +15,20 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from surge.common import api
 from surge.common.durations import format_duration
 from surge.common.errors import ExitCode
 from surge.common.metrics import Sink
-from surge.common.wire import LinkError, RouterLink, is_loopback
+from surge.common.curve import CoordinatorKeys, load_coordinator_keys
+from surge.common.endpoints import is_loopback_endpoint
+from surge.common.wire import LinkError, RouterLink
 from surge.coordinator.local import DemoTarget, reap, spawn_workers
 from surge.coordinator.plan import plan_slices
 from surge.coordinator.prepare import Prepared, prepare
 from surge.coordinator.report import Outcome, report
 from surge.coordinator.session import Session, StopReason, Watchdog
 from surge.results.thresholds import abort_verdict, evaluate
-
-if TYPE_CHECKING:
-    from surge.common.curve import CoordinatorKeys
 
 DEMO_ANON_KEY = "surge-demo-anon-key"
 
@@ -104,10 +102,8 @@ def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float) -> Watchdog:
 def _coordinator_keys(cfg: RunConfig) -> CoordinatorKeys | None:
     """The keys to listen with; beyond loopback, none is an error unless ``--insecure``."""
     if cfg.keys is not None:
-        from surge.common.curve import load_coordinator_keys
-
         return load_coordinator_keys(cfg.keys)
-    if not is_loopback(cfg.bind) and not cfg.insecure:
+    if not is_loopback_endpoint(cfg.bind) and not cfg.insecure:
         raise LinkError(
             f"refusing to listen on {cfg.bind} without keys: anyone who reaches it could join the fleet "
             "and receive the scenario and its -e values",

@@ -152,7 +152,8 @@ def test_huge_and_garbage_frames_cost_neither_memory_nor_logs_and_strangers_get_
 def test_a_worker_without_the_fleets_keys_cannot_join(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     made = start("keys", str(keys))
-    assert made.wait(timeout=30) == 0, made.communicate()[1]
+    _, err = made.communicate(timeout=30)
+    assert made.returncode == 0, err
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     export = tmp_path / "s.json"
     coord = start("coordinator", "--bind", endpoint, "--keys", str(keys / "coordinator"), "--expect-workers", "1",
