@@ -5,9 +5,11 @@
 Run by path, not as ``-m bench.fake_workers``, so that it imports surge the way the measured
 processes do (see :func:`bench.machine.snapshot_surge`); it imports nothing from the bench.
 
-Each simulated worker is an asyncio task with its own :class:`surge.common.wire.DealerChannel`
-(its own ZeroMQ identity, exactly as a worker process has) and plays the worker's side of
-:mod:`surge.common.protocol` as :mod:`surge.worker.agent` does::
+Each simulated worker is an asyncio task with its own ZeroMQ DEALER socket (its own identity,
+exactly as a worker process has; an asyncio socket here rather than surge's threaded
+:class:`surge.common.wire.DealerLink`, so that a thousand of them do not need a thousand
+threads) and plays the worker's side of :mod:`surge.common.protocol` as
+:mod:`surge.worker.agent` does::
 
     Hello (every second until Welcome) -> Welcome
     Run -> Ready          (the bundle is ignored: nothing is imported, no VU runs)
@@ -37,6 +39,9 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+import zmq
+import zmq.asyncio
+
 from surge.common.errors import ProtocolError
 from surge.common.metrics import BUILTIN_METRICS
 from surge.common.protocol import (
@@ -44,18 +49,43 @@ from surge.common.protocol import (
     Bye,
     Heartbeat,
     Hello,
+    Message,
     Ready,
     Report,
     Run,
     Start,
     Welcome,
+    decode,
+    encode,
 )
-from surge.common.wire import DealerChannel
 from surge.worker.http import Response, Timings
 from surge.worker.recorder import Recorder
 
 POOL_SIZE = 4096
 RESEND_AFTER_S = 3.0
+
+
+class DealerChannel:
+    """One simulated worker's socket: the real frames, on asyncio."""
+
+    def __init__(self, connect: str) -> None:
+        self._ctx = zmq.asyncio.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 2000)
+        self._sock.connect(connect)
+
+    async def recv(self) -> Message | ProtocolError:
+        frames = await self._sock.recv_multipart()
+        try:
+            return decode(frames[-1])
+        except ProtocolError as exc:
+            return exc
+
+    async def send(self, msg: Message) -> None:
+        await self._sock.send_multipart([encode(msg)])
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 def response_pool(seed: int, url: str) -> list[Response]:
