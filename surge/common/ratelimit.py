@@ -62,5 +62,5 @@ class LogLimiter:
     def flush(self, what: str = "event") -> None:
         """Print one line per key with suppressed events (at the end of a run)."""
         for key, n in list(self._suppressed.items()):
-            self._emit(f"{n} more {what}(s) from {key} were not shown")
+            self._emit(f"{n} more {what}(s) from {key}, not shown one by one")
         self._suppressed.clear()

@@ -59,6 +59,7 @@ WEDGE_GRACE_S = 3.0  # after the loop was asked to stop the load, how long it ha
 MAX_FRAME_TO_COORDINATOR = 16 * 2**20  # a report: ~20 kB per trend series
 MAX_FRAME_TO_WORKER = 40 * 2**20  # a Run: the bundle (scenario.MAX_BUNDLE_BYTES) and the plan
 MAX_QUEUED_FRAMES = 4096  # outgoing frames waiting for the I/O thread; the oldest go first
+MAX_INBOX = 10_000  # messages from strangers waiting for the coordinator's loop; more are dropped
 _LINGER_MS = 2000
 _POLL_MS = 100
 _BEAT_S = 0.1  # how often each loop proves to its thread that it runs
@@ -254,6 +255,7 @@ class RouterLink(_Thread):
 
     def close(self) -> None:
         self._close_thread()
+        self._log.flush("refused frame")
         if self._thread is None or not self._thread.is_alive():
             self._shutdown_sockets()
 
@@ -321,7 +323,8 @@ class RouterLink(_Thread):
                 continue
             else:
                 last = self._strangers.get(identity)
-                if last is not None and now - last < _STRANGER_EVERY_S:
+                if (last is not None and now - last < _STRANGER_EVERY_S) or self._inbox.qsize() > MAX_INBOX:
+                    self.dropped_frames += 1
                     continue
                 if len(self._strangers) >= _MAX_STRANGERS:
                     self._strangers.clear()
@@ -331,7 +334,7 @@ class RouterLink(_Thread):
     def _refuse(self, identity: bytes, peer: str, now: float, reason: str, report: tuple[str, int, bool] | None) -> None:
         self.bad_frames += 1
         who = f"{peer or 'unknown address'} (identity {identity.hex()[:10]})"
-        self._log(f"bad-frame {peer or identity.hex()}", f"refused a frame from {who}: {reason}")
+        self._log(peer or "an unknown address", f"refused a frame from {who}: {reason}")
         if identity in self._watched:
             self._deliver(Refused(identity, peer, now, reason, report), self._inbox.put_nowait)  # type: ignore[arg-type]
 

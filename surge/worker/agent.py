@@ -156,8 +156,7 @@ class Agent:
         while True:
             now = self._loop.time()
             for pending in list(self._outbox.values()):
-                delay = min(self._resend_after_s * 2**pending.attempts, RESEND_MAX_S)
-                if now - pending.sent_at >= delay:
+                if now - pending.sent_at >= resend_delay_s(pending.attempts, self._resend_after_s):
                     pending.sent_at = now
                     pending.attempts += 1
                     self._link.send(pending.report)
@@ -314,7 +313,7 @@ class Agent:
         aborted = str(run.aborted) if run.aborted is not None else ""
         report = Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, run.take_vus_samples())
         if self._held is not None:
-            report = _merged(self._held, report)
+            report = merged(self._held, report)
             self._held = None
         elif not series and not checks and not final and not aborted:
             return
@@ -358,7 +357,16 @@ class Agent:
                     pass
 
 
-def _merged(held: Report, new: Report) -> Report:
+def resend_delay_s(attempts: int, base_s: float, cap_s: float = RESEND_MAX_S) -> float:
+    """How long an unacknowledged report waits before its next resend: doubling, capped.
+
+    A coordinator that is slow, or that holds a report back because it is too far ahead of
+    a gap, is not flooded: 3 s, 6 s, 12 s, 24 s, then every 30 s.
+    """
+    return min(base_s * 2 ** min(attempts, 32), cap_s)
+
+
+def merged(held: Report, new: Report) -> Report:
     """``held`` and ``new`` as one delta (new's time, flags and reason win; data adds up)."""
     series = dict(held.series)
     for key, sink in new.series.items():

@@ -68,6 +68,10 @@ def test_a_lost_worker_ends_the_run_with_exit_120(target: Target, tmp_path: Path
         out, err = coord.communicate(timeout=60)
         assert coord.returncode == 120, err
         assert "silent" in err
+        # the last word: which worker, when, and what of its data the summary holds
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("surge: error: worker w0 was lost ") and "into the run (silent for 5s)" in last, last
+        assert "kept: its " in last and "requests)" in last
         assert json.loads(export.read_text())["metrics"]["http_reqs"]["values"]["count"] > 0
     finally:
         _stop(coord, *workers)

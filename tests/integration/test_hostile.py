@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,10 @@ def test_huge_and_garbage_frames_cost_neither_memory_nor_logs_and_strangers_get_
         out, err = coord.communicate(timeout=60)
         assert coord.returncode == 0, err
         refusals = [line for line in err.splitlines() if "refused a frame" in line]
-        assert 1 <= len(refusals) <= 3, refusals  # one line per peer and window, with a count
+        assert 1 <= len(refusals) <= 3, refusals  # one line per peer and window...
+        held = [int(m.group(1)) for m in re.finditer(r"(\d+) more refused frame\(s\) from 127\.0\.0\.1", err)]
+        counted = [int(m.group(1)) for m in re.finditer(r"\((\d+) more like this", err)]
+        assert len(refusals) + sum(held) + sum(counted) == 20_000  # ... and every frame counted
         assert json.loads(export.read_text())["metrics"]["iterations"]["values"]["count"] > 0
     finally:
         hostile.close()

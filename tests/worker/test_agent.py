@@ -87,3 +87,22 @@ def test_an_unacknowledged_report_is_sent_again_and_counted_once() -> None:
     iterations = agg.series()["iterations"]
     assert isinstance(done, CounterSink) and isinstance(iterations, CounterSink)
     assert done.total == iterations.total > 0
+
+
+def test_resends_back_off_to_a_cap() -> None:
+    from surge.worker.agent import RESEND_MAX_S, resend_delay_s
+
+    assert [resend_delay_s(n, 3.0) for n in range(6)] == [3.0, 6.0, 12.0, 24.0, RESEND_MAX_S, RESEND_MAX_S]
+    assert resend_delay_s(10**6, 3.0) == RESEND_MAX_S  # no overflow however long it waited
+
+
+def test_held_deltas_merge_without_losing_anything() -> None:
+    from surge.common.metrics import CounterSink
+    from surge.worker.agent import merged
+
+    held = Report("r", 0, 1.0, {"http_reqs": CounterSink(3.0)}, {"ok": (2, 1)}, vus_samples=[(0, 1)])
+    new = Report("r", 0, 2.0, {"http_reqs": CounterSink(4.0), "iterations": CounterSink(1.0)}, {"ok": (1, 0)},
+                 aborted="", vus_samples=[(1, 2)])
+    out = merged(held, new)
+    assert out.elapsed_s == 2.0 and out.checks == {"ok": (3, 1)} and out.vus_samples == [(0, 1), (1, 2)]
+    assert {k: s.to_wire() for k, s in out.series.items()} == {"http_reqs": [7.0], "iterations": [1.0]}

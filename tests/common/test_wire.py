@@ -1,0 +1,105 @@
+"""The links' I/O threads, on real ZeroMQ sockets over 127.0.0.1.
+
+What must hold whatever the event loop does: heartbeats go out and are stamped on arrival
+while a loop is blocked; the coordinator-loss guard fires from the thread when the loop
+cannot; a watched peer's bad frame comes back as :class:`Refused` with the report it claimed
+to be. Waits are bounded polls, never asserted durations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import msgpack
+import pytest
+
+from surge.common.protocol import PROTOCOL_VERSION, Hello, Welcome
+from surge.common.wire import Arrival, DealerLink, LinkError, Refused, RouterLink, check_endpoint
+
+
+def _hello() -> Hello:
+    return Hello("w", "here", 1)
+
+
+async def _welcomed_pair(silence_s: float = 60.0, **kw: object) -> tuple[RouterLink, DealerLink, bytes]:
+    router = RouterLink("tcp://127.0.0.1:*")
+    dealer = DealerLink(router.endpoint, hello=_hello(), silence_s=silence_s, on_silence=lambda: None, **kw)  # type: ignore[arg-type]
+    got = await asyncio.wait_for(router.recv(), 10)
+    assert isinstance(got, Arrival) and isinstance(got.msg, Hello)
+    router.watch(got.identity)
+    router.send(got.identity, Welcome(0))
+    assert isinstance(await asyncio.wait_for(dealer.recv(), 10), Welcome)
+    dealer.welcomed()
+    return router, dealer, got.identity
+
+
+def test_bad_endpoints_are_one_line_link_errors() -> None:
+    with pytest.raises(LinkError, match="99999"):
+        check_endpoint("tcp://127.0.0.1:99999")
+    assert check_endpoint("tcp://127.0.0.1:*") == "tcp://127.0.0.1:*"
+
+
+def test_heartbeats_flow_and_are_stamped_on_arrival_while_the_loop_is_blocked() -> None:
+    async def main() -> tuple[float, float]:
+        router, dealer, ident = await _welcomed_pair()
+        try:
+            before = router.last_arrival(ident)
+            assert before is not None
+            time.sleep(2.5)  # the loop that runs both ends is blocked, as by scenario code
+            arrived = router.last_arrival(ident)
+            assert arrived is not None
+            hb = router.health(ident)
+            assert hb is not None
+            return router.now() - arrived, hb.stall_s
+        finally:
+            dealer.close()
+            router.close()
+
+    silence, stall = asyncio.run(main())
+    assert silence < 1.5  # heartbeats came from the thread and were stamped when they arrived
+    assert stall > 0.4  # and they said that the worker's loop was not running
+
+
+def test_the_coordinator_loss_guard_fires_from_its_thread_when_the_loop_cannot() -> None:
+    wedged = threading.Event()
+    reasons: list[str] = []
+
+    def on_wedged(reason: str) -> None:
+        reasons.append(reason)
+        wedged.set()
+
+    async def main() -> bool:
+        router, dealer, _ = await _welcomed_pair(silence_s=0.5, on_wedged=on_wedged, stall_site=lambda: "s.py:3 in default")
+        try:
+            router.close()  # the coordinator is gone
+            deadline = time.monotonic() + 15
+            while not wedged.is_set() and time.monotonic() < deadline:
+                time.sleep(0.05)  # the loop is held: only the link's thread can act
+            return wedged.is_set()
+        finally:
+            dealer.close()
+
+    assert asyncio.run(main())
+    assert "s.py:3 in default" in reasons[0] and "no word from the coordinator" in reasons[0]
+
+
+def test_a_watched_peers_bad_report_comes_back_with_the_number_it_claimed() -> None:
+    async def main() -> Refused:
+        router, dealer, ident = await _welcomed_pair()
+        try:
+            bad = {"v": PROTOCOL_VERSION, "k": "report", "run_id": "r1", "seq": 7, "elapsed_s": 1.0,
+                   "series": {"x": ["counter", [float("inf")]]}, "checks": {}, "final": True, "aborted": ""}
+            dealer._queue([msgpack.packb(bad)])  # real bytes through the real socket
+            while True:
+                got = await asyncio.wait_for(router.recv(), 10)
+                if isinstance(got, Refused):
+                    return got
+        finally:
+            dealer.close()
+            router.close()
+
+    refused = asyncio.run(main())
+    assert refused.report == ("r1", 7, True)
+    assert "finite" in refused.reason and refused.peer.startswith("127.0.0.1")
