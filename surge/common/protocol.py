@@ -94,7 +94,7 @@ class Run:
     slices: list[ScenarioSlice]
     submetrics: list[str]  # series keys with tag filters to track, e.g. "http_req_duration{scenario:a}"
     report_interval_s: float
-    http_transport: str = "fast"  # "fast" (uvloop + httptools) or "aiohttp" (proxies, multipart...)
+    http_transport: str = "fast"  # "fast" (uvloop + httptools) or "aiohttp" (aiohttp's client, the reference)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,9 @@ class VU:
     """What a scenario's ``default(vu)`` receives.
 
     ``id`` is k6's ``__VU`` (1-based, unique across the fleet); ``iteration`` is ``__ITER``
-    (0-based, per VU); ``env`` is ``__ENV``; ``data`` is what ``setup()`` returned.
+    (0-based, per VU); ``env`` is ``__ENV`` (this machine's environment overlaid with the ``-e``
+    pairs). ``data`` is reserved for what ``setup()`` returns: ``setup()``/``teardown()`` arrive
+    in a later release; ``vu.data`` is None until then.
     """
 
     __slots__ = ("id", "iteration", "scenario", "env", "http", "data", "tags")
