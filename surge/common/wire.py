@@ -86,9 +86,22 @@ def _log(text: str) -> None:
 
 
 class _Thread:
-    """What both links share: the thread, the wake-up pipe, the outgoing queue, the loop's pulse."""
+    """What both links share: the thread and its poll loop, the wake-up pipe, the outgoing
+    queue, the loop's pulse, the rate-limited log and the ZeroMQ context.
 
-    def __init__(self, name: str) -> None:
+    The thread's loop: wait for the socket, the wake-up pipe or a timeout; read what arrived;
+    write what is queued; every ``heartbeat_s`` call :meth:`_beat_now`; then :meth:`_after`
+    (the worker's guard). A subclass owns one socket (``_sock``) and says how to read it.
+    """
+
+    def __init__(self, name: str, endpoint: str, heartbeat_s: float, log: Callable[[str], None]) -> None:
+        check_endpoint(endpoint)
+        self._heartbeat_s = heartbeat_s
+        self._emit = log
+        self._log = LogLimiter(log)
+        self._ctx = zmq.Context()
+        self._sock: zmq.Socket[bytes]
+        self._extra: zmq.Socket[bytes] | None = None  # a second socket to watch (a monitor)
         self._loop = asyncio.get_running_loop()
         self._out: collections.deque[list[bytes]] = collections.deque()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -131,8 +144,54 @@ class _Thread:
         except RuntimeError:
             pass  # the loop is closed: we are shutting down
 
-    def _main(self) -> None:  # pragma: no cover - overridden
+    def _main(self) -> None:
+        sock = self._sock
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        if self._extra is not None:
+            poller.register(self._extra, zmq.POLLIN)
+        next_beat = self.now()
+        try:
+            while True:
+                events = dict(poller.poll(_POLL_MS))
+                if sock in events:
+                    self._read_all()
+                if self._wake_r.fileno() in events:
+                    self._drain_wake()
+                if self._extra is not None and self._extra in events:
+                    self._read_extra()
+                self._write_all()
+                now = self.now()
+                if now >= next_beat:
+                    next_beat = now + self._heartbeat_s
+                    self._beat_now(now)
+                    self._write_all()
+                self._after(now)
+                if self._closing.is_set():
+                    self._write_all()
+                    break
+        finally:
+            self._thread_ends()
+
+    # the subclass's part of the thread
+    def _read_all(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _write_all(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _beat_now(self, now: float) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _read_extra(self) -> None:
+        pass
+
+    def _after(self, now: float) -> None:
+        pass
+
+    def _thread_ends(self) -> None:
+        pass
 
     def _drain_wake(self) -> None:
         try:
@@ -197,11 +256,7 @@ class RouterLink(_Thread):
         max_frame: int = MAX_FRAME_TO_COORDINATOR,
         log: Callable[[str], None] = _log,
     ) -> None:
-        check_endpoint(bind)
-        super().__init__("surge-coordinator-link")
-        self._heartbeat_s = heartbeat_s
-        self._log = LogLimiter(log)
-        self._ctx = zmq.Context()
+        super().__init__("surge-coordinator-link", bind, heartbeat_s, log)
         self._auth: curve.FleetAuthenticator | None = None
         sock = self._sock = self._ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, _LINGER_MS)
@@ -270,30 +325,11 @@ class RouterLink(_Thread):
 
     # -------------------------------------------------------------- the I/O thread
 
-    def _main(self) -> None:
-        sock = self._sock
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
-        next_beat = self.now()
-        while True:
-            events = dict(poller.poll(_POLL_MS))
-            if sock in events:
-                self._read_all()
-            if self._wake_r.fileno() in events:
-                self._drain_wake()
-            self._write_all()
-            now = self.now()
-            if now >= next_beat:
-                next_beat = now + self._heartbeat_s
-                if now - self.loop_alive < LOOP_STALE_S:
-                    beat = encode(Heartbeat())
-                    for identity in list(self._watched):
-                        self._out.append([identity, beat])
-                    self._write_all()
-            if self._closing.is_set():
-                self._write_all()
-                break
+    def _beat_now(self, now: float) -> None:
+        if now - self.loop_alive < LOOP_STALE_S:  # a hung coordinator must look gone
+            beat = encode(Heartbeat())
+            for identity in list(self._watched):
+                self._out.append([identity, beat])
 
     def _read_all(self) -> None:
         for _ in range(1000):  # then look at the outgoing queue and the clock again
@@ -375,27 +411,21 @@ class DealerLink(_Thread):
         max_frame: int = MAX_FRAME_TO_WORKER,
         log: Callable[[str], None] = _log,
     ) -> None:
-        check_endpoint(connect)
-        super().__init__("surge-worker-link")
+        super().__init__("surge-worker-link", connect, heartbeat_s, log)
         self.endpoint = connect
         self._hello: Hello | None = hello
         self._silence_s = silence_s
         self._on_silence = on_silence
         self._on_wedged = on_wedged
         self._stall_site = stall_site
-        self._heartbeat_s = heartbeat_s
-        self._emit = log
-        self._log = LogLimiter(log)
-        self._ctx = zmq.Context()
         sock = self._sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, _LINGER_MS)
         sock.setsockopt(zmq.MAXMSGSIZE, max_frame)
         sock.setsockopt(zmq.IMMEDIATE, 1)  # nothing queues for a coordinator that is not there
-        self._monitor: zmq.Socket[bytes] | None = None
         try:
             if keys is not None:
                 curve.make_client(sock, keys)
-                self._monitor = sock.get_monitor_socket()
+                self._extra = sock.get_monitor_socket()  # to say so when the handshake is refused
             sock.connect(connect)
         except zmq.ZMQError as exc:
             sock.close(linger=0)
@@ -437,38 +467,12 @@ class DealerLink(_Thread):
 
     # -------------------------------------------------------------- the I/O thread
 
-    def _main(self) -> None:
-        sock = self._sock
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
-        if self._monitor is not None:
-            poller.register(self._monitor, zmq.POLLIN)
-        next_beat = self.now()
-        try:
-            while True:
-                events = dict(poller.poll(_POLL_MS))
-                if sock in events:
-                    self._read_all()
-                if self._wake_r.fileno() in events:
-                    self._drain_wake()
-                if self._monitor is not None and self._monitor in events:
-                    self._read_monitor()
-                self._write_all()
-                now = self.now()
-                if now >= next_beat:
-                    next_beat = now + self._heartbeat_s
-                    self._beacon(now)
-                self._guard(now)
-                if self._closing.is_set():
-                    self._write_all()
-                    break
-        finally:
-            if self._monitor is not None:
-                sock.disable_monitor()
-                self._monitor.close(linger=0)
-            sock.close(linger=_LINGER_MS)
-            self._ctx.term()
+    def _thread_ends(self) -> None:
+        if self._extra is not None:
+            self._sock.disable_monitor()
+            self._extra.close(linger=0)
+        self._sock.close(linger=_LINGER_MS)
+        self._ctx.term()
 
     def _read_all(self) -> None:
         for _ in range(1000):
@@ -485,9 +489,9 @@ class DealerLink(_Thread):
             if not isinstance(msg, Heartbeat):
                 self._deliver(msg, self._inbox.put_nowait)  # type: ignore[arg-type]
 
-    def _read_monitor(self) -> None:
-        assert self._monitor is not None
-        for event in curve.handshake_events(self._monitor):
+    def _read_extra(self) -> None:
+        assert self._extra is not None
+        for event in curve.handshake_events(self._extra):
             if "succeeded" not in event:  # a refused key retries every 100 ms: one line per window
                 self._log(f"handshake {event}", event)
 
@@ -501,7 +505,7 @@ class DealerLink(_Thread):
                 self._log("send", f"could not send to the coordinator: {exc.strerror}")
             self._out.popleft()
 
-    def _beacon(self, now: float) -> None:
+    def _beat_now(self, now: float) -> None:
         if self._hello is not None:
             frame = encode(self._hello)
         else:
@@ -525,7 +529,8 @@ class DealerLink(_Thread):
         except zmq.ZMQError:
             pass  # not connected: the next beacon will try again
 
-    def _guard(self, now: float) -> None:
+    def _after(self, now: float) -> None:
+        """The coordinator-loss guard (see the class docstring)."""
         if not self._armed or now - self.last_rx <= self._silence_s:
             self._silence_at = None
             return

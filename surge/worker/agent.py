@@ -363,7 +363,7 @@ def resend_delay_s(attempts: int, base_s: float, cap_s: float = RESEND_MAX_S) ->
     A coordinator that is slow, or that holds a report back because it is too far ahead of
     a gap, is not flooded: 3 s, 6 s, 12 s, 24 s, then every 30 s.
     """
-    return min(base_s * 2 ** min(attempts, 32), cap_s)
+    return min(base_s * float(2 ** min(attempts, 32)), cap_s)
 
 
 def merged(held: Report, new: Report) -> Report:
