@@ -20,6 +20,10 @@ A VU goes through these states::
   ``gracefulStop``. Then it is cancelled; an interrupted iteration is not counted, as in k6.
 * A VU to deactivate is always the most recently activated one (last in, first out), which is
   what makes every worker's share of the fleet-wide count line up with the plan.
+* An iteration that never suspends (an empty ``default``, one that raises before its first
+  await, a request refused before it is sent) is followed by one turn of the loop, so a VU
+  can iterate as fast as k6's would without starving reports, heartbeats and Stop. Code that
+  blocks the loop itself (``time.sleep``) is not cured here: the worker's link names it.
 
 The loop's clock is the only clock: a test runs a 3-minute ramp in milliseconds on a
 virtual-time event loop (tests/worker/test_vu.py).
