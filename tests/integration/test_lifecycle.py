@@ -264,6 +264,6 @@ def test_the_demo_target_dies_with_its_coordinator_even_on_sigkill() -> None:
             assert time.monotonic() < deadline, "the demo target outlived its coordinator"
             time.sleep(0.2)
     finally:
-        stop(coord)
-        for pid in _orphan_targets():
+        for pid in _orphan_targets():  # first: an orphan holds the coordinator's stderr open
             os.kill(pid, signal.SIGKILL)
+        stop(coord)
