@@ -13,7 +13,8 @@ threads) and plays the worker's side of :mod:`surge.common.protocol` as
 
     Hello (every second until Welcome) -> Welcome
     Run -> Ready          (the bundle is ignored: nothing is imported, no VU runs)
-    Start -> every report_interval_s: Report(seq, delta) -> Ack ; Heartbeat every second
+    Start -> every report_interval_s: Report(seq, delta) -> Ack (or Reject) ; Heartbeat every second
+    an unacknowledged report is sent again with the agent's backoff (3 s doubling up to 30 s)
     at the slice's end: the final Report -> its Ack -> done (Bye, if it comes, is fine too)
 
 What makes the reports realistic is that they are built the worker's way: a real
@@ -51,6 +52,7 @@ from surge.common.protocol import (
     Hello,
     Message,
     Ready,
+    Reject,
     Report,
     Run,
     Start,
@@ -62,7 +64,8 @@ from surge.worker.http import Response, Timings
 from surge.worker.recorder import Recorder
 
 POOL_SIZE = 4096
-RESEND_AFTER_S = 3.0
+RESEND_AFTER_S = 3.0  # as surge.worker.agent: first resend after this, then doubling ...
+RESEND_MAX_S = 30.0  # ... up to this (a flat 3 s turns a coordinator that is late into a resend storm)
 
 
 class DealerChannel:
@@ -127,7 +130,7 @@ class FakeWorker:
         self.welcomed = asyncio.Event()
         self.run_msg: Run | None = None
         self.started = asyncio.Event()
-        self.outbox: dict[int, tuple[float, Report]] = {}
+        self.outbox: dict[int, tuple[float, int, Report]] = {}  # seq -> (sent at, resends, report)
         self.final_seq: int | None = None
         self.done = asyncio.Event()
 
@@ -144,7 +147,9 @@ class FakeWorker:
             elif isinstance(msg, Start):
                 self.window.start = time.monotonic()
                 self.started.set()
-            elif isinstance(msg, Ack):
+            elif isinstance(msg, (Ack, Reject)):
+                if isinstance(msg, Reject) and msg.seq in self.outbox:  # dropped alone, as the agent does
+                    self.window.errors.append(f"report {msg.seq} rejected: {msg.reason}")
                 self.outbox.pop(msg.seq, None)
                 if self.final_seq is not None and not self.outbox:
                     self.window.end = time.monotonic()
@@ -160,9 +165,9 @@ class FakeWorker:
                 await self.chan.send(Hello(f"fake-{self.index}", socket.gethostname(), os.getpid()))
             else:
                 await self.chan.send(Heartbeat())
-                for seq, (sent_at, report) in list(self.outbox.items()):
-                    if now - sent_at >= RESEND_AFTER_S:
-                        self.outbox[seq] = (now, report)
+                for seq, (sent_at, attempts, report) in list(self.outbox.items()):
+                    if now - sent_at >= min(RESEND_AFTER_S * 2**attempts, RESEND_MAX_S):
+                        self.outbox[seq] = (now, attempts + 1, report)
                         self.window.resends += 1
                         await self.chan.send(report)
             await asyncio.sleep(1.0)
@@ -180,7 +185,7 @@ class FakeWorker:
             for _ in range(10):
                 rec.add("surge_loop_lag", rng.uniform(0.0, 0.8))
         if "surge_cpu" in BUILTIN_METRICS:
-            rec.set_gauge("surge_cpu", 35.0 + rng.uniform(-5, 5))
+            rec.set_gauge("surge_cpu", 0.35 + rng.uniform(-0.05, 0.05))  # a share of one core (a trend now)
         if "surge_saturated" in BUILTIN_METRICS:
             rec.add("surge_saturated", 0.0)
         self.window.samples += self.samples
@@ -201,7 +206,7 @@ class FakeWorker:
             final = i == n_intervals
             # one report per interval, numbered from 1 as the protocol requires: seq is i
             report = Report(msg.run_id, i, time.monotonic() - t0, series, checks, final, "")
-            self.outbox[i] = (time.monotonic(), report)
+            self.outbox[i] = (time.monotonic(), 0, report)
             if final:
                 self.final_seq = i
             self.window.reports += 1
