@@ -44,7 +44,8 @@ import msgpack
 from surge.common.errors import ProtocolError
 from surge.common.metrics import SINK_TYPES, MetricType, Sink
 
-PROTOCOL_VERSION = 1
+# 2: Reject, Refuse.retry_s, Heartbeat's stall report, Report.vus_samples (surge 0.2).
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True)

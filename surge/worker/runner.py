@@ -88,10 +88,10 @@ class WorkerRun:
         return make
 
     def _vus_changed(self, _n: int) -> None:
-        self.recorder.set_gauge("vus", float(sum(ex.running for ex in self.executors)))
+        self.recorder.set_gauge("vus", float(self._running_vus()))
 
     def _running_vus(self) -> int:
-        return sum(ex.running for ex in self.executors)
+        return sum(ex.live for ex in self.executors)
 
     async def _sample_vus(self, t0: float) -> None:
         """Tick k at loop time ``t0 + k``: append (k, running VUs) until cancelled."""

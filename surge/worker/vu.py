@@ -77,13 +77,14 @@ ExecFn = Callable[[VU], Coroutine[Any, Any, Any]]
 
 
 class _Slot:
-    __slots__ = ("vu", "task", "active", "kill")
+    __slots__ = ("vu", "task", "active", "kill", "doomed")
 
     def __init__(self, vu: VU) -> None:
         self.vu = vu
         self.task: asyncio.Task[None] | None = None
         self.active = False
         self.kill: asyncio.TimerHandle | None = None
+        self.doomed = False  # its task was told to stop and has not finished yet
 
 
 class ErrorLog:
@@ -194,6 +195,7 @@ class LoopingVUs:
         self._slots: list[_Slot] = []
         self._active = 0
         self.running = 0  # VU tasks alive: running or finishing
+        self._doomed = 0  # of those, the ones already cancelled (gone at their next step)
         self.interrupted = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -237,6 +239,15 @@ class LoopingVUs:
             handle.cancel()
             self._waiter = None
 
+    @property
+    def live(self) -> int:
+        """VUs running or finishing an iteration, not counting those already told to stop.
+
+        This is what ``vus`` samples: a VU cancelled at the instant another scenario starts
+        its own is gone, even though its task has not yet run its last step.
+        """
+        return self.running - self._doomed
+
     def stop_now(self) -> None:
         """Interrupt every VU at once (abort, Ctrl-C, lost coordinator)."""
         self._stopped = True
@@ -244,8 +255,20 @@ class LoopingVUs:
             _resolve(self._waiter, False)
         for slot in self._slots:
             slot.active = False
-            if slot.task is not None and not slot.task.done():
-                slot.task.cancel()
+            self._kill(slot)
+
+    def _doom(self, slot: _Slot) -> None:
+        """From now on this VU no longer counts as live (its task ends at its next step)."""
+        if slot.task is not None and not slot.task.done() and not slot.doomed:
+            slot.doomed = True
+            self._doomed += 1
+            self._on_vus(self.live)
+
+    def _kill(self, slot: _Slot) -> None:
+        slot.kill = None
+        self._doom(slot)
+        if slot.task is not None and not slot.task.done():
+            slot.task.cancel()
 
     def _resize(self, target: int, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -256,9 +279,12 @@ class LoopingVUs:
                 self._slots.append(_Slot(self._make_vu(self.plan.vu_ids[idx])))
             slot = self._slots[idx]
             slot.active = True
-            if slot.kill is not None:
+            if slot.kill is not None:  # ramped down and back up before its deadline: it stays
                 slot.kill.cancel()
                 slot.kill = None
+                if slot.doomed:
+                    slot.doomed = False
+                    self._doomed -= 1
             if slot.task is None or slot.task.done():
                 self.running += 1
                 self._idle.clear()
@@ -271,8 +297,14 @@ class LoopingVUs:
             if slot.task is not None and not slot.task.done():
                 if slot.kill is not None:
                     slot.kill.cancel()
-                slot.kill = loop.call_at(deadline, slot.task.cancel)
-        self._on_vus(self.running)
+                    slot.kill = None
+                if deadline <= loop.time():
+                    # No grace left: it is gone now for whoever counts VUs at this instant
+                    # (the next scenario may start its own in it), though an iteration that
+                    # ends at this very instant still completes, as it always did.
+                    self._doom(slot)
+                slot.kill = loop.call_at(deadline, self._kill, slot)
+        self._on_vus(self.live)
 
     async def _vu_main(self, slot: _Slot) -> None:
         vu = slot.vu
@@ -315,8 +347,11 @@ class LoopingVUs:
             if slot.kill is not None:
                 slot.kill.cancel()
                 slot.kill = None
+            if slot.doomed:
+                slot.doomed = False
+                self._doomed -= 1
             self.running -= 1
-            self._on_vus(self.running)
+            self._on_vus(self.live)
             if self.running == 0:
                 self._idle.set()
 

@@ -261,15 +261,16 @@ SLICE_BODY = RUN_BODY["slices"][0]
         pytest.param(_frame("welcome"), "not a map", id="a string"),
         pytest.param(_frame(None), "not a map", id="nil"),
         # version
-        pytest.param(_frame({"v": 2, "k": "heartbeat"}), r"version 2 is not this surge's version 1", id="version 2"),
-        pytest.param(_frame({"v": 0, "k": "heartbeat"}), r"version 0 .* version 1", id="version 0"),
-        pytest.param(_frame({"v": "1", "k": "heartbeat"}), r"version '1' .* version 1", id="version as str"),
+        pytest.param(_frame({"v": 1, "k": "heartbeat"}), r"version 1 is not this surge's version 2", id="version 1"),
+        pytest.param(_frame({"v": 3, "k": "heartbeat"}), r"version 3 is not this surge's version 2", id="version 3"),
+        pytest.param(_frame({"v": 0, "k": "heartbeat"}), r"version 0 .* version 2", id="version 0"),
+        pytest.param(_frame({"v": "2", "k": "heartbeat"}), r"version '2' .* version 2", id="version as str"),
         pytest.param(_frame({"k": "heartbeat"}), r"version None .* version 1", id="no version"),
         # kind
-        pytest.param(_frame({"v": 1, "k": "explode"}), "unknown message kind 'explode'", id="unknown kind"),
-        pytest.param(_frame({"v": 1, "k": "Welcome", "index": 1}), "unknown message kind", id="kind in wrong case"),
-        pytest.param(_frame({"v": 1, "index": 1}), "unknown message kind None", id="no kind"),
-        pytest.param(_frame({"v": 1, "k": 3}), "unknown message kind 3", id="kind not a str"),
+        pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "explode"}), "unknown message kind 'explode'", id="unknown kind"),
+        pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "Welcome", "index": 1}), "unknown message kind", id="kind in wrong case"),
+        pytest.param(_frame({"v": PROTOCOL_VERSION, "index": 1}), "unknown message kind None", id="no kind"),
+        pytest.param(_frame({"v": PROTOCOL_VERSION, "k": 3}), "unknown message kind 3", id="kind not a str"),
         # fields
         pytest.param(_frame(_without(_body(Welcome(1)), "index")), "missing field 'index'", id="missing field"),
         pytest.param(_frame(_without(_report_body(), "series")), "missing field 'series'", id="missing report field"),
@@ -410,7 +411,7 @@ _json_like = st.recursive(
 def _maps(draw: st.DrawFn) -> dict[Any, Any]:
     body: dict[Any, Any] = draw(st.dictionaries(_key, _json_like, max_size=8))
     if draw(st.integers(0, 9)) > 0:
-        body["v"] = draw(st.sampled_from([PROTOCOL_VERSION, PROTOCOL_VERSION, 2, None, "1"]))
+        body["v"] = draw(st.sampled_from([PROTOCOL_VERSION, PROTOCOL_VERSION, 1, 3, None, "2"]))
     if draw(st.integers(0, 9)) > 0:
         body["k"] = draw(st.one_of(st.sampled_from(_KIND_NAMES), _scalar))
     if draw(st.booleans()):  # start from a real message and damage it

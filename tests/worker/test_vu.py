@@ -223,3 +223,30 @@ def test_a_module_missing_inside_an_iteration_gets_a_hint(capsys: pytest.Capture
     assert err.count("ModuleNotFoundError") == 3
     assert err.count("hint:") == 1
     assert "import it at the top of the scenario file" in err and "install it on every load machine" in err
+
+
+def test_a_vu_stopped_with_no_grace_left_is_not_live_at_that_instant() -> None:
+    # Scenarios back to back: at the instant one ends with gracefulStop 0, the next may start
+    # its own VUs, and a sample of vus taken then must not count the ending ones.
+    seen: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        rec = Recorder(clock=loop.time, metric_defs={})
+        ex = LoopingVUs(
+            _slice([(0.0, 2)], 100.0, stop_s=0.0), lambda vu: asyncio.sleep(10),
+            lambda i: VU(i, "s", {}, None, {"scenario": "s"}), rec,
+            errors=ErrorLog(), on_abort=lambda exc: None, on_vus=lambda n: None,
+        )
+
+        def ramp_down_now() -> None:
+            ex._resize(0, loop.time())  # the deadline is this very instant
+            seen.append((ex.running, ex.live))
+
+        loop.call_at(3.0, ramp_down_now)
+        loop.call_at(3.0 + 1e-9, lambda: seen.append((ex.running, ex.live)))
+        await ex.run(loop.time())
+
+    run_virtual(main())
+    assert seen[0] == (2, 0)  # both tasks still exist, neither is live
+    assert seen[1] == (0, 0)
