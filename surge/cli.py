@@ -209,9 +209,9 @@ def keys(directory: Path, force: bool) -> None:
 @click.option("--error-status", default=500, type=int, show_default=True)
 @click.option("--anon-key", default="surge-demo-anon-key", show_default=True, help="Expected bearer token and apikey.")
 @click.option("--seed", default=None, type=int)
-@click.option("--exit-with-parent", is_flag=True, hidden=True, help="Exit when the process that started it is gone.")
+@click.option("--parent-pid", type=int, default=None, hidden=True, help="Exit when this process is no longer the parent.")
 def target(host: str, port: int, latency_median_ms: float, latency_sigma: float, error_rate: float,
-           error_status: int, anon_key: str, seed: int | None, exit_with_parent: bool) -> None:
+           error_status: int, anon_key: str, seed: int | None, parent_pid: int | None) -> None:
     """Serve the demo create-checkout-session endpoint."""
     from surge.target import TargetConfig, run_target
 
@@ -222,4 +222,4 @@ def target(host: str, port: int, latency_median_ms: float, latency_sigma: float,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    run_target(cfg, exit_with_parent=exit_with_parent)
+    run_target(cfg, parent_pid=parent_pid)

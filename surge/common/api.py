@@ -64,6 +64,11 @@ def install_recorder(recorder: Recorder | None) -> None:
         _dropped_sites.clear()
 
 
+def installed_recorder() -> Recorder | None:
+    """The recorder adds go to now (None outside a run)."""
+    return _recorder
+
+
 DROPPED_SAMPLES = "surge_dropped_samples"
 _MAX_DROPPED_SITES = 1000  # beyond this many (metric, line) pairs, drops are only counted
 _dropped_sites: set[tuple[str, str, int]] = set()

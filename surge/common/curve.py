@@ -461,7 +461,8 @@ class FleetAuthenticator:
         coordinator key (the HELLO does not decrypt), is refused by libzmq itself and never
         reaches the ZAP handler; so is one that hangs up mid-handshake or never finishes it. Which
         of these a peer without CURVE shows is a race: when it reads the server's greeting first,
-        it hangs up before the server reads its own, and the server sees only the hang-up. only the socket's monitor sees it. libzmq names no peer address
+        it hangs up before the server reads its own, and the server sees only the hang-up. Only
+        the socket's monitor sees any of these. libzmq names no peer address
         in those events (only the local endpoint it arrived on), so they are reported and
         rate-limited under ``a peer on <endpoint>``.
 

@@ -14,7 +14,8 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
     C -> W  Run(run_id, bundle, entry, env, slices, submetrics, report_interval_s)
     W -> C  Ready(run_id) | LoadFailed(run_id, exit_code, message)
     C -> W  Start(run_id)                            all workers at once: their clocks start here
-    W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted)  every interval, and a final one
+    W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted, vus_samples)  every interval,
+                                                     and a final one; vus_samples: (second, VUs) ticks
     C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
     C -> W  Reject(run_id, seq, reason)              the report did not validate: dropped alone, counted
     C -> W  Stop(run_id, reason)                     abortOnFail, Ctrl-C, a lost peer

@@ -73,12 +73,30 @@ class LinkError(SurgeError):
     exit_code = ExitCode.INVALID_CONFIG
 
 
-def check_endpoint(endpoint: str) -> str:
-    """``endpoint`` if surge can use it, else a one-line LinkError (:mod:`surge.common.endpoints`)."""
+def check_endpoint(endpoint: str, *, to_connect: bool = False) -> str:
+    """``endpoint`` if surge can use it, else a one-line LinkError (:mod:`surge.common.endpoints`).
+
+    ``to_connect``: an address to dial, where ``*`` (any interface, any port) means nothing.
+    """
     try:
-        return endpoints.check_endpoint(endpoint)
+        endpoints.check_endpoint(endpoint)
+        if to_connect and endpoint.startswith("tcp://"):
+            host, port = endpoints.parse_tcp_endpoint(endpoint)
+            if host == "*" or port is None:
+                raise ValueError(f"{endpoint!r}: connect to a host and port, e.g. tcp://jumpbox:5557 (* is for --bind)")
+        return endpoint
     except ValueError as exc:
         raise LinkError(str(exc)) from None
+
+
+def _quietly(log: Callable[[str], None]) -> Callable[[str], None]:
+    def emit(text: str) -> None:
+        try:
+            log(text)
+        except (OSError, ValueError):
+            pass  # stderr is gone (a closed pipe): the line is lost, the thread is not
+
+    return emit
 
 
 def _log(text: str) -> None:
@@ -95,10 +113,10 @@ class _Thread:
     """
 
     def __init__(self, name: str, endpoint: str, heartbeat_s: float, log: Callable[[str], None]) -> None:
-        check_endpoint(endpoint)
         self._heartbeat_s = heartbeat_s
-        self._emit = log
-        self._log = LogLimiter(log)
+        self._emit = _quietly(log)  # a closed or broken stderr must never stop the thread
+        self._log = LogLimiter(self._emit)
+        self.faults = 0
         self._ctx = zmq.Context()
         self._sock: zmq.Socket[bytes]
         self._extra: zmq.Socket[bytes] | None = None  # a second socket to watch (a monitor)
@@ -129,9 +147,8 @@ class _Thread:
         return time.monotonic()
 
     def _queue(self, frames: list[bytes]) -> None:
-        if len(self._out) >= MAX_QUEUED_FRAMES:
-            self._out.popleft()  # what matters is resent (reports, Hello) or repeated (heartbeats)
-            self.dropped_frames += 1
+        # Only appends here: the thread alone pops (see _trim), so a frame it is sending
+        # cannot be taken from under it.
         self._out.append(frames)
         try:
             self._wake_w.send(b"\0")
@@ -154,20 +171,26 @@ class _Thread:
         next_beat = self.now()
         try:
             while True:
-                events = dict(poller.poll(_POLL_MS))
-                if sock in events:
-                    self._read_all()
-                if self._wake_r.fileno() in events:
-                    self._drain_wake()
-                if self._extra is not None and self._extra in events:
-                    self._read_extra()
-                self._write_all()
-                now = self.now()
-                if now >= next_beat:
-                    next_beat = now + self._heartbeat_s
-                    self._beat_now(now)
+                try:
+                    events = dict(poller.poll(_POLL_MS))
+                    if sock in events:
+                        self._read_all()
+                    if self._wake_r.fileno() in events:
+                        self._drain_wake()
+                    self._trim()
+                    if self._extra is not None and self._extra in events:
+                        self._read_extra()
                     self._write_all()
-                self._after(now)
+                    now = self.now()
+                    if now >= next_beat:
+                        next_beat = now + self._heartbeat_s
+                        self._beat_now(now)
+                        self._write_all()
+                    self._after(now)
+                except Exception as exc:  # noqa: BLE001 - the thread is the safety net: it must go on
+                    self.faults += 1
+                    self._log(f"fault {type(exc).__name__}", f"the link's thread met {type(exc).__name__}: {exc}; going on")
+                    time.sleep(_POLL_MS / 1000)  # never a hot loop of one fault
                 if self._closing.is_set():
                     self._write_all()
                     break
@@ -192,6 +215,12 @@ class _Thread:
 
     def _thread_ends(self) -> None:
         pass
+
+    def _trim(self) -> None:
+        """Bound the outgoing queue: the oldest go first (what matters is resent or repeated)."""
+        while len(self._out) > MAX_QUEUED_FRAMES:
+            self._out.popleft()
+            self.dropped_frames += 1
 
     def _drain_wake(self) -> None:
         try:
@@ -256,6 +285,7 @@ class RouterLink(_Thread):
         max_frame: int = MAX_FRAME_TO_COORDINATOR,
         log: Callable[[str], None] = _log,
     ) -> None:
+        check_endpoint(bind)
         super().__init__("surge-coordinator-link", bind, heartbeat_s, log)
         self._auth: curve.FleetAuthenticator | None = None
         sock = self._sock = self._ctx.socket(zmq.ROUTER)
@@ -411,6 +441,7 @@ class DealerLink(_Thread):
         max_frame: int = MAX_FRAME_TO_WORKER,
         log: Callable[[str], None] = _log,
     ) -> None:
+        check_endpoint(connect, to_connect=True)
         super().__init__("surge-worker-link", connect, heartbeat_s, log)
         self.endpoint = connect
         self._hello: Hello | None = hello
@@ -428,6 +459,9 @@ class DealerLink(_Thread):
                 self._extra = sock.get_monitor_socket()  # to say so when the handshake is refused
             sock.connect(connect)
         except zmq.ZMQError as exc:
+            if self._extra is not None:  # else term() waits for the monitor socket forever
+                sock.disable_monitor()
+                self._extra.close(linger=0)
             sock.close(linger=0)
             self._ctx.term()
             self._close_thread()
@@ -454,6 +488,7 @@ class DealerLink(_Thread):
         self.last_rx = self.now()
         self._hello = None
         self._silence_at = None
+        self._wedged = False
         self._armed = True
 
     def unwelcomed(self, hello: Hello) -> None:
@@ -468,6 +503,10 @@ class DealerLink(_Thread):
     # -------------------------------------------------------------- the I/O thread
 
     def _thread_ends(self) -> None:
+        if not self._closing.is_set() and self._armed and self._on_wedged is not None:
+            # Not asked to close, yet ending: without this thread nobody would notice a lost
+            # coordinator, so the load must not go on.
+            self._on_wedged("the worker's link thread stopped")
         if self._extra is not None:
             self._sock.disable_monitor()
             self._extra.close(linger=0)

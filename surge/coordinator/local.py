@@ -58,9 +58,9 @@ async def reap(procs: list[subprocess.Popen[bytes]], *, grace_s: float = 10.0) -
 class DemoTarget:
     """The embedded demo target in a process of its own, on 127.0.0.1 and a free port.
 
-    It is started with ``--exit-with-parent``: it watches that the process which started it
-    is still its parent, so it dies with its coordinator even when that is killed with
-    SIGKILL and no cleanup runs.
+    It is started with ``--parent-pid`` (this process): it watches that this process is still
+    its parent, so it dies with its coordinator even when that is killed with SIGKILL and no
+    cleanup runs.
     """
 
     def __init__(self, args: list[str] | None = None) -> None:
@@ -70,7 +70,7 @@ class DemoTarget:
 
     async def start(self, timeout_s: float = 20.0) -> str:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "surge", "target", "--host", "127.0.0.1", "--port", "0", "--exit-with-parent",
+            [sys.executable, "-m", "surge", "target", "--host", "127.0.0.1", "--port", "0", "--parent-pid", str(os.getpid()),
              *self._args],
             stdout=subprocess.PIPE,
             text=True,

@@ -106,10 +106,11 @@ def report(
         stderr.write(f"surge: {warning}\n")
     if result.rejected:
         data["state"]["rejectedReports"] = {name: list(reasons) for name, reasons in result.rejected.items()}
+        skipped = dict(zip(result.workers, result.aggregate.skipped))
         for name, reasons in result.rejected.items():
             stderr.write(
-                f"surge: {len(reasons)} report(s) from {name} did not validate and are not in the summary "
-                f"(first: {reasons[0]})\n"
+                f"surge: {skipped.get(name, len(reasons))} report(s) from {name} did not validate and are not "
+                f"in the summary (first: {reasons[0]})\n"
             )
     if result.lost:
         data["state"]["lostWorkers"] = [

@@ -55,6 +55,7 @@ from surge.coordinator.aggregate import Accepted, Aggregate
 TICK_S = 1.0
 STALL_WARN_S = 2.0  # a worker whose loop has not run this long is named, with the line that holds it
 BUSY_RETRY_S = 5.0  # what a worker that arrives during a run is told
+MAX_REASONS = 100  # rejected reports named per worker (the count is in the aggregate's skipped)
 
 # Called every tick with the elapsed time and a function that merges the fleet's sinks (a
 # copy of every series of every worker: call it only when the answer is needed); returns a
@@ -202,7 +203,8 @@ class Session:
         deadline = self._loop.time() + self._gather_timeout_s
         while len(self._peers) < self._n:
             if self._stop_requested is not None:
-                self.dismiss("interrupted")
+                if self._dismiss:  # its own one-run workers leave; long-lived ones wait for the next run
+                    self.dismiss("interrupted")
                 raise Interrupted(
                     f"{self._stop_requested.message} while waiting for workers "
                     f"({len(self._peers)} of {self._n} connected); no load was sent"
@@ -274,11 +276,17 @@ class Session:
         stop_deadline = t0 + max_duration_s + self._stop_timeout_s
         next_tick = t0 + TICK_S
         lost: list[LostWorker] = []
+        lost_idx: set[int] = set()
         rejected: dict[str, list[str]] = {}
 
         def declare_lost(p: _Peer, why: str) -> None:
+            # Gone: not waited for, and nothing it sends from now on is applied, so that the
+            # summary holds exactly what LostWorker says was kept. No more heartbeats to it
+            # either: if it is alive, its own guard stops its load.
             i = p.index
-            agg.finished[i] = True  # gone: do not wait for it any longer
+            agg.finished[i] = True
+            lost_idx.add(i)
+            self._chan.forget(p.identity)
             lost.append(LostWorker(p.name, self._loop.time() - t0, why, agg.reports[i], agg.reported_s[i], agg.requests[i]))
 
         try:
@@ -327,12 +335,19 @@ class Session:
                     if isinstance(got, Arrival):
                         self._tell_busy(got)
                     continue
+                if sender.index in lost_idx:
+                    continue  # declared lost: too late to count (see declare_lost)
                 if isinstance(got, Refused):
                     if got.report is not None and got.report[0] == run_id:
                         _, seq, final = got.report
-                        if agg.skip(sender.index, seq, final) is not Accepted.TOO_FAR:
-                            rejected.setdefault(sender.name, []).append(f"report {seq}: {got.reason}")
+                        taken = agg.skip(sender.index, seq, final)
+                        if taken in (Accepted.APPLIED, Accepted.BUFFERED):
+                            reasons = rejected.setdefault(sender.name, [])
+                            if len(reasons) < MAX_REASONS:
+                                reasons.append(f"report {seq}: {got.reason}")
                             self._send(sender, Reject(run_id, seq, got.reason))
+                        elif taken is Accepted.DUPLICATE:
+                            self._send(sender, Ack(run_id, seq))  # a damaged resend of one already taken
                     continue
                 msg = got.msg
                 if isinstance(msg, Report) and msg.run_id == run_id:
@@ -343,7 +358,15 @@ class Session:
                     if msg.aborted and stopped is None:
                         stopped = StopReason(ExitCode.SCRIPT_ABORTED, f"{sender.name}: {msg.aborted}")
                 elif isinstance(msg, Hello):
-                    self._send(sender, Welcome(sender.index))  # its Welcome was lost; the run goes on
+                    if agg.finished[sender.index]:
+                        self._send(sender, Welcome(sender.index))  # done with this run; the next may come
+                    else:
+                        # It says hello only after it dropped the run (its own silence guard
+                        # fired first): what it had not reported is gone, and waiting for its
+                        # final report would only delay the end.
+                        declare_lost(sender, "it dropped the run (it heard nothing from this coordinator)")
+                        if stopped is None:
+                            stopped = StopReason(ExitCode.WORKER_LOST, f"worker {sender.name} dropped the run")
         finally:
             duration = self._loop.time() - t0
             if self._dismiss:
@@ -355,7 +378,8 @@ class Session:
         while not all(p.ready for p in peers):
             if self._stop_requested is not None:
                 self._broadcast(Stop(run_id, self._stop_requested.message))
-                self.dismiss("interrupted")
+                if self._dismiss:
+                    self.dismiss("interrupted")
                 raise Interrupted(f"{self._stop_requested.message} while the workers loaded the scenario; no load was sent")
             left = deadline - self._loop.time()
             if left <= 0:

@@ -20,7 +20,7 @@ from surge.common import api
 from surge.common.durations import format_duration
 from surge.common.errors import ExitCode
 from surge.common.metrics import Sink
-from surge.common.curve import CoordinatorKeys, load_coordinator_keys
+from surge.common.curve import CoordinatorKeys, load_coordinator_keys, load_worker_keys
 from surge.common.endpoints import is_loopback_endpoint
 from surge.common.wire import LinkError, RouterLink
 from surge.coordinator.local import DemoTarget, reap, spawn_workers
@@ -102,7 +102,10 @@ def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float) -> Watchdog:
 def _coordinator_keys(cfg: RunConfig) -> CoordinatorKeys | None:
     """The keys to listen with; beyond loopback, none is an error unless ``--insecure``."""
     if cfg.keys is not None:
-        return load_coordinator_keys(cfg.keys)
+        keys = load_coordinator_keys(cfg.keys)
+        if cfg.spawn_workers:
+            load_worker_keys(cfg.keys)  # its own workers get the same directory: it must hold both halves
+        return keys
     if not is_loopback_endpoint(cfg.bind) and not cfg.insecure:
         raise LinkError(
             f"refusing to listen on {cfg.bind} without keys: anyone who reaches it could join the fleet "

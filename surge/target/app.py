@@ -342,12 +342,12 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-async def _serve_until_signal(config: TargetConfig, exit_with_parent: bool) -> None:
+async def _serve_until_signal(config: TargetConfig, parent_pid: int | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     target = await start_target(config)
     signals = (signal.SIGINT, signal.SIGTERM)
-    watcher = loop.create_task(_watch_parent(os.getppid(), stop)) if exit_with_parent else None
+    watcher = loop.create_task(_watch_parent(parent_pid, stop)) if parent_pid is not None else None
     try:
         for signum in signals:
             loop.add_signal_handler(signum, stop.set)
@@ -361,13 +361,14 @@ async def _serve_until_signal(config: TargetConfig, exit_with_parent: bool) -> N
         await target.stop()
 
 
-def run_target(config: TargetConfig, *, exit_with_parent: bool = False) -> None:
+def run_target(config: TargetConfig, *, parent_pid: int | None = None) -> None:
     """Serve the demo target until SIGINT or SIGTERM, then return (for ``surge target``).
 
     Prints one line, ``surge demo target listening on http://HOST:PORT``. Runs on uvloop when
     it is installed, since the target shares the machine with the load it is measured under.
-    ``exit_with_parent``: also return when the process that started this one is gone (even
-    killed with SIGKILL), so that ``surge run --demo-target`` never leaves a target behind.
+    ``parent_pid``: also return when that process is no longer this one's parent (it is gone,
+    even killed with SIGKILL), so that ``surge run --demo-target`` never leaves a target behind.
+    Given by the parent itself, so a parent that dies before this process looks is noticed too.
     """
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
     try:
@@ -377,4 +378,4 @@ def run_target(config: TargetConfig, *, exit_with_parent: bool = False) -> None:
     else:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_until_signal(config, exit_with_parent))
+        runner.run(_serve_until_signal(config, parent_pid))

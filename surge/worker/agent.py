@@ -93,8 +93,10 @@ class Agent:
         resend_after_s: float = RESEND_AFTER_S,
         keys: WorkerKeys | None = None,
         on_wedged: Callable[[str], None] | None = None,
+        max_outbox: int = MAX_OUTBOX,
     ) -> None:
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self._max_outbox = max_outbox
         self._hello = Hello(self._name, socket.gethostname(), os.getpid())
         self._connect = connect
         self._once = once
@@ -164,23 +166,20 @@ class Agent:
                 next_notice = now + WAITING_NOTICE_S[0]
             elif now >= next_notice:
                 next_notice = now + WAITING_NOTICE_S[1]
-                _log(f"waiting for the coordinator at {self._connect} (nothing has answered yet)")
+                _log(f"waiting for the coordinator at {self._connect}")
             await asyncio.sleep(min(0.25, self._resend_after_s / 2))
 
     def _stall_site(self) -> str:
         """Where the loop's thread is stuck, as the scenario's ``file:line in function`` (called from the link's thread)."""
         frame = sys._current_frames().get(threading.main_thread().ident or 0)
         root = self._bundle_dir
-        innermost = ""
-        while frame is not None:
+        while root and frame is not None:
             f = frame.f_code.co_filename
-            if root and f.startswith(root):
+            if f.startswith(root):
                 rel = os.path.relpath(f, root)
                 return f"{rel}:{frame.f_lineno} in {frame.f_code.co_name}"
-            if not innermost and "surge" not in f and "asyncio" not in f:
-                innermost = f"{os.path.basename(f)}:{frame.f_lineno} in {frame.f_code.co_name}"
             frame = frame.f_back
-        return innermost
+        return ""  # not in the scenario's code: nothing to blame it for
 
     def _lost_coordinator(self) -> None:
         if self._play is not None and not self._play.done():
@@ -233,7 +232,7 @@ class Agent:
 
     def _settled(self, seq: int) -> None:
         self._outbox.pop(seq, None)
-        if self._held is not None and len(self._outbox) < MAX_OUTBOX:
+        if self._held is not None and len(self._outbox) < self._max_outbox:
             self._number_and_send(self._held)
             self._held = None
         if self._final_seq is not None and not self._outbox and self._held is None:
@@ -276,13 +275,15 @@ class Agent:
     async def _play_run(self) -> None:
         run, msg = self._run, self._run_msg
         assert run is not None and msg is not None
-        self._reporter = self._loop.create_task(self._report_every(msg.report_interval_s))
+        # A local name: if this run is dropped (a lost coordinator) while its cleanup still
+        # awaits, a next run's reporter must not be the one cancelled here.
+        reporter = self._reporter = self._loop.create_task(self._report_every(msg.report_interval_s))
         try:
             await run.play()
         finally:
-            self._reporter.cancel()
+            reporter.cancel()
             try:
-                await self._reporter
+                await reporter
             except asyncio.CancelledError:
                 pass
         if run.interrupted_iterations:
@@ -311,13 +312,14 @@ class Agent:
             return
         series, checks = run.recorder.flush()
         aborted = str(run.aborted) if run.aborted is not None else ""
-        report = Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, run.take_vus_samples())
+        samples = run.take_vus_samples()
+        report = Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, samples)
         if self._held is not None:
             report = merged(self._held, report)
             self._held = None
-        elif not series and not checks and not final and not aborted:
+        elif not series and not checks and not final and not aborted and not samples:
             return
-        if len(self._outbox) >= MAX_OUTBOX and not final:
+        if len(self._outbox) >= self._max_outbox and not final:
             self._held = report  # numbered and sent once the coordinator catches up
             return
         self._number_and_send(report)

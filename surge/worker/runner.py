@@ -139,7 +139,8 @@ class WorkerRun:
             sampler.cancel()
             self.stop_now()
             await asyncio.gather(*(c.close() for c in self._clients), return_exceptions=True)
-            api.install_recorder(None)
+            if api.installed_recorder() is self.recorder:  # a next run may have installed its own
+                api.install_recorder(None)
             self.errors.print_summary()  # the run has ended on this worker: one line per kind of error
 
     def stop_now(self) -> None:

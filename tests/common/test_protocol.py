@@ -265,7 +265,7 @@ SLICE_BODY = RUN_BODY["slices"][0]
         pytest.param(_frame({"v": 3, "k": "heartbeat"}), r"version 3 is not this surge's version 2", id="version 3"),
         pytest.param(_frame({"v": 0, "k": "heartbeat"}), r"version 0 .* version 2", id="version 0"),
         pytest.param(_frame({"v": "2", "k": "heartbeat"}), r"version '2' .* version 2", id="version as str"),
-        pytest.param(_frame({"k": "heartbeat"}), r"version None .* version 1", id="no version"),
+        pytest.param(_frame({"k": "heartbeat"}), r"version None .* version 2", id="no version"),
         # kind
         pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "explode"}), "unknown message kind 'explode'", id="unknown kind"),
         pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "Welcome", "index": 1}), "unknown message kind", id="kind in wrong case"),

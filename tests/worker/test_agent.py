@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from surge.common.metrics import CounterSink
-from surge.common.protocol import Ack, Bye, Hello, Ready, Report, Run, ScenarioSlice, Start, Welcome
+from surge.common.protocol import Ack, Bye, Hello, Ready, Reject, Report, Run, ScenarioSlice, Start, Welcome
 from surge.common.wire import Arrival, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
 from surge.worker.agent import Agent
@@ -106,3 +107,66 @@ def test_held_deltas_merge_without_losing_anything() -> None:
     out = merged(held, new)
     assert out.elapsed_s == 2.0 and out.checks == {"ok": (3, 1)} and out.vus_samples == [(0, 1), (1, 2)]
     assert {k: s.to_wire() for k, s in out.series.items()} == {"http_reqs": [7.0], "iterations": [1.0]}
+
+
+async def _rejecting_slow_coordinator(max_outbox: int) -> tuple[Agent, Aggregate, int, int, list[int]]:
+    """Rejects report 1, holds back every ack for a while, then acks all: the agent must hold, not drop."""
+    chan = RouterLink("tcp://127.0.0.1:*")
+    agent = Agent(chan.endpoint, name="w", once=True, resend_after_s=5.0, max_outbox=max_outbox)
+    serving = asyncio.ensure_future(agent.serve())
+    agg = Aggregate(1)
+    outstanding: set[int] = set()
+    most = 0
+    seen: list[int] = []
+    run = dataclasses.replace(_run_msg(), report_interval_s=0.05)
+    try:
+        async def recv() -> tuple[bytes, object]:
+            while True:
+                got = await asyncio.wait_for(chan.recv(), 10)
+                if isinstance(got, Arrival):
+                    return got.identity, got.msg
+
+        ident, msg = await recv()
+        chan.watch(ident)
+        chan.send(ident, Welcome(0))
+        chan.send(ident, run)
+        while not isinstance(msg, Ready):
+            ident, msg = await recv()
+        chan.send(ident, Start("run1"))
+        loop = asyncio.get_running_loop()
+        hold_until = loop.time() + 0.6
+        while not agg.all_finished:
+            ident, msg = await recv()
+            if not isinstance(msg, Report):
+                continue
+            seen.append(msg.seq)
+            outstanding.add(msg.seq)
+            most = max(most, len(outstanding))
+            if msg.seq == 1:
+                agg.skip(0, 1, msg.final)
+                chan.send(ident, Reject("run1", 1, "a test says no"))
+                outstanding.discard(1)
+                continue
+            agg.accept(0, msg)
+            if loop.time() >= hold_until or msg.final:
+                for seq in sorted(outstanding):
+                    chan.send(ident, Ack("run1", seq))
+                outstanding.clear()
+        chan.send(ident, Bye("done"))
+        code = await asyncio.wait_for(serving, 10)
+    finally:
+        if not serving.done():
+            serving.cancel()
+        chan.close()
+    return agent, agg, code, most, seen
+
+
+def test_a_rejected_report_is_dropped_alone_and_a_full_outbox_holds_instead_of_dropping() -> None:
+    agent, agg, code, most, seen = asyncio.run(_rejecting_slow_coordinator(max_outbox=3))
+    assert code == 0 and agent.rejected == 1
+    assert most <= 3 + 1  # the bound, plus the final report, which is always sent
+    assert sorted(set(seen)) == list(range(1, max(seen) + 1))  # held flushes took the next numbers
+    done, iterations = agg.series()["done"], agg.series()["iterations"]
+    assert isinstance(done, CounterSink) and isinstance(iterations, CounterSink)
+    # what report 1 carried is gone (both counters alike); everything after it arrived exactly once
+    assert done.total == iterations.total > 0
