@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -103,3 +104,46 @@ def test_a_watched_peers_bad_report_comes_back_with_the_number_it_claimed() -> N
     refused = asyncio.run(main())
     assert refused.report == ("r1", 7, True)
     assert "finite" in refused.reason and refused.peer.startswith("127.0.0.1")
+
+
+def test_the_links_thread_survives_a_fault_and_keeps_beating() -> None:
+    async def main() -> tuple[float, int]:
+        router, dealer, ident = await _welcomed_pair()
+        real = dealer._beat_now
+        calls = [0]
+
+        def flaky(now: float) -> None:
+            calls[0] += 1
+            if calls[0] == 1:
+                raise BrokenPipeError("stderr is gone")
+            real(now)
+
+        dealer._beat_now = flaky  # type: ignore[method-assign]
+        try:
+            deadline = time.monotonic() + 10
+            while dealer.faults == 0 or calls[0] < 3:
+                assert time.monotonic() < deadline, "the thread stopped beating"
+                await asyncio.sleep(0.1)
+            arrived = router.last_arrival(ident)
+            assert arrived is not None
+            return router.now() - arrived, dealer.faults
+        finally:
+            dealer.close()
+            router.close()
+
+    silence, faults = asyncio.run(main())
+    assert faults == 1 and silence < 1.5
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://*:5557", "ipc:///tmp/" + "x" * 300])
+def test_a_worker_that_cannot_connect_says_so_at_once_even_with_keys(endpoint: str, tmp_path: Path) -> None:
+    from surge.common.curve import load_worker_keys, write_keys
+
+    write_keys(tmp_path / "keys")
+    keys = load_worker_keys(tmp_path / "keys")
+
+    async def main() -> None:
+        DealerLink(endpoint, hello=_hello(), silence_s=5, on_silence=lambda: None, keys=keys)
+
+    with pytest.raises(LinkError, match="connect"):
+        asyncio.run(asyncio.wait_for(main(), 10))  # it used to hang in zmq's term()
