@@ -55,10 +55,11 @@ from surge.common.protocol import (
     Start,
     Stop,
     Welcome,
+    encode,
 )
 from surge.common.ratelimit import LogLimiter
 from surge.common.scenario import load_module, write_bundle
-from surge.common.wire import DealerLink
+from surge.common.wire import MAX_FRAME_TO_COORDINATOR, DealerLink
 from surge.worker.runner import WorkerRun
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ if TYPE_CHECKING:
 RESEND_AFTER_S = 3.0
 RESEND_MAX_S = 30.0
 MAX_OUTBOX = 64
+MAX_REPORT_BYTES = MAX_FRAME_TO_COORDINATOR - 2**20  # a wider delta goes as several reports
+_MAX_SINK_BYTES = 32 * 1024  # what one encoded sink can take, at most (checks and samples on top)
 FINAL_ACK_WAIT_S = 60.0
 WAITING_NOTICE_S = (2.0, 30.0)  # first "waiting for the coordinator" after, then every
 
@@ -94,9 +97,11 @@ class Agent:
         keys: WorkerKeys | None = None,
         on_wedged: Callable[[str], None] | None = None,
         max_outbox: int = MAX_OUTBOX,
+        max_report_bytes: int = MAX_REPORT_BYTES,
     ) -> None:
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._max_outbox = max_outbox
+        self._max_report_bytes = max_report_bytes
         self._hello = Hello(self._name, socket.gethostname(), os.getpid())
         self._connect = connect
         self._once = once
@@ -325,13 +330,14 @@ class Agent:
         self._number_and_send(report)
 
     def _number_and_send(self, report: Report) -> None:
-        self._seq += 1
-        numbered = replace(report, seq=self._seq)
-        # Into the outbox first: the delta now lives there until the coordinator acknowledges it.
-        self._outbox[self._seq] = _Pending(numbered, self._loop.time())
-        if numbered.final:
-            self._final_seq = self._seq
-        self._link.send(numbered)
+        for part in split_report(report, self._max_report_bytes):
+            self._seq += 1
+            numbered = replace(part, seq=self._seq)
+            # Into the outbox first: the delta now lives there until the coordinator acknowledges it.
+            self._outbox[self._seq] = _Pending(numbered, self._loop.time())
+            if numbered.final:
+                self._final_seq = self._seq
+            self._link.send(numbered)
 
     def _stop_load(self) -> None:
         if self._run is not None:
@@ -366,6 +372,34 @@ def resend_delay_s(attempts: int, base_s: float, cap_s: float = RESEND_MAX_S) ->
     a gap, is not flooded: 3 s, 6 s, 12 s, 24 s, then every 30 s.
     """
     return min(base_s * float(2 ** min(attempts, 32)), cap_s)
+
+
+def split_report(report: Report, max_bytes: int) -> list[Report]:
+    """``report`` as consecutive reports that each encode to at most ``max_bytes``.
+
+    The coordinator's frame limit (``MAXMSGSIZE``) drops a frame beyond it unread, and the
+    peer with it; a delta that wide (thousands of series) is cut in halves by series until
+    each half fits. The checks, the vus samples, the abort reason and ``final`` go with the
+    last part, so the run ends only once every part is in. A single series never needs it.
+    """
+    if len(report.series) < 2:
+        return [report]
+    # Most reports are far below the limit: skip encoding them twice when even the widest
+    # sink they could hold (a t-digest of MAX_CENTROIDS, ~18 kB) could not add up to it.
+    bound = (
+        (len(report.series) + 1) * _MAX_SINK_BYTES
+        + sum(map(len, report.series))
+        + sum(len(name) + 24 for name in report.checks)
+        + 24 * len(report.vus_samples)
+    )
+    if bound <= max_bytes or len(encode(report)) <= max_bytes:
+        return [report]
+    keys = list(report.series)
+    half = len(keys) // 2
+    first = replace(report, series={k: report.series[k] for k in keys[:half]}, checks={}, final=False,
+                    aborted="", vus_samples=[])
+    rest = replace(report, series={k: report.series[k] for k in keys[half:]})
+    return [*split_report(first, max_bytes), *split_report(rest, max_bytes)]
 
 
 def merged(held: Report, new: Report) -> Report:

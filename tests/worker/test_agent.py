@@ -170,3 +170,27 @@ def test_a_rejected_report_is_dropped_alone_and_a_full_outbox_holds_instead_of_d
     assert isinstance(done, CounterSink) and isinstance(iterations, CounterSink)
     # what report 1 carried is gone (both counters alike); everything after it arrived exactly once
     assert done.total == iterations.total > 0
+
+
+def test_a_delta_wider_than_a_frame_goes_as_several_reports_and_adds_up_to_the_same() -> None:
+    from surge.common.metrics import CounterSink
+    from surge.common.protocol import encode
+    from surge.common.sketch import Sketch
+    from surge.common.metrics import TrendSink
+    from surge.worker.agent import split_report
+
+    series = {f"t{i}": TrendSink(Sketch.from_samples([float(j) for j in range(i, i + 300)])) for i in range(40)}
+    series["http_reqs"] = CounterSink(40.0)
+    whole = Report("run1", 0, 1.0, series, {"ok": (3, 1)}, final=True, vus_samples=[(0, 2)])
+    limit = len(encode(whole)) // 5
+    parts = split_report(whole, limit)
+    assert len(parts) > 4 and all(len(encode(p)) <= limit for p in parts)
+    assert [p.final for p in parts] == [False] * (len(parts) - 1) + [True]  # the run ends with the last part
+    assert parts[-1].checks == {"ok": (3, 1)} and parts[-1].vus_samples == [(0, 2)]
+    agg, one = Aggregate(1), Aggregate(1)
+    for seq, part in enumerate(parts, 1):
+        agg.accept(0, dataclasses.replace(part, seq=seq))
+    one.accept(0, dataclasses.replace(whole, seq=1))
+    assert agg.all_finished and one.all_finished
+    assert {k: s.to_wire() for k, s in agg.series().items()} == {k: s.to_wire() for k, s in one.series().items()}
+    assert agg.checks() == one.checks()
