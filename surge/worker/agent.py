@@ -388,8 +388,8 @@ def split_report(report: Report, max_bytes: int) -> list[Report]:
     # sink they could hold (a t-digest of MAX_CENTROIDS, ~18 kB) could not add up to it.
     bound = (
         (len(report.series) + 1) * _MAX_SINK_BYTES
-        + sum(map(len, report.series))
-        + sum(len(name) + 24 for name in report.checks)
+        + 4 * sum(map(len, report.series))  # UTF-8: at most 4 bytes a character
+        + sum(4 * len(name) + 24 for name in report.checks)
         + 24 * len(report.vus_samples)
     )
     if bound <= max_bytes or len(encode(report)) <= max_bytes:
