@@ -10,8 +10,8 @@ code  name                       meaning
 ====  =========================  ==================================================
 0     PASSED                     every threshold held
 99    THRESHOLDS_FAILED          at least one threshold was crossed
-100   SETUP_TIMEOUT              reserved (k6's): ``setup()`` ran past its time limit
-101   TEARDOWN_TIMEOUT           reserved (k6's): ``teardown()`` ran past its time limit
+100   SETUP_TIMEOUT              ``setup()`` ran past ``setupTimeout``
+101   TEARDOWN_TIMEOUT           ``teardown()`` ran past ``teardownTimeout``
 104   INVALID_CONFIG             bad options or thresholds, found before any load
 105   EXTERNAL_ABORT             interrupted by a signal (Ctrl-C, SIGTERM)
 107   SCRIPT_ERROR               the scenario file does not load: syntax error,
@@ -22,9 +22,7 @@ code  name                       meaning
                                  load that ran is not the load that was planned
 ====  =========================  ==================================================
 
-100 and 101 are reserved: ``setup()``/``teardown()`` arrive in a later release, so no run
-exits with them yet (and ``vu.data`` is ``None`` until then). They keep k6's numbers so
-that a CI gate written today means the same thing then.
+107 also ends a run whose ``setup()`` raised or returned what cannot travel to the workers.
 """
 
 from __future__ import annotations

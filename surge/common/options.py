@@ -25,12 +25,14 @@ key                    meaning in surge
                        (``vus`` defaults to 1 when only ``duration`` is given)
 ``stages``             k6's shortcut: one ramping-vus scenario named ``default``, with
                        ``startVUs`` = ``vus`` if given, else 1
+``setupTimeout``       duration ``setup()`` may take (default ``60s``; past it, exit 100)
+``teardownTimeout``    duration ``teardown()`` may take (default ``60s``; past it, exit 101)
 =====================  ==========================================================================
 
 The shortcuts cannot be mixed with ``scenarios``, nor ``duration`` with ``stages`` (k6 refuses
 both). ``vus`` alone and ``iterations`` mean iteration-counted runs in k6, which surge does not
 support yet; nor does it support k6's no-options default (1 VU, 1 iteration). Every other k6
-option (``batch``, ``userAgent``, ``hosts``, ``tags``, ``setupTimeout``...) is reported as
+option (``batch``, ``userAgent``, ``hosts``, ``tags``...) is reported as
 "not supported yet" rather than silently ignored; anything else is an unknown option, with a
 suggestion when one is close.
 
@@ -128,6 +130,8 @@ class Options:
     thresholds: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     summary_trend_stats: tuple[str, ...] = DEFAULT_TREND_STATS
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    setup_timeout_s: float = 60.0  # k6's setupTimeout and teardownTimeout (exits 100 and 101)
+    teardown_timeout_s: float = 60.0
 
     def max_duration_s(self) -> float:
         """When the last scenario is over for sure (its ``end_offset_s``), 0 with none."""
@@ -164,7 +168,9 @@ _K6_OTHER_SCENARIO_KEYS = (
 )  # fmt: skip
 _STAGE_KEYS = ("duration", "target")
 
-_SUPPORTED_TOP = ("scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages")
+_SUPPORTED_TOP = (
+    "scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages", "setupTimeout", "teardownTimeout",
+)
 _K6_UNSUPPORTED_TOP: dict[str, str] = {
     "iterations": (
         "k6 would run a shared-iterations scenario; use {where}.duration, "
@@ -179,8 +185,8 @@ for _key in (
     "discardResponseBodies", "ext", "hosts", "httpDebug", "insecureSkipTLSVerify", "linger",
     "localIPs", "maxRedirects", "metricSamplesBufferSize", "minIterationDuration",
     "noConnectionReuse", "noCookiesReset", "noSetup", "noSummary", "noTeardown", "noThresholds",
-    "noUsageReport", "noVUConnectionReuse", "paused", "rps", "setupTimeout", "summaryExport",
-    "summaryTimeUnit", "systemTags", "tags", "teardownTimeout", "throw", "tlsAuth",
+    "noUsageReport", "noVUConnectionReuse", "paused", "rps", "summaryExport",
+    "summaryTimeUnit", "systemTags", "tags", "throw", "tlsAuth",
     "tlsCipherSuites", "tlsVersion", "userAgent",
 ):  # fmt: skip
     _K6_UNSUPPORTED_TOP.setdefault(_key, "")
@@ -526,6 +532,10 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
     if "summaryTrendStats" in opts:
         trend_stats = _check_trend_stats(c, opts["summaryTrendStats"], f"{where}.summaryTrendStats")
 
+    timeouts: dict[str, float | None] = {}
+    for key in ("setupTimeout", "teardownTimeout"):
+        timeouts[key] = c.duration(opts[key], f"{where}.{key}", positive=True) if key in opts else 60.0
+
     if c.problems or trend_stats is None:
         return None, c.problems
     return (
@@ -534,6 +544,8 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
             thresholds=thresholds,
             summary_trend_stats=trend_stats,
             raw=MappingProxyType(dict(opts)),
+            setup_timeout_s=timeouts["setupTimeout"] or 60.0,
+            teardown_timeout_s=timeouts["teardownTimeout"] or 60.0,
         ),
         [],
     )

@@ -13,12 +13,17 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
     C -> W  Welcome(index) | Refuse(reason, retry_s)  retry_s > 0: busy with a run, try again later
     C -> W  Run(run_id, bundle, entry, env, slices, submetrics, report_interval_s)
     W -> C  Ready(run_id) | LoadFailed(run_id, exit_code, message)
-    C -> W  Start(run_id)                            all workers at once: their clocks start here
+    C -> W  Setup(run_id)                            to one worker, if the scenario has setup()
+    W -> C  SetupDone(run_id, data, error, exit_code)  setup()'s return value, packed, or its failure
+    C -> W  Start(run_id, data)                      all workers at once: their clocks start here;
+                                                     data is setup()'s return value (vu.data)
     W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted, vus_samples)  every interval,
                                                      and a final one; vus_samples: (second, VUs) ticks
     C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
     C -> W  Reject(run_id, seq, reason)              the report did not validate: dropped alone, counted
     C -> W  Stop(run_id, reason)                     abortOnFail, Ctrl-C, a lost peer
+    C -> W  Teardown(run_id, data)                   to the setup worker, once every final report is in
+    W -> C  Report(...), TeardownDone(run_id, error, exit_code)   teardown's own samples, then its end
     both    Heartbeat(stall_s, where)                every second, in every phase, from each side's I/O
                                                      thread; a worker's says how long its event loop
                                                      has not run and where it is stuck
@@ -45,7 +50,7 @@ import msgpack
 from surge.common.errors import ProtocolError
 from surge.common.metrics import SINK_TYPES, MetricType, Sink
 
-# 2: Reject, Refuse.retry_s, Heartbeat's stall report, Report.vus_samples (surge 0.2).
+# 2: Reject, Refuse.retry_s, Heartbeat's stall report, Report.vus_samples, setup/teardown (surge 0.2).
 PROTOCOL_VERSION = 2
 
 
@@ -97,6 +102,9 @@ class Run:
     submetrics: list[str]  # series keys with tag filters to track, e.g. "http_req_duration{scenario:a}"
     report_interval_s: float
     http_transport: str = "fast"  # "fast" (uvloop + httptools) or "aiohttp" (aiohttp's client, the reference)
+    lifecycle: bool = False  # this worker runs the scenario's setup() and teardown() (one worker does)
+    setup_timeout_s: float = 60.0
+    teardown_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -112,8 +120,41 @@ class LoadFailed:
 
 
 @dataclass(frozen=True)
+class Setup:
+    """Run ``setup()`` now (to the lifecycle worker, once every worker is Ready)."""
+
+    run_id: str
+
+
+@dataclass(frozen=True)
+class SetupDone:
+    """What ``setup()`` returned, msgpack-packed (``b""``: None), or why it failed (``error``)."""
+
+    run_id: str
+    data: bytes = b""
+    error: str = ""
+    exit_code: int = 0
+
+
+@dataclass(frozen=True)
 class Start:
     run_id: str
+    data: bytes = b""  # what setup() returned, packed: every VU's vu.data
+
+
+@dataclass(frozen=True)
+class Teardown:
+    """Run ``teardown(vu, data)`` now (to the lifecycle worker, once the load is over)."""
+
+    run_id: str
+    data: bytes = b""
+
+
+@dataclass(frozen=True)
+class TeardownDone:
+    run_id: str
+    error: str = ""
+    exit_code: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,12 +206,16 @@ class Bye:
 
 
 Message = Union[
-    Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Reject, Stop, Heartbeat, Bye
+    Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
+    Teardown, TeardownDone, Heartbeat, Bye,
 ]
 
 _KINDS: dict[str, type[Any]] = {
     cls.__name__.lower(): cls
-    for cls in (Hello, Welcome, Refuse, Run, Ready, LoadFailed, Start, Report, Ack, Reject, Stop, Heartbeat, Bye)
+    for cls in (
+        Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
+        Teardown, TeardownDone, Heartbeat, Bye,
+    )
 }
 _KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}
 _HINTS: dict[type[Any], dict[str, Any]] = {

@@ -34,6 +34,14 @@ class Prepared:
     handle_summary: Callable[[dict[str, Any]], Any] | None
 
     @property
+    def has_setup(self) -> bool:
+        return callable(getattr(self.module, "setup", None))
+
+    @property
+    def has_teardown(self) -> bool:
+        return callable(getattr(self.module, "teardown", None))
+
+    @property
     def submetrics(self) -> list[str]:
         """Series keys with tag filters that workers must track (from the thresholds)."""
         return [mt.key for mt in self.thresholds if mt.series.tags]
@@ -69,6 +77,10 @@ def prepare(path: Path, env_overrides: Mapping[str, str]) -> Prepared:
     assert options is not None
     for name in sorted({sc.exec_name for sc in options.scenarios}):
         exec_function(module, name, source)
+
+    for name in ("setup", "teardown"):  # k6's lifecycle functions, both optional
+        if getattr(module, name, None) is not None:
+            exec_function(module, name, source)  # must be `async def`: it gets a VU with vu.http
 
     handle_summary = getattr(module, "handle_summary", None)
     if handle_summary is not None and not callable(handle_summary):

@@ -44,8 +44,12 @@ from surge.common.protocol import (
     Report,
     Run,
     ScenarioSlice,
+    Setup,
+    SetupDone,
     Start,
     Stop,
+    Teardown,
+    TeardownDone,
     Welcome,
 )
 from surge.common.ratelimit import LogLimiter
@@ -55,6 +59,7 @@ from surge.coordinator.aggregate import Accepted, Aggregate
 TICK_S = 1.0
 STALL_WARN_S = 2.0  # a worker whose loop has not run this long is named, with the line that holds it
 BUSY_RETRY_S = 5.0  # what a worker that arrives during a run is told
+SETUP_SLACK_S = 10.0  # beyond setupTimeout/teardownTimeout: the worker enforces them; this is if it cannot
 MAX_REASONS = 100  # rejected reports named per worker (the count is in the aggregate's skipped)
 
 # Called every tick with the elapsed time and a function that merges the fleet's sinks (a
@@ -253,8 +258,16 @@ class Session:
         max_duration_s: float,
         watchdog: Watchdog | None = None,
         http_transport: str = "fast",
+        setup: bool = False,
+        teardown: bool = False,
+        setup_timeout_s: float = 60.0,
+        teardown_timeout_s: float = 60.0,
     ) -> SessionResult:
         """Phases 2-4. ``slices[i]`` goes to the worker with index i.
+
+        With ``setup``, worker 0 runs the scenario's ``setup()`` once every worker is Ready, and
+        its return value rides on ``Start`` to every VU; with ``teardown``, worker 0 runs
+        ``teardown()`` once the load is over (after an abort too), and its samples are merged.
 
         ``env`` is only the ``-e`` pairs: each worker overlays them on its own machine's
         environment (k6's rule); the coordinator's environment never leaves this process.
@@ -264,12 +277,14 @@ class Session:
         for peer in peers:
             self._send(
                 peer,
-                Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport),
+                Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport,
+                    lifecycle=peer.index == 0, setup_timeout_s=setup_timeout_s, teardown_timeout_s=teardown_timeout_s),
             )
         await self._await_ready(run_id, peers)
+        data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""
 
         agg = Aggregate(len(peers))
-        self._broadcast(Start(run_id))
+        self._broadcast(Start(run_id, data))
         t0 = self._loop.time()
         stopped: StopReason | None = None
         stop_sent = False
@@ -277,6 +292,7 @@ class Session:
         next_tick = t0 + TICK_S
         lost: list[LostWorker] = []
         lost_idx: set[int] = set()
+        load_ended: float | None = None
         rejected: dict[str, list[str]] = {}
 
         def declare_lost(p: _Peer, why: str) -> None:
@@ -367,11 +383,83 @@ class Session:
                         declare_lost(sender, "it dropped the run (it heard nothing from this coordinator)")
                         if stopped is None:
                             stopped = StopReason(ExitCode.WORKER_LOST, f"worker {sender.name} dropped the run")
+            load_ended = self._loop.time()  # the rates are per second of load, teardown aside
+            if teardown and 0 not in lost_idx:
+                failed = await self._teardown(run_id, peers[0], data, teardown_timeout_s, agg)
+                stopped = stopped or failed
         finally:
-            duration = self._loop.time() - t0
+            duration = (load_ended if load_ended is not None else self._loop.time()) - t0
             if self._dismiss:
                 self.dismiss("run finished")
         return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected)
+
+    async def _setup(self, run_id: str, peers: list[_Peer], timeout_s: float) -> bytes:
+        """setup() on worker 0: its packed return value, or the run ends here with no load sent."""
+        runner = peers[0]
+        self._send(runner, Setup(run_id))
+        deadline = self._loop.time() + timeout_s + SETUP_SLACK_S
+        while True:
+            failure: SurgeError | None = None
+            if self._stop_requested is not None:
+                failure = Interrupted(f"{self._stop_requested.message} during setup(); no load was sent")
+            elif self._loop.time() >= deadline:
+                failure = SurgeError(f"setup() on worker {runner.name} did not finish within {timeout_s:g}s")
+                failure.exit_code = ExitCode.SETUP_TIMEOUT
+            elif any(self._silent(p, self._chan.now()) for p in peers):
+                names = ", ".join(p.name for p in peers if self._silent(p, self._chan.now()))
+                failure = WorkerLost(f"worker(s) {names} went silent during setup()")
+            if failure is None:
+                got = await self._recv(min(deadline - self._loop.time(), TICK_S / 4))
+                if not isinstance(got, Arrival):
+                    continue
+                if got.identity not in self._peers:
+                    self._tell_busy(got)
+                    continue
+                msg = got.msg
+                if not (isinstance(msg, SetupDone) and msg.run_id == run_id and got.identity == runner.identity):
+                    continue
+                if not msg.error:
+                    return msg.data
+                failure = SurgeError(f"setup() failed on worker {runner.name}: {msg.error}",
+                                     hint="nothing was sent but what setup() itself sent")
+                try:
+                    failure.exit_code = ExitCode(msg.exit_code)
+                except ValueError:
+                    failure.exit_code = ExitCode.SCRIPT_ERROR
+            self._broadcast(Stop(run_id, "setup() did not succeed"))
+            if self._dismiss:
+                self.dismiss("setup() did not succeed")
+            raise failure
+
+    async def _teardown(
+        self, run_id: str, runner: _Peer, data: bytes, timeout_s: float, agg: Aggregate
+    ) -> StopReason | None:
+        """teardown() on worker 0, its report merged; a reason if it failed, else None."""
+        self._send(runner, Teardown(run_id, data))
+        deadline = self._loop.time() + timeout_s + SETUP_SLACK_S
+        while self._loop.time() < deadline:
+            if self._silent(runner, self._chan.now()):
+                return StopReason(ExitCode.WORKER_LOST, f"worker {runner.name} went silent during teardown()")
+            got = await self._recv(min(deadline - self._loop.time(), TICK_S / 4))
+            if not isinstance(got, Arrival) or got.identity != runner.identity:
+                if isinstance(got, Arrival) and got.identity not in self._peers:
+                    self._tell_busy(got)
+                continue
+            msg = got.msg
+            if isinstance(msg, Report) and msg.run_id == run_id:
+                if agg.accept(runner.index, msg) is not Accepted.TOO_FAR:
+                    self._send(runner, Ack(run_id, msg.seq))
+            elif isinstance(msg, TeardownDone) and msg.run_id == run_id:
+                if not msg.error:
+                    return None
+                _log(f"teardown() failed on worker {runner.name}: {msg.error}")
+                try:
+                    code = ExitCode(msg.exit_code)
+                except ValueError:
+                    code = ExitCode.SCRIPT_ERROR
+                return StopReason(code, f"teardown() failed: {msg.error.splitlines()[0]}")
+        _log(f"teardown() on worker {runner.name} did not finish within {timeout_s:g}s")
+        return StopReason(ExitCode.TEARDOWN_TIMEOUT, f"teardown() did not finish within {timeout_s:g}s")
 
     async def _await_ready(self, run_id: str, peers: list[_Peer]) -> None:
         deadline = self._loop.time() + self._load_timeout_s

@@ -36,6 +36,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from surge.common import api
@@ -52,14 +53,19 @@ from surge.common.protocol import (
     Reject,
     Report,
     Run,
+    Setup,
+    SetupDone,
     Start,
     Stop,
+    Teardown,
+    TeardownDone,
     Welcome,
     encode,
 )
 from surge.common.ratelimit import LogLimiter
 from surge.common.scenario import load_module, write_bundle
 from surge.common.wire import MAX_FRAME_TO_COORDINATOR, DealerLink
+from surge.worker import lifecycle
 from surge.worker.runner import WorkerRun
 
 if TYPE_CHECKING:
@@ -122,6 +128,9 @@ class Agent:
         self._welcomed = False
         self._run_msg: Run | None = None
         self._run: WorkerRun | None = None
+        self._module: ModuleType | None = None
+        self._lifecycle_task: asyncio.Task[None] | None = None
+        self._teardown_over = asyncio.Event()
         self._source = ""
         self._play: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
@@ -215,9 +224,19 @@ class Agent:
                 self._exit = 2
         elif isinstance(msg, Run):
             await self._load(msg)
+        elif isinstance(msg, Setup):
+            if self._ours(msg.run_id) and self._play is None and self._lifecycle_task is None:
+                self._lifecycle_task = self._loop.create_task(self._setup(msg.run_id))
         elif isinstance(msg, Start):
-            if self._run is not None and self._run_msg is not None and msg.run_id == self._run_msg.run_id and self._play is None:
+            if self._run is not None and self._ours(msg.run_id) and self._play is None:
+                try:
+                    self._run.data = lifecycle.unpack(msg.data)
+                except Exception as exc:  # noqa: BLE001 - a bad value from the wire: the VUs get None
+                    _log(f"setup()'s data did not unpack ({type(exc).__name__}: {exc}); vu.data is None")
                 self._play = self._loop.create_task(self._play_run())
+        elif isinstance(msg, Teardown):
+            if self._ours(msg.run_id) and self._run is not None:
+                self._lifecycle_task = self._loop.create_task(self._teardown(msg))
         elif isinstance(msg, Stop):
             if self._run_msg is not None and msg.run_id == self._run_msg.run_id:
                 if self._play is None:
@@ -234,6 +253,40 @@ class Agent:
                 self._settled(msg.seq)
         elif isinstance(msg, Bye):
             self._exit = 0
+
+    def _ours(self, run_id: str) -> bool:
+        return self._run_msg is not None and run_id == self._run_msg.run_id
+
+    async def _setup(self, run_id: str) -> None:
+        run, module = self._run, self._module
+        assert run is not None and module is not None and self._run_msg is not None
+        out = await lifecycle.run(
+            lifecycle.SETUP, getattr(module, "setup", None), run.lifecycle_vu("setup"), (),
+            self._run_msg.setup_timeout_s, run.recorder, self._bundle_dir,
+        )
+        self._lifecycle_task = None
+        self._link.send(SetupDone(run_id, out.data, out.error, out.exit_code))
+
+    async def _teardown(self, msg: Teardown) -> None:
+        run, module = self._run, self._module
+        assert run is not None and module is not None and self._run_msg is not None
+        try:
+            data = lifecycle.unpack(msg.data)
+        except Exception:  # noqa: BLE001 - as for Start
+            data = None
+        out = await lifecycle.run(
+            lifecycle.TEARDOWN, getattr(module, "teardown", None), run.lifecycle_vu("teardown"), (data,),
+            self._run_msg.teardown_timeout_s, run.recorder, self._bundle_dir,
+        )
+        # teardown's own requests and metrics: one more final report, acknowledged before its end is told
+        self._run_done.clear()
+        self._send_report(final=True)
+        try:
+            await asyncio.wait_for(self._run_done.wait(), FINAL_ACK_WAIT_S)
+        except TimeoutError:
+            _log("teardown's report was never acknowledged")
+        self._link.send(TeardownDone(msg.run_id, out.error, out.exit_code))
+        self._teardown_over.set()
 
     def _settled(self, seq: int) -> None:
         self._outbox.pop(seq, None)
@@ -259,6 +312,7 @@ class Agent:
             self._run = WorkerRun(
                 module, self._source, msg.slices, env=api.env, submetrics=msg.submetrics, http_transport=msg.http_transport
             )
+            self._module = module
         except SurgeError as exc:
             self._link.send(LoadFailed(msg.run_id, int(exc.exit_code), str(exc)))
             self._reset_run()
@@ -273,6 +327,7 @@ class Agent:
         self._outbox.clear()
         self._held = None
         self._run_done.clear()
+        self._teardown_over.clear()
         self._link.send(Ready(msg.run_id))
 
     # ------------------------------------------------------------------ a run
@@ -298,6 +353,11 @@ class Agent:
             await asyncio.wait_for(self._run_done.wait(), FINAL_ACK_WAIT_S)
         except TimeoutError:
             _log("the final report was never acknowledged")
+        if msg.lifecycle and self._module is not None and lifecycle.has(self._module, "teardown"):
+            try:  # the coordinator sends Teardown once every worker's final report is in
+                await asyncio.wait_for(self._teardown_over.wait(), msg.teardown_timeout_s + FINAL_ACK_WAIT_S)
+            except TimeoutError:
+                _log("teardown() was never asked for")
         self._reset_run()
         if self._once:
             # a one-run worker leaves once its results are safe; Bye may come first
@@ -344,6 +404,11 @@ class Agent:
             self._run.stop_now()
 
     def _reset_run(self) -> None:
+        if self._lifecycle_task is not None and not self._lifecycle_task.done():
+            self._lifecycle_task.cancel()
+        self._lifecycle_task = None
+        self._teardown_over.set()  # nobody waits for a teardown of a run that is gone
+        self._module = None
         self._run = None
         self._run_msg = None
         self._play = None
@@ -356,7 +421,7 @@ class Agent:
             self._tmp = None
 
     async def _drain_tasks(self) -> None:
-        for task in (self._play, self._reporter):
+        for task in (self._play, self._reporter, self._lifecycle_task):
             if task is not None and not task.done():
                 task.cancel()
                 try:

@@ -57,6 +57,7 @@ class WorkerRun:
         self._http_transport = http_transport
         self.executors: list[LoopingVUs] = []
         self._vus_samples: list[tuple[int, int]] = []
+        self.data: Any = None  # what setup() returned: every VU's vu.data
         for sl in slices:
             if sl.executor not in SUPPORTED_EXECUTORS:
                 raise ValueError(f"executor {sl.executor!r} is not supported by this worker")
@@ -83,9 +84,15 @@ class WorkerRun:
         def make(vu_id: int) -> VU:
             client = HttpClient(on_response=self.recorder.record_http, transport=make_transport(self._http_transport))
             self._clients.append(client)
-            return VU(vu_id, sl.name, env, client, tags)
+            return VU(vu_id, sl.name, env, client, tags, self.data)
 
         return make
+
+    def lifecycle_vu(self, name: str) -> VU:
+        """The VU that runs ``setup()`` or ``teardown()``: id 0 as in k6, the run's recorder."""
+        client = HttpClient(on_response=self.recorder.record_http, transport=make_transport(self._http_transport))
+        self._clients.append(client)
+        return VU(0, name, self._env, client, {}, self.data)
 
     def _vus_changed(self, _n: int) -> None:
         self.recorder.set_gauge("vus", float(self._running_vus()))

@@ -50,8 +50,8 @@ class VU:
 
     ``id`` is k6's ``__VU`` (1-based, unique across the fleet); ``iteration`` is ``__ITER``
     (0-based, per VU); ``env`` is ``__ENV`` (this machine's environment overlaid with the ``-e``
-    pairs). ``data`` is reserved for what ``setup()`` returns: ``setup()``/``teardown()`` arrive
-    in a later release; ``vu.data`` is None until then.
+    pairs). ``data`` is what ``setup()`` returned (None without a ``setup``; see
+    :mod:`surge.worker.lifecycle`).
     """
 
     __slots__ = ("id", "iteration", "scenario", "env", "http", "data", "tags")

@@ -326,8 +326,7 @@ def test_iterations_are_not_supported_yet() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["batch", "userAgent", "insecureSkipTLSVerify", "noConnectionReuse", "discardResponseBodies", "setupTimeout",
-     "teardownTimeout", "hosts", "tags", "rps", "maxRedirects", "systemTags", "summaryTimeUnit", "throw",
+    ["batch", "userAgent", "insecureSkipTLSVerify", "noConnectionReuse", "discardResponseBodies", "hosts", "tags", "rps", "maxRedirects", "systemTags", "summaryTimeUnit", "throw",
      "executionSegment"],
 )
 def test_known_k6_options_are_not_supported_yet(key: str) -> None:
@@ -430,3 +429,14 @@ scenario_like = st.fixed_dictionaries(
 @settings(max_examples=500)
 def test_parse_options_never_raises_on_near_miss_scenarios(scenarios: dict[str, Any], extra: dict[str, Any]) -> None:
     _check_result(extra | {"scenarios": scenarios})
+
+
+def test_setup_and_teardown_timeouts_are_k6_durations() -> None:
+    base = {"vus": 1, "duration": "1s"}
+    opts, problems = parse_options({**base, "setupTimeout": "2s", "teardownTimeout": "1m30s"})
+    assert problems == [] and opts is not None
+    assert (opts.setup_timeout_s, opts.teardown_timeout_s) == (2.0, 90.0)
+    defaults, _ = parse_options(base)
+    assert defaults is not None and (defaults.setup_timeout_s, defaults.teardown_timeout_s) == (60.0, 60.0)
+    _, problems = parse_options({**base, "setupTimeout": 5, "teardownTimeout": "0s"})
+    assert len(problems) == 2 and "options.setupTimeout" in problems[0] and "options.teardownTimeout" in problems[1]
