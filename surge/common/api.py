@@ -1,4 +1,4 @@
-"""What a scenario file imports from ``surge``: custom metrics, ``check`` and ``env``.
+"""What a scenario file imports from ``surge``: custom metrics, ``check``, ``group`` and ``env``.
 
 Custom metrics are declared at module level (``Trend("checkout_duration", is_time=True)``)
 and so exist in every process that loads the scenario. Declaring one registers its name and
@@ -27,7 +27,9 @@ import numbers
 import os
 import reprlib
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar, Token
 from typing import Any, Literal, Protocol, overload
 
 from surge.common.metrics import BUILTIN_METRICS, METRIC_NAME_RE, MetricDef, MetricType, ValueType
@@ -255,3 +257,113 @@ def open(path: str | os.PathLike[str], mode: str = "r") -> str | bytes:  # noqa:
 
     caller = sys._getframe(1)
     return open_at_init(path, mode, caller.f_code.co_filename, caller.f_lineno)
+
+
+# ---------------------------------------------------------------------------- group
+#
+# k6's ``group(name, fn)``, as a context manager: ``with group("checkout"):`` or
+# ``async with group("checkout"):``. Groups nest into k6's path: the root group's path is
+# ``""`` and a group's path is its parent's path, ``::`` and its name, so ``pay`` inside
+# ``checkout`` is ``::checkout::pay``. The current path lives in a ContextVar, so each VU task
+# (an asyncio task runs in its own copy of the context) has its own, however many VUs share
+# the loop; tasks a VU starts inside a group inherit it.
+#
+# What the worker's recorder does with it (surge.worker.recorder): every sample is tagged
+# ``group:<path>`` (``""`` at the root, as in k6), so ``http_req_duration{group:::checkout}``
+# is a sub-metric like any other; ``group_duration`` gets each group's wall time in ms when
+# it ends (normally or by an exception, not when the VU is cancelled or the test aborted, as
+# in k6); and checks are counted per group.
+#
+# Checks travel by name in ``Report.checks``; a check made inside a group is keyed
+# ``<group path>\x1f<check name>`` (:func:`check_key`), one inside no group by its bare name,
+# so the wire schema and every run without groups are unchanged. U+001F (the ASCII unit
+# separator) is refused in group names, and a group path always starts with ``::``, so
+# :func:`split_check_key` reads every key back (a root check whose own name starts with
+# ``::`` and holds U+001F is the one key it would misread). A key with an empty check name
+# and no passes or fails is not a check: it tells the coordinator that a group ran, so that
+# a group without checks still appears in the summary's ``root_group``, as in k6.
+
+GROUP_SEPARATOR = "::"
+CHECK_KEY_SEPARATOR = "\x1f"
+
+_group_path: ContextVar[str] = ContextVar("surge_group_path", default="")
+_clock: Callable[[], float] = time.perf_counter  # seconds; tests replace it
+
+
+def current_group() -> str:
+    """The path of the group the calling VU is in (``""`` outside any group)."""
+    return _group_path.get()
+
+
+def check_key(group_path: str, name: str) -> str:
+    """How a check made in ``group_path`` is keyed in the recorder and on the wire."""
+    return name if not group_path else group_path + CHECK_KEY_SEPARATOR + name
+
+
+def split_check_key(key: str) -> tuple[str, str]:
+    """(group path, check name) for a key made by :func:`check_key`."""
+    if key.startswith(GROUP_SEPARATOR):
+        path, sep, name = key.partition(CHECK_KEY_SEPARATOR)
+        if sep:
+            return path, name
+    return "", key
+
+
+def _group_completed(exc_type: type[BaseException] | None) -> bool:
+    """Whether a group that ended with ``exc_type`` ran to its end (its duration counts).
+
+    A script error ends the group but it did run (k6 records it too); a cancelled VU or an
+    aborted test did not finish it, and k6 records nothing once the VU's context is done.
+    """
+    return exc_type is None or (issubclass(exc_type, Exception) and not issubclass(exc_type, AbortTest))
+
+
+class group:  # noqa: N801 - k6's name, used as ``with group("checkout"):``
+    """k6's ``group(name)``: a context manager, sync (``with``) or async (``async with``).
+
+    Raises ``ValueError`` at once for a name containing ``::`` (k6 refuses it too, since
+    ``::`` joins a path) or U+001F, and ``TypeError`` for a name that is not a string.
+    The same object may be entered more than once, even nested in itself.
+    """
+
+    __slots__ = ("name", "_stack")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"group name must be a str, got {type(name).__name__}")
+        if GROUP_SEPARATOR in name:
+            raise ValueError(
+                f"group name {name!r} contains {GROUP_SEPARATOR!r}, which joins group paths; choose another name"
+            )
+        if CHECK_KEY_SEPARATOR in name:
+            raise ValueError(f"group name {name!r} contains the control character U+001F; choose another name")
+        self.name = name
+        self._stack: list[tuple[Token[str], str, float]] = []
+
+    def __enter__(self) -> str:
+        path = _group_path.get() + GROUP_SEPARATOR + self.name
+        self._stack.append((_group_path.set(path), path, _clock()))
+        return path
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        token, path, t0 = self._stack.pop()
+        try:
+            # Measured and recorded while the path is still this group's, so the sample's
+            # own context says where it was taken.
+            recorder = _recorder
+            if recorder is not None and _group_completed(exc_type):
+                recorder.add("group_duration", (_clock() - t0) * 1000.0, {"group": path})
+        finally:
+            try:
+                _group_path.reset(token)
+            except ValueError:  # exited in another context than it was entered in
+                _group_path.set(path.rpartition(GROUP_SEPARATOR)[0])
+
+    async def __aenter__(self) -> str:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return f"group({self.name!r})"

@@ -215,7 +215,11 @@ class Aggregate:
         return fleet
 
     def checks(self) -> dict[str, tuple[int, int]]:
-        """Check name -> (passes, fails), names in first-seen order by worker."""
+        """Check key -> (passes, fails), keys in first-seen order by worker.
+
+        A key is a check's name, or its group path and name (:func:`surge.common.api.check_key`);
+        the summary reads the groups back from it, so keys pass through here untouched.
+        """
         out: dict[str, list[int]] = {}
         for checks in self._checks:
             for name, (p, f) in checks.items():

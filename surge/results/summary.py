@@ -6,7 +6,8 @@ Two pure steps, no I/O (printing and writing files belong to :mod:`surge.results
    counts into exactly the ``data`` object k6 hands to ``handleSummary``, so a k6 user's
    summary code ports unchanged::
 
-       {"root_group": {"name": "", "path": "", "id": md5(""), "groups": [],
+       {"root_group": {"name": "", "path": "", "id": md5(""),
+                       "groups": [{"name", "path": "::name", "id", "groups": [...], "checks": [...]}],
                        "checks": [{"name", "path": "::name", "id": md5(path), "passes", "fails"}]},
         "options":    {"summaryTrendStats": [...], "summaryTimeUnit": "", "noColor": False},
         "state":      {"isStdOutTTY", "isStdErrTTY", "testRunDurationMs"},
@@ -17,6 +18,13 @@ Two pure steps, no I/O (printing and writing files belong to :mod:`surge.results
    gauges ``value``/``min``/``max``. Time is in milliseconds, as recorded. The result is
    plain JSON: NaN and infinities become 0, integral counts become ints, and quantiles
    (``med``, ``p(N)``) are rounded to 12 significant digits to drop interpolation noise.
+
+   ``root_group`` is k6's group tree: a group's path is its parent's, ``::`` and its name
+   (the root's is ``""``), a check's path is its group's, ``::`` and its name, and ids are
+   the md5 of the path. Groups and checks are listed in the order first seen. The tree is
+   read from the check keys (:func:`surge.common.api.split_check_key`): a check made in
+   group ``::checkout::pay`` comes keyed ``::checkout::pay\x1f<name>``, and a zero-count
+   key with an empty name only says that the group ran.
 
 2. :func:`text_summary` renders that data the way k6's ``textSummary`` (k6 < 1.0, the
    "classic" summary in ``js/summary.js``) does. The formatting rules are k6's, down to
@@ -51,6 +59,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING, Any
 
+from surge.common.api import split_check_key
 from surge.common.metrics import DEFAULT_TREND_STATS, SHARE_METRICS, MetricDef, Sink
 
 if TYPE_CHECKING:
@@ -114,6 +123,31 @@ def _json_number(name: str, value: float) -> float | int:
     return float(value)
 
 
+def _root_group(checks: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
+    """k6's ``root_group`` tree from check keys (see the module docstring)."""
+    root: dict[str, Any] = {"name": "", "path": "", "id": _md5_hex(""), "groups": [], "checks": []}
+    groups = {"": root}
+
+    def node(path: str) -> dict[str, Any]:
+        found = groups.get(path)
+        if found is None:
+            parent_path, _, name = path.rpartition("::")
+            found = groups[path] = {"name": name, "path": path, "id": _md5_hex(path), "groups": [], "checks": []}
+            node(parent_path)["groups"].append(found)
+        return found
+
+    for key, (passes, fails) in checks.items():
+        path, name = split_check_key(key)
+        group = node(path)
+        if path and not name and not passes and not fails:
+            continue  # the marker of a group that ran
+        check_path = path + "::" + name
+        group["checks"].append(
+            {"name": name, "path": check_path, "id": _md5_hex(check_path), "passes": int(passes), "fails": int(fails)}
+        )
+    return root
+
+
 def build_summary(
     *,
     series: Sequence[SeriesResult],
@@ -126,7 +160,9 @@ def build_summary(
 ) -> dict[str, Any]:
     """k6's ``handleSummary`` data for a finished run (see the module docstring for the shape).
 
-    ``checks`` maps each check name to ``(passes, fails)``, in the order to show them.
+    ``checks`` maps each check key (its name, or its group path and name as
+    :func:`surge.common.api.check_key` joins them) to ``(passes, fails)``, in the order to
+    show them.
     ``options`` may carry ``summaryTimeUnit`` and ``noColor``; other keys are ignored, and
     ``summaryTrendStats`` always comes from ``trend_stats``, the stats the values hold.
     A verdict whose key has no series is skipped (the caller guarantees there is none).
@@ -163,22 +199,7 @@ def build_summary(
 
     duration_ms = duration_s * 1000.0
     return {
-        "root_group": {
-            "name": "",
-            "path": "",
-            "id": _md5_hex(""),
-            "groups": [],
-            "checks": [
-                {
-                    "name": name,
-                    "path": "::" + name,
-                    "id": _md5_hex("::" + name),
-                    "passes": int(passes),
-                    "fails": int(fails),
-                }
-                for name, (passes, fails) in checks.items()
-            ],
-        },
+        "root_group": _root_group(checks),
         "options": {
             "summaryTrendStats": list(stats),
             "summaryTimeUnit": str(opts.get("summaryTimeUnit") or ""),

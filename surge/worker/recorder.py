@@ -13,6 +13,13 @@ HTTP: ``method``, ``status``, ``url``, ``name``, ``expected_response``, ``error_
 checks: ``check``). Tags are only assembled when a sub-metric of that metric exists, so an
 untagged run pays nothing for them.
 
+Groups (:class:`surge.common.api.group`): every sample is also tagged ``group`` with the path
+of the group the VU is in when it is recorded (``""`` outside any group, as in k6), between
+the VU's tags and the sample's own. Checks are counted per group, keyed as
+:func:`surge.common.api.check_key` says; the first ``group_duration`` sample of each group
+path (recorded when the group ends) also puts that path in the next flush's checks as a
+zero-count marker, once per recorder, so a group with no checks still reaches the summary.
+
 A flush hands over everything recorded since the previous one and starts afresh: the caller
 (the agent) then owns the delta and keeps it until the coordinator has acknowledged it.
 
@@ -90,6 +97,8 @@ class Recorder:
         self._rates: dict[str, list[int]] = {}
         self._gauges: dict[str, GaugeSink] = {}
         self._checks: dict[str, list[int]] = {}
+        self._groups_seen: set[str] = set()
+        self._new_groups: list[str] = []  # group paths first seen since the last flush
         self._subs: dict[str, list[tuple[SeriesName, str]]] = {}
         for key in submetrics:
             sn = parse_series_name(key)
@@ -146,25 +155,33 @@ class Recorder:
         type_ = self._def(metric).type
         self._put(metric, type_, value)
         if metric in self._subs:
-            self._put_subs(metric, type_, value, {**vu_tags.get(), **(tags or {})})
+            self._put_subs(metric, type_, value, {**vu_tags.get(), "group": api.current_group(), **(tags or {})})
+        if metric == "group_duration" and tags:
+            path = tags.get("group")
+            if path and path not in self._groups_seen:
+                self._groups_seen.add(path)
+                self._new_groups.append(path)
 
     def set_gauge(self, metric: str, value: float) -> None:
         self.add(metric, value)
 
     def add_check(self, name: str, ok: bool, tags: Mapping[str, str] | None = None) -> None:
-        c = self._checks.get(name)
+        path = api.current_group()
+        key = api.check_key(path, name)
+        c = self._checks.get(key)
         if c is None:
-            c = self._checks[name] = [0, 0]
+            c = self._checks[key] = [0, 0]
         c[0 if ok else 1] += 1
         self._put("checks", MetricType.RATE, 1.0 if ok else 0.0)
         if "checks" in self._subs:
-            self._put_subs("checks", MetricType.RATE, 1.0 if ok else 0.0, {**vu_tags.get(), **(tags or {}), "check": name})
+            all_tags = {**vu_tags.get(), "group": path, **(tags or {}), "check": name}
+            self._put_subs("checks", MetricType.RATE, 1.0 if ok else 0.0, all_tags)
 
     def add_iteration(self, duration_ms: float) -> None:
         self._counters["iterations"] = self._counters.get("iterations", 0.0) + 1
         self._put("iteration_duration", MetricType.TREND, duration_ms)
         if "iterations" in self._subs or "iteration_duration" in self._subs:
-            tags = vu_tags.get()
+            tags = {**vu_tags.get(), "group": api.current_group()}
             if "iterations" in self._subs:
                 self._put_subs("iterations", MetricType.COUNTER, 1.0, tags)
             if "iteration_duration" in self._subs:
@@ -194,6 +211,7 @@ class Recorder:
     def _record_http_subs(self, resp: Response, tags: Mapping[str, str] | None) -> None:
         all_tags = {
             **vu_tags.get(),
+            "group": api.current_group(),
             "method": resp.method,
             "status": str(resp.status),
             "url": resp.url,
@@ -257,4 +275,7 @@ class Recorder:
             series[_DROPPED] = CounterSink(dropped + (prev.total if isinstance(prev, CounterSink) else 0.0))
         checks = {name: (c[0], c[1]) for name, c in self._checks.items() if c[0] or c[1]}
         self._checks = {}
+        for path in self._new_groups:
+            checks.setdefault(api.check_key(path, ""), (0, 0))
+        self._new_groups = []
         return series, checks
