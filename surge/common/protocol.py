@@ -163,7 +163,7 @@ class Report:
     seq: int
     elapsed_s: float
     series: dict[str, Sink]
-    checks: dict[str, tuple[int, int]]  # check name -> (passes, fails) since the last report
+    checks: dict[str, tuple[int, int]]  # check key (api.check_key: name, or group path + name) -> (passes, fails)
     final: bool = False
     aborted: str = ""  # set when the scenario called abort_test(): the whole run must stop
     vus_samples: list[tuple[int, int]] = field(default_factory=list)  # (tick: whole seconds after Start, running VUs)

@@ -5,8 +5,8 @@ worker has loaded the scenario and before any load; what it returns must be msgp
 data: dicts, lists, str, bytes, numbers, bool, None), because it travels, packed, to every VU on
 every worker as ``vu.data``. ``async def teardown(vu, data)`` runs once the load is over, even
 after an abort (as in k6), with that same data. Both get a VU of their own (id 0, as k6's) with
-the same ``vu.http``; their requests and metrics are recorded like any other and reach the
-summary in this worker's reports.
+the same ``vu.http``; their requests and metrics are recorded like any other, in k6's
+``::setup`` and ``::teardown`` groups, and reach the summary in this worker's reports.
 
 Each is bounded by its timeout (k6's ``setupTimeout``/``teardownTimeout``, exits 100 and 101); an
 exception in either is a script error (exit 107) whose message shows the scenario's frames.
@@ -72,7 +72,8 @@ async def run(
     previous = api.installed_recorder()
     api.install_recorder(recorder)  # its requests and metrics count, as k6's do
     try:
-        value = await asyncio.wait_for(fn(vu, *args), timeout_s)
+        with api.group(which):  # k6's ::setup and ::teardown groups
+            value = await asyncio.wait_for(fn(vu, *args), timeout_s)
     except TimeoutError:
         code = ExitCode.SETUP_TIMEOUT if which == SETUP else ExitCode.TEARDOWN_TIMEOUT
         return Outcome(error=f"{which}() did not finish within {timeout_s:g}s ({which}Timeout)", exit_code=int(code))
