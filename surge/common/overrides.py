@@ -154,7 +154,8 @@ def apply_overrides(raw: object, cli: Overrides) -> Applied:
         for key in EXECUTION_KEYS:
             merged.pop(key, None)
         merged.update(execution)
-    if vus is not None:
+    if vus is not None and (execution or (cli.duration is None and not cli.stages)):
+        # (With --duration or --stage refused above, --vus goes unapplied with them.)
         if "scenarios" in merged and not execution:
             problems.append(_flag_problem(
                 "--vus", cli.vus or "",

@@ -152,3 +152,11 @@ def test_tags_reach_the_shortcuts_scenario_too() -> None:
 def test_options_that_are_not_a_dict_are_left_for_the_options_check() -> None:
     applied = apply_overrides(5, Overrides(vus="3", duration="1s"))
     assert applied.raw == 5 and applied.problems == []
+
+
+def test_vus_beside_a_refused_duration_is_not_reported_again() -> None:
+    applied = apply_overrides({"scenarios": SCENARIOS}, Overrides(vus="3", duration="1s", stages=("1s:1",)))
+    assert applied.problems == [
+        "--duration and --stage (command line): cannot be used together (k6 refuses that too); the stages set the length"
+    ]
+    assert applied.raw == {"scenarios": SCENARIOS}
