@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -129,7 +129,7 @@ _setup_flags = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _with(decorators: list[Callable[[F], F]], f: F) -> F:
+def _with(decorators: Sequence[Callable[[Any], Any]], f: F) -> F:
     for deco in reversed(decorators):
         f = deco(f)
     return f
@@ -137,6 +137,10 @@ def _with(decorators: list[Callable[[F], F]], f: F) -> F:
 
 def _with_common(f: F) -> F:
     return _with([*_common, *_overriding, *_setup_flags], f)
+
+
+def _with_overriding(f: F) -> F:
+    return _with(_overriding, f)
 
 
 def _overrides(flags: dict[str, Any]) -> Overrides:
@@ -194,7 +198,7 @@ def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | Non
               help="Workers to split the load over [default: one per core, as surge run].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document, for tools.")
 @click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable for the scenario (k6's __ENV).")
-@lambda f: _with(_overriding, f)
+@_with_overriding
 def inspect(scenario: Path, workers: int | None, as_json: bool, env: tuple[str, ...], **flags: Any) -> None:
     """Show what `surge run SCENARIO` would run, without sending a request or starting a worker.
 
