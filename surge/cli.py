@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +17,7 @@ import click
 
 from surge.common.durations import parse_duration
 from surge.common.errors import ExitCode, SurgeError
+from surge.common.overrides import Overrides
 
 if TYPE_CHECKING:
     from surge.coordinator.report import Outcome
@@ -97,13 +98,57 @@ _common = [
 ]
 
 
+# k6's flags that override the script's options (k6's precedence: see surge.common.overrides).
+# Their values reach the override as typed, so that a bad one is listed with every other problem
+# (exit 104) instead of ending the command alone. --iterations joins them with the iteration executors.
+_overriding = [
+    click.option("-u", "--vus", default=None, metavar="N",
+                 help="VUs (k6's --vus). Beside --duration or --stage it replaces the script's scenarios; alone it "
+                      "changes the script's vus shortcut."),
+    click.option("-d", "--duration", default=None, metavar="DURATION",
+                 help="Run N VUs (--vus, default 1) for DURATION, e.g. 30s, replacing the script's scenarios, "
+                      "stages and duration (k6's --duration)."),
+    click.option("-s", "--stage", "stages", multiple=True, metavar="DURATION:TARGET",
+                 help="A ramping stage, e.g. 30s:100; repeatable (or comma-separated), in order; replaces the "
+                      "script's scenarios, stages and duration (k6's --stage)."),
+    click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+                 help="Tag every sample of the run (k6's global tags); repeatable. A scenario's own tag of the "
+                      "same name wins."),
+    click.option("--no-thresholds", is_flag=True, help="Do not parse or check the thresholds: the run passes whatever "
+                 "they would say (k6's --no-thresholds)."),
+    click.option("--summary-trend-stats", default=None, metavar="STATS",
+                 help="Trend statistics in the summary, comma-separated, e.g. avg,p(95),p(99.9); replaces "
+                      "summaryTrendStats."),
+]
+_setup_flags = [
+    click.option("--no-setup", is_flag=True, help="Skip setup()."),
+    click.option("--no-teardown", is_flag=True, help="Skip teardown()."),
+]
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _with_common(f: F) -> F:
-    for deco in reversed(_common):
+def _with(decorators: Sequence[Callable[[Any], Any]], f: F) -> F:
+    for deco in reversed(decorators):
         f = deco(f)
     return f
+
+
+def _with_common(f: F) -> F:
+    return _with([*_common, *_overriding, *_setup_flags], f)
+
+
+def _with_overriding(f: F) -> F:
+    return _with(_overriding, f)
+
+
+def _overrides(flags: dict[str, Any]) -> Overrides:
+    """The overriding flags (popped from ``flags``, the command's extra keyword arguments)."""
+    return Overrides(
+        vus=flags.pop("vus"), duration=flags.pop("duration"), stages=flags.pop("stages"), tags=flags.pop("tags"),
+        no_thresholds=flags.pop("no_thresholds"), summary_trend_stats=flags.pop("summary_trend_stats"),
+    )
 
 
 @main.command()
@@ -111,7 +156,7 @@ def _with_common(f: F) -> F:
 @click.option("-w", "--workers", type=click.IntRange(1, 1024), default=None, help="Local worker processes [default: one per core].")
 @click.option("--demo-target", is_flag=True, help="Start the embedded demo target and point BASE_URL/ANON_KEY at it.")
 def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
-        http_transport: str, keys: Path | None, workers: int | None, demo_target: bool) -> None:
+        http_transport: str, keys: Path | None, workers: int | None, demo_target: bool, **flags: Any) -> None:
     """Run SCENARIO with a coordinator and local worker processes (listening on loopback only)."""
     from surge.coordinator.testrun import RunConfig, run_test
 
@@ -120,6 +165,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
         scenario=scenario, env=_env_pairs(env), expect_workers=n, spawn_workers=n,
         summary_export=summary_export, report_interval_s=report_interval, demo_target=demo_target, quiet=quiet,
         http_transport=http_transport, keys=keys,
+        overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
     )
     _finish(run_test(cfg))
 
@@ -133,7 +179,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
 @click.option("--insecure", is_flag=True, help="Listen beyond loopback without --keys (only on a network you trust).")
 def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | None, report_interval: float, quiet: bool,
                 http_transport: str, keys: Path | None, bind: str, expect_workers: int, gather_timeout: float,
-                insecure: bool) -> None:
+                insecure: bool, **flags: Any) -> None:
     """Coordinate SCENARIO over workers that connect to --bind (multi-machine runs)."""
     from surge.coordinator.testrun import RunConfig, run_test
 
@@ -141,8 +187,36 @@ def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | Non
         scenario=scenario, env=_env_pairs(env), bind=bind, expect_workers=expect_workers,
         summary_export=summary_export, report_interval_s=report_interval, quiet=quiet, gather_timeout_s=gather_timeout,
         http_transport=http_transport, keys=keys, insecure=insecure,
+        overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
     )
     _finish(run_test(cfg))
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("-w", "--workers", type=click.IntRange(1, 1024), default=None,
+              help="Workers to split the load over [default: one per core, as surge run].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document, for tools.")
+@click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable for the scenario (k6's __ENV).")
+@_with_overriding
+def inspect(scenario: Path, workers: int | None, as_json: bool, env: tuple[str, ...], **flags: Any) -> None:
+    """Show what `surge run SCENARIO` would run, without sending a request or starting a worker.
+
+    The options after the command line's overrides, each scenario's executor, start, duration
+    with graceful stop and peak VUs, the totals, and each worker's VUs and VU ids.
+    """
+    import json
+
+    from surge.coordinator.prepare import prepare
+    from surge.coordinator.preview import describe, render_text
+
+    try:
+        prepared = prepare(scenario, _env_pairs(env), _overrides(flags))
+    except SurgeError as exc:
+        click.echo(f"surge: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    doc = describe(prepared, workers or os.cpu_count() or 1)
+    click.echo(json.dumps(doc, indent=2) if as_json else render_text(doc))
 
 
 @main.command()

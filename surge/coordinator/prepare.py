@@ -3,7 +3,8 @@
 :func:`prepare` loads the scenario (a script error ends here with exit 107), validates its
 options and its thresholds together, so that *every* problem is listed at once (exit 104),
 checks that each scenario's ``exec`` function exists and is ``async``, and builds the bundle
-the workers will import.
+the workers will import. Command-line overrides (:mod:`surge.common.overrides`) are applied to
+the raw options first, so that their problems are listed with the script's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from surge.common import api
 from surge.common.errors import ConfigError, ScriptError
 from surge.common.metrics import BUILTIN_METRICS, MetricDef
 from surge.common.options import Options, parse_options
+from surge.common.overrides import Overrides, apply_overrides, attribute, with_tags
 from surge.common.scenario import exec_function, load_module, make_bundle, scenario_root
 from surge.results.thresholds import MetricThresholds, parse_thresholds
 
@@ -47,7 +49,7 @@ class Prepared:
         return [mt.key for mt in self.thresholds if mt.series.tags]
 
 
-def prepare(path: Path, env_overrides: Mapping[str, str]) -> Prepared:
+def prepare(path: Path, env_overrides: Mapping[str, str], overrides: Overrides | None = None) -> Prepared:
     source = str(path)
     api.env.set_overrides(env_overrides)
     if not path.is_file():
@@ -56,11 +58,13 @@ def prepare(path: Path, env_overrides: Mapping[str, str]) -> Prepared:
     module = load_module(path, root=root, module_name=entry)
 
     raw = getattr(module, "options", None)
-    problems: list[str] = []
     if raw is None:
         raw = {}
+    applied = apply_overrides(raw, overrides or Overrides())
+    raw = applied.raw
+    problems = list(applied.problems)
     options, option_problems = parse_options(raw, where="options")
-    problems += option_problems
+    problems += attribute(option_problems, applied.origins)
     metric_defs = {**BUILTIN_METRICS, **api.declared_metrics()}
     thresholds: list[MetricThresholds] = []
     if isinstance(raw, dict) and isinstance(raw.get("thresholds", {}), dict):
@@ -75,6 +79,7 @@ def prepare(path: Path, env_overrides: Mapping[str, str]) -> Prepared:
     if problems:
         raise ConfigError(problems, source=source, hint="nothing was sent; fix these and run again")
     assert options is not None
+    options = with_tags(options, applied.tags)
     for name in sorted({sc.exec_name for sc in options.scenarios}):
         exec_function(module, name, source)
 

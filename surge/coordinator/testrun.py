@@ -22,6 +22,7 @@ from surge.common.errors import ExitCode
 from surge.common.metrics import Sink
 from surge.common.curve import CoordinatorKeys, load_coordinator_keys, load_worker_keys
 from surge.common.endpoints import is_loopback_endpoint
+from surge.common.overrides import Overrides
 from surge.common.wire import LinkError, RouterLink
 from surge.coordinator.local import DemoTarget, reap, spawn_workers
 from surge.coordinator.plan import plan_slices
@@ -49,6 +50,10 @@ class RunConfig:
     http_transport: str = "fast"
     keys: Path | None = None  # the directory `surge keys` made (or its coordinator/ part)
     insecure: bool = False  # listen beyond loopback without keys
+    overrides: Overrides = field(default_factory=Overrides)  # --vus, --duration, --stage, --tag... (k6's precedence)
+    # --no-setup / --no-teardown: carried for setup()/teardown(), which do not exist yet; nothing reads them.
+    no_setup: bool = False
+    no_teardown: bool = False
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -129,7 +134,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
     session: Session | None = None
     try:
         keys = _coordinator_keys(cfg)
-        prepared = prepare(cfg.scenario, cfg.env)  # 104/107 here: nothing has been sent yet
+        prepared = prepare(cfg.scenario, cfg.env, cfg.overrides)  # 104/107 here: nothing has been sent yet
         chan = RouterLink(cfg.bind, keys=keys)
         if cfg.spawn_workers:
             procs = spawn_workers(
