@@ -186,8 +186,8 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 max_duration_s=options.max_duration_s(),
                 watchdog=_watchdog(prepared, cfg, options.max_duration_s()),
                 http_transport=cfg.http_transport,
-                setup=prepared.has_setup,
-                teardown=prepared.has_teardown,
+                setup=prepared.has_setup and not cfg.no_setup,
+                teardown=prepared.has_teardown and not cfg.no_teardown,
                 setup_timeout_s=options.setup_timeout_s,
                 teardown_timeout_s=options.teardown_timeout_s,
             )

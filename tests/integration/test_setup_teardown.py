@@ -62,3 +62,11 @@ def test_teardown_still_runs_after_an_abort(target: Target, tmp_path: Path) -> N
     assert code == 108, err
     assert _count(m, "teardown_calls") == 1
     assert _count(m, "http_reqs") == target.stats()["requests"]
+
+
+def test_no_setup_and_no_teardown_skip_them(target: Target, tmp_path: Path) -> None:
+    code, err, m = _run(target, tmp_path, "ok", "--no-setup", "--no-teardown")
+    assert code == 0, err
+    assert _count(m, "setup_calls") == 0 and _count(m, "teardown_calls") == 0
+    assert m["checks"]["values"]["passes"] == 0  # vu.data is None without setup()
+    assert _count(m, "http_reqs") == target.stats()["requests"] == _count(m, "iterations")
