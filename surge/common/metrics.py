@@ -74,6 +74,11 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         _builtin("iterations", _C),
         _builtin("iteration_duration", _T, _TIME),
         _builtin("dropped_iterations", _C),
+        # surge's own: iterations cut off at the end of their grace period (not in iterations)
+        _builtin("interrupted_iterations", _C),
+        # surge's own, arrival-rate executors only: from an iteration's *planned* start to its
+        # end, so a stalled server cannot hide its stall (coordinated omission, as wrk2 measures)
+        _builtin("iteration_duration_from_schedule", _T, _TIME),
         _builtin("vus", _G),
         _builtin("vus_max", _G),
         _builtin("checks", _R),

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from surge.common.options import Executor, Options, ScenarioConfig
+from surge.common.options import Options, ScenarioConfig
 from surge.common.protocol import ScenarioSlice
-from surge.common.schedule import max_vus, owned_indices, split_steps, total_duration_s
+from surge.common.schedule import max_vus, owned_below, owned_indices, owned_pattern, split_steps
 
 
 def scenario_duration_s(sc: ScenarioConfig) -> float:
-    """Length of the scenario's stages (or ``duration``), without graceful stop."""
-    if sc.executor is Executor.CONSTANT_VUS:
-        return sc.duration_s
-    return total_duration_s(sc.stages)
+    """Length of the scenario's stages (or ``duration``, or ``maxDuration``), without graceful stop."""
+    return sc.length_s()
 
 
 def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioSlice]]:
@@ -38,7 +36,9 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
         top = max_vus(steps)
         rotation = id_base % len(weights)
         shares = split_steps(steps, weights, rotation=rotation)
+        segments = [(g.duration_s, g.from_rate, g.to_rate) for g in sc.arrival_plan().segments] if sc.executor.arrival_rate else []
         for w, share in enumerate(shares):
+            period, offsets = owned_pattern(w, weights, rotation=rotation)
             per_worker[w].append(
                 ScenarioSlice(
                     name=sc.name,
@@ -52,6 +52,12 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
                     vu_ids=[id_base + k + 1 for k in owned_indices(w, weights, top, rotation=rotation)],
                     env=dict(sc.env),
                     tags=dict(sc.tags),
+                    iterations=sc.iterations if sc.executor.counts_iterations else 0,
+                    index_period=period,
+                    index_offsets=list(offsets),
+                    rate_segments=segments,
+                    time_unit_s=sc.time_unit_s,
+                    pre_allocated_vus=owned_below(period, offsets, sc.pre_allocated_vus),
                 )
             )
         id_base += top
