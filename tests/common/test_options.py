@@ -436,3 +436,70 @@ scenario_like = st.fixed_dictionaries(
 @settings(max_examples=500)
 def test_parse_options_never_raises_on_near_miss_scenarios(scenarios: dict[str, Any], extra: dict[str, Any]) -> None:
     _check_result(extra | {"scenarios": scenarios})
+
+
+def car(**keys: object) -> dict[str, object]:
+    return {"executor": "constant-arrival-rate", "rate": 5, "duration": "10s", "preAllocatedVUs": 2} | keys
+
+
+def rar(*stages: object, **keys: object) -> dict[str, object]:
+    return {"executor": "ramping-arrival-rate", "preAllocatedVUs": 2,
+            "stages": list(stages) or [{"duration": "1s", "target": 5}]} | keys  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scenario", "problem"),
+    [
+        ({"executor": "per-vu-iterations", "iterations": 0}, ".iterations: expected a whole number >= 1, got 0"),
+        ({"executor": "per-vu-iterations", "maxDuration": "-1s"}, ".maxDuration: "),
+        ({"executor": "per-vu-iterations", "maxDuration": "0s"}, ".maxDuration: must be longer than 0"),
+        ({"executor": "per-vu-iterations", "duration": "1s"},
+         ".duration: not a per-vu-iterations option (it belongs to constant-vus, constant-arrival-rate); "
+         "a per-vu-iterations scenario takes vus and iterations"),
+        ({"executor": "shared-iterations", "vus": 5, "iterations": 2},
+         ".iterations: 2 iterations cannot be shared among 5 VUs (k6 refuses it too)"),
+        ({"executor": "shared-iterations", "iteration": 2}, '.iteration: unknown key (did you mean "iterations"?)'),
+        ({"executor": "constant-arrival-rate", "duration": "1s", "preAllocatedVUs": 1},
+         ".rate: required for a constant-arrival-rate scenario"),
+        (car(rate=0), ".rate: expected a whole number >= 1, got 0"),
+        (car(rate=2.5), ".rate: expected a whole number >= 1, got 2.5"),
+        (car(duration="soon"), ".duration: expected a duration string"),
+        (car(duration="-5s"), ".duration: "),
+        (car(timeUnit="0s"), ".timeUnit: must be longer than 0"),
+        (car(timeUnit=1), ".timeUnit: expected a duration string"),
+        (car(preAllocatedVUs=-1), ".preAllocatedVUs: expected a whole number >= 0, got -1"),
+        (car(preAllocatedVUs=5, maxVUs=3), ".maxVUs: must be at least preAllocatedVUs (5), got 3"),
+        (car(preAllocatedVUs=0), ".preAllocatedVUs: preAllocatedVUs or maxVUs must be above 0"),
+        ({"executor": "constant-arrival-rate", "rate": 1, "duration": "1s"},
+         ".preAllocatedVUs: required for a constant-arrival-rate scenario"),
+        (car(maxVU=3), '.maxVU: unknown key (did you mean "maxVUs"?)'),
+        (car(stages=[]), ".stages: not a constant-arrival-rate option (it belongs to ramping-vus, ramping-arrival-rate)"),
+        (rar({"duration": "1s", "target": 0}), ": startRate or one of the stages' targets must be above 0"),
+        (rar(startRate=-1), ".startRate: expected a whole number >= 0, got -1"),
+        (rar({"duration": "1s", "target": 10**7}, maxVUs=1), ".maxVUs: must be at least preAllocatedVUs (2), got 1"),
+        (rar({"duration": "x", "target": 1}), ".stages[0].duration: "),
+        (rar(rate=5), ".rate: not a ramping-arrival-rate option (it belongs to constant-arrival-rate)"),
+        ({"executor": "ramping-arrival-rate", "preAllocatedVUs": 1}, ".stages: required for a ramping-arrival-rate"),
+    ],
+)
+def test_each_new_executor_mistake_is_named_by_its_path(scenario: object, problem: str) -> None:
+    problems = bad({"scenarios": {"s": scenario}})
+    assert any(p.startswith("options.scenarios.s" + problem) for p in problems), problems
+
+
+def test_new_executors_take_k6_defaults() -> None:
+    sc = only_scenario({"scenarios": {"s": {"executor": "per-vu-iterations"}}})
+    assert (sc.vus, sc.iterations, sc.max_duration_s, sc.graceful_stop_s, sc.length_s()) == (1, 1, 600.0, 30.0, 600.0)
+    sc = only_scenario({"scenarios": {"s": car()}})
+    assert (sc.time_unit_s, sc.pre_allocated_vus, sc.max_vus_limit, sc.max_vus(), sc.end_offset_s()) == (1.0, 2, 2, 2, 40.0)
+    sc = only_scenario({"scenarios": {"s": rar({"duration": "3s", "target": 1}, maxVUs=7)}})
+    assert (sc.start_rate, sc.max_vus(), sc.length_s()) == (0, 7, 3.0)
+
+
+def test_every_problem_of_a_new_executor_at_once() -> None:
+    problems = bad({"scenarios": {"s": {"executor": "constant-arrival-rate", "rate": 0, "duration": "-1s",
+                                        "preAllocatedVUs": 3, "maxVUs": 1, "timeUnit": "1x"}}})  # fmt: skip
+    assert [p.split(":")[0] for p in problems] == [
+        "options.scenarios.s.rate", "options.scenarios.s.duration", "options.scenarios.s.timeUnit",
+        "options.scenarios.s.maxVUs",
+    ]  # fmt: skip
