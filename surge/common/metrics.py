@@ -17,6 +17,12 @@ gauge         last value, min, max, when  value, min, max
 rate          non-zero adds, all adds     rate, passes, fails
 trend         :class:`~surge.common.sketch.Sketch`  avg, min, med, max, p(N), count
 ============  ==========================  ==============================================
+
+Built-ins are k6's (:data:`BUILTIN_METRICS`), plus surge's own, among them
+``interrupted_iterations`` (iterations cut off at the end of their grace period, which k6
+leaves out of ``iterations`` without counting them) and ``iteration_duration_from_schedule``
+(arrival-rate executors: each iteration from its *planned* start to its end, the
+coordinated-omission-corrected latency wrk2 reports and k6 lacks).
 """
 
 from __future__ import annotations

@@ -25,10 +25,12 @@ key                    meaning in surge
                        (``vus`` defaults to 1 when only ``duration`` is given)
 ``stages``             k6's shortcut: one ramping-vus scenario named ``default``, with
                        ``startVUs`` = ``vus`` if given, else 1
+``iterations``         k6's shortcut: one shared-iterations scenario named ``default``, with
+                       ``vus`` (default 1) and ``duration`` as its ``maxDuration`` (default 10m)
 =====================  ==========================================================================
 
-The shortcuts cannot be mixed with ``scenarios``, nor ``duration`` with ``stages`` (k6 refuses
-both). ``vus`` alone and ``iterations`` mean iteration-counted runs in k6, which surge does not
+The shortcuts cannot be mixed with ``scenarios``, nor ``duration`` or ``iterations`` with
+``stages`` (k6 refuses both). ``vus`` alone means one iteration in k6, which surge does not
 support yet; nor does it support k6's no-options default (1 VU, 1 iteration). Every other k6
 option (``batch``, ``userAgent``, ``hosts``, ``tags``, ``setupTimeout``...) is reported as
 "not supported yet" rather than silently ignored; anything else is an unknown option, with a
@@ -40,8 +42,7 @@ Scenario keys
 ====================  ============  ==============================  ==========================
 key                   executor      type                            default
 ====================  ============  ==============================  ==========================
-``executor``          all           ``"constant-vus"`` or           required
-                                    ``"ramping-vus"``
+``executor``          all           one of the six below            required
 ``exec``              all           function name (identifier)      ``"default"``
 ``startTime``         all           duration                        ``"0s"``
 ``gracefulStop``      all           duration                        ``"30s"``
@@ -53,12 +54,30 @@ key                   executor      type                            default
 ``stages``            ramping-vus   non-empty list of               required
                                     ``{duration, target}``
 ``gracefulRampDown``  ramping-vus   duration                        ``"30s"``
+``vus``               per-vu-it.,   whole number >= 1               1
+                      shared-it.
+``iterations``        per-vu-it.,   whole number >= 1 (per VU, or   1
+                      shared-it.    in all and >= ``vus``)
+``maxDuration``       per-vu-it.,   duration > 0                    ``"10m"``
+                      shared-it.
+``rate``              c-a-rate      whole number >= 1 per timeUnit  required
+``duration``          c-a-rate      duration > 0                    required
+``startRate``         r-a-rate      whole number >= 0 per timeUnit  0
+``stages``            r-a-rate      ``{duration, target}``, targets required
+                                    are rates per timeUnit
+``timeUnit``          c/r-a-rate    duration > 0                    ``"1s"``
+``preAllocatedVUs``   c/r-a-rate    whole number >= 0               required
+``maxVUs``            c/r-a-rate    whole number >= preAllocatedVUs ``preAllocatedVUs``
 ====================  ============  ==============================  ==========================
 
-As in k6, a ramping-vus scenario needs ``startVUs`` or some stage target above 0. Every VU
-count is at most :data:`MAX_VUS` (a million), since a plan has one step per VU change. k6's other
-executors (``per-vu-iterations``, ``shared-iterations``, ``constant-arrival-rate``,
-``ramping-arrival-rate``, ``externally-controlled``) are reported as not supported yet.
+(per-vu-it. and shared-it. are ``per-vu-iterations`` and ``shared-iterations``; c-a-rate and
+r-a-rate ``constant-arrival-rate`` and ``ramping-arrival-rate``.) As in k6, a ramping-vus
+scenario needs ``startVUs`` or some stage target above 0, and a ramping-arrival-rate one
+``startRate`` or some target above 0; an arrival-rate scenario needs ``maxVUs`` above 0. A key
+of another executor is named as such (``not a constant-vus option (it belongs to ...)``).
+Every VU count is at most :data:`MAX_VUS` (a million), since a plan has one step per VU
+change; iterations and rates are played lazily and only bounded by :data:`MAX_ITERATIONS`.
+``externally-controlled`` is reported as not supported yet.
 Whether ``exec`` names a function that exists is the scenario loader's check, not this one.
 """
 

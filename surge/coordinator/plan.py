@@ -9,6 +9,12 @@ consecutive id ranges of their maximum VU count, and within a scenario the VU ac
 Who owns index 0 rotates from scenario to scenario: the owner order of each scenario starts
 at worker ``range start % n``, so several small scenarios (a 1-VU smoke check beside a 1-VU
 background poller) spread over the workers instead of all landing on worker 0.
+
+The iteration and arrival-rate executors number their iterations fleet-wide too (shared
+iterations ``0..iterations-1``, arrivals in order of their planned start); each worker's
+slice carries the same ownership rule as its VUs (``index_period``, ``index_offsets``:
+:func:`surge.common.schedule.owned_pattern`), and, for arrival-rate scenarios, the rate plan
+itself (``rate_segments``, ``time_unit_s``), from which the worker computes its own instants.
 """
 
 from __future__ import annotations
