@@ -38,8 +38,9 @@ Splitting over the fleet
 ------------------------
 
 Each worker owns the iteration indices that the weighted owner sequence of
-:mod:`surge.common.schedule` gives it (``owned_pattern``: ``k % period in offsets``), and
-starts only those, at the instants above. At every instant the workers' started iterations
+:mod:`surge.common.schedule` gives it (``owned_pattern``: ``k % period in offsets``; the
+planner weights it by the workers' shares of ``maxVUs``), and starts only those, at the
+instants above. At every instant the workers' started iterations
 therefore sum exactly to the plan's, and no worker is ever a whole iteration away from its
 share. The coordinator ships the rate plan and the ownership rule, never the instants.
 """
@@ -175,6 +176,8 @@ def _count_by(plan: ArrivalPlan, offset_s: float) -> int:
 
 def owned_indices_from(period: int, offsets: Sequence[int], total: int) -> Iterator[int]:
     """The indices below ``total`` owned by the rule ``(period, offsets)``, ascending, lazily."""
+    if not offsets:
+        return
     base = 0
     while base < total:
         for k in offsets:

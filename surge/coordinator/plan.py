@@ -12,8 +12,10 @@ background poller) spread over the workers instead of all landing on worker 0.
 
 The iteration and arrival-rate executors number their iterations fleet-wide too (shared
 iterations ``0..iterations-1``, arrivals in order of their planned start); each worker's
-slice carries the same ownership rule as its VUs (``index_period``, ``index_offsets``:
-:func:`surge.common.schedule.owned_pattern`), and, for arrival-rate scenarios, the rate plan
+slice carries an ownership rule (``index_period``, ``index_offsets``:
+:func:`surge.common.schedule.owned_pattern`), with the workers' weights for per-vu-iterations
+(whose numbers follow the VUs) and the workers' VU counts (``vus``, or their share of
+``maxVUs``) for shared and arrival-rate iterations, so a worker without a VU owns none; and, for arrival-rate scenarios, the rate plan
 itself (``rate_segments``, ``time_unit_s``), from which the worker computes its own instants.
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from surge.common.options import Options, ScenarioConfig
+from surge.common.options import Executor, Options, ScenarioConfig
 from surge.common.protocol import ScenarioSlice
 from surge.common.schedule import max_vus, owned_below, owned_indices, owned_pattern, split_steps
 
@@ -43,8 +45,12 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
         rotation = id_base % len(weights)
         shares = split_steps(steps, weights, rotation=rotation)
         segments = [(g.duration_s, g.from_rate, g.to_rate) for g in sc.arrival_plan().segments] if sc.executor.arrival_rate else []
+        vu_rules = [owned_pattern(w, weights, rotation=rotation) for w in range(len(weights))]
+        index_rules = vu_rules
+        if sc.executor is Executor.SHARED_ITERATIONS or sc.executor.arrival_rate:
+            index_rules = _by_capacity([owned_below(p, o, top) for p, o in vu_rules])
         for w, share in enumerate(shares):
-            period, offsets = owned_pattern(w, weights, rotation=rotation)
+            period, offsets = vu_rules[w]
             per_worker[w].append(
                 ScenarioSlice(
                     name=sc.name,
@@ -59,8 +65,8 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
                     env=dict(sc.env),
                     tags=dict(sc.tags),
                     iterations=sc.iterations if sc.executor.counts_iterations else 0,
-                    index_period=period,
-                    index_offsets=list(offsets),
+                    index_period=index_rules[w][0],
+                    index_offsets=list(index_rules[w][1]),
                     rate_segments=segments,
                     time_unit_s=sc.time_unit_s,
                     pre_allocated_vus=owned_below(period, offsets, sc.pre_allocated_vus),
@@ -68,3 +74,20 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
             )
         id_base += top
     return per_worker
+
+
+def _by_capacity(capacity: Sequence[int]) -> list[tuple[int, tuple[int, ...]]]:
+    """Ownership rules for iteration indices, weighted by each worker's VUs (none without VUs).
+
+    Shared and arrival-rate iterations go to the workers in proportion to the VUs that can run
+    them, not to the workers' weights: with ``vus: 1`` over two workers, the worker without a
+    VU must own no iteration, or its share would never run (or all be dropped).
+    """
+    able = [w for w, c in enumerate(capacity) if c > 0]
+    if not able:
+        return [(1, ()) for _ in capacity]
+    caps = [capacity[w] for w in able]
+    rules: list[tuple[int, tuple[int, ...]]] = [(sum(caps), ()) for _ in capacity]
+    for j, w in enumerate(able):
+        rules[w] = owned_pattern(j, caps)
+    return rules

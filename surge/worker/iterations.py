@@ -8,12 +8,13 @@ and end when the iterations are done or at ``maxDuration``, whichever comes firs
   where ``index`` is the VU's 0-based place in the scenario (``vu.id`` minus the scenario's
   id base, minus one): unique across the fleet, and dense.
 * ``shared-iterations``: the fleet's ``iterations`` are numbered ``0..iterations-1`` and each
-  worker owns the numbers the weighted owner sequence gives it (the slice's ``index_period``
-  and ``index_offsets``, as for VU indices; see :mod:`surge.common.schedule`); its VUs take
-  its numbers in order, each VU the next one when it is free. ``vu.iteration_in_test`` is
+  worker owns the numbers the owner sequence of :mod:`surge.common.schedule` gives it,
+  weighted by the workers' VU counts (the slice's ``index_period`` and ``index_offsets``), so
+  a worker without a VU owns none; its VUs take its numbers in order, each VU the next one
+  when it is free. ``vu.iteration_in_test`` is
   that number. The split is static, decided by the plan, as k6 splits over its instances:
   the fleet runs exactly ``iterations`` with no message per iteration, and a worker's share
-  is within one iteration of its weight's. The price is that a worker whose target answers
+  is within one iteration of its VUs' share. The price is that a worker whose target answers
   slower finishes later while the others sit idle; claiming iterations from the
   coordinator in batches would even that out, but it needs a request/response on the wire
   (surge's protocol has none today), so it is left for later.
@@ -89,7 +90,9 @@ class IterationVUs:
                 return
             for j in range(min(self._vus(), len(p.vu_ids))):
                 vu = self._make_vu(p.vu_ids[j])
-                self._tasks.append(loop.create_task(self._vu_main(vu, vu_index(p, j))))
+                task = loop.create_task(self._vu_main(vu, vu_index(p, j)))
+                task.add_done_callback(self._vu_gone)  # not a finally: a task cancelled unstarted skips its body
+                self._tasks.append(task)
             self.live = len(self._tasks)
             self._on_vus(self.live)
             if not self._tasks:
@@ -133,28 +136,30 @@ class IterationVUs:
             task.cancel()
 
     def _next_number(self, vu: VU, index: int) -> int | None:
+        # per-vu-iterations: the slice's ownership rule is its VUs' (see plan_slices), so
+        # ``index`` (from vu_index) is the VU's scenario-wide index.
         if self._shared:
             return next(self._numbers, None)
         if vu.iteration >= self.plan.iterations:
             return None
         return index * self.plan.iterations + vu.iteration
 
+    def _vu_gone(self, _task: asyncio.Task[None]) -> None:
+        self.live -= 1
+        self._on_vus(self.live)
+
     async def _vu_main(self, vu: VU, index: int) -> None:
         vu_tags.set(vu.tags)
-        try:
-            while self._accepting:
-                number = self._next_number(vu, index)
-                if number is None:
-                    return
-                vu.iteration_in_test = number
-                try:
-                    outcome = await play_iteration(self._fn, vu, self._rec, self._errors, self._on_abort)
-                except asyncio.CancelledError:
-                    self.interrupted += 1
-                    record_interrupted(self._rec)
-                    return
-                if outcome is not Outcome.DONE:
-                    return
-        finally:
-            self.live -= 1
-            self._on_vus(self.live)
+        while self._accepting:
+            number = self._next_number(vu, index)
+            if number is None:
+                return
+            vu.iteration_in_test = number
+            try:
+                outcome = await play_iteration(self._fn, vu, self._rec, self._errors, self._on_abort)
+            except asyncio.CancelledError:
+                self.interrupted += 1
+                record_interrupted(self._rec)
+                return
+            if outcome is not Outcome.DONE:
+                return

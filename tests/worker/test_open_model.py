@@ -200,3 +200,23 @@ def test_stop_now_ends_an_arrival_rate_scenario_at_once() -> None:
     (plan,) = slices({"executor": "constant-arrival-rate", "rate": 1, "duration": "10s", "preAllocatedVUs": 1})
     p = play(plan, sleeping(0.5), stop_at=2.25)
     assert len(p.starts) == 3 and p.ended_at == 2.25
+
+
+@pytest.mark.parametrize(
+    ("scenario", "weights"),
+    [
+        ({"executor": "shared-iterations", "vus": 1, "iterations": 3}, [1, 1]),
+        ({"executor": "shared-iterations", "vus": 2, "iterations": 9}, [1, 1, 1]),
+        ({"executor": "shared-iterations", "vus": 3, "iterations": 10}, [3, 1, 1]),
+    ],
+)
+def test_a_worker_without_a_vu_owns_no_shared_iteration(scenario: dict[str, Any], weights: list[int]) -> None:
+    played = [play(plan, sleeping(0.1)) for plan in slices(scenario, weights)]
+    assert sum(p.totals.get("iterations", 0) for p in played) == scenario["iterations"]
+
+
+def test_a_worker_without_a_vu_owns_no_arrival() -> None:
+    scenario = {"executor": "constant-arrival-rate", "rate": 10, "duration": "1s", "preAllocatedVUs": 1}
+    played = [play(plan, sleeping(0.01)) for plan in slices(scenario, [1, 1])]
+    assert sum(p.totals.get("iterations", 0) for p in played) == 10
+    assert all("dropped_iterations" not in p.totals for p in played)
