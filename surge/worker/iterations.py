@@ -21,7 +21,9 @@ and end when the iterations are done or at ``maxDuration``, whichever comes firs
 
 At ``maxDuration`` no new iteration starts; one in flight may go on for ``gracefulStop`` and
 is then cancelled: not counted in ``iterations`` or ``iteration_duration`` (as in k6), but in
-``interrupted_iterations``.
+``interrupted_iterations``. As in k6, the iterations ``maxDuration`` left unstarted are counted
+in ``dropped_iterations`` (planned minus attempted, an interrupted one being attempted), unless
+the run was stopped (abort, Ctrl-C).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable, Iterator
 from surge.common.api import AbortTest
 from surge.common.arrivals import owned_indices_from
 from surge.common.protocol import ScenarioSlice
+from surge.common.schedule import owned_below
 from surge.worker.iteration import Outcome, play_iteration, record_interrupted
 from surge.worker.recorder import Recorder, vu_tags
 from surge.worker.vu import VU, ErrorLog, ExecFn, _resolve
@@ -72,6 +75,8 @@ class IterationVUs:
         self._waiter: asyncio.Future[bool] | None = None
         self.live = 0
         self.interrupted = 0
+        self.dropped = 0
+        self._attempted = 0
 
     @property
     def allocated(self) -> int:
@@ -99,12 +104,17 @@ class IterationVUs:
                 return
             done = asyncio.gather(*self._tasks, return_exceptions=True)
             regular = loop.call_at(end, self._end_regular)
-            hard = loop.call_at(end + p.graceful_stop_s, self.stop_now)
+            hard = loop.call_at(end + p.graceful_stop_s, self._cut_off)
             try:
                 await done
             finally:
                 regular.cancel()
                 hard.cancel()
+            if not self._stopped:
+                # k6: what maxDuration left unstarted is dropped (interrupted ones were attempted)
+                self.dropped = self._owed() - self._attempted
+                if self.dropped > 0:
+                    self._rec.add("dropped_iterations", float(self.dropped))
         except asyncio.CancelledError:
             self.stop_now()
             raise
@@ -126,6 +136,18 @@ class IterationVUs:
     def _end_regular(self) -> None:
         """``maxDuration``: no new iteration starts; those in flight have ``gracefulStop`` left."""
         self._accepting = False
+
+    def _owed(self) -> int:
+        """The iterations this worker was planned to run."""
+        if self._shared:
+            return owned_below(self.plan.index_period, self.plan.index_offsets, self.plan.iterations)
+        return len(self._tasks) * self.plan.iterations
+
+    def _cut_off(self) -> None:
+        """The end of ``gracefulStop``: iterations still running are interrupted."""
+        self._accepting = False
+        for task in self._tasks:
+            task.cancel()
 
     def stop_now(self) -> None:
         self._stopped = True
@@ -155,6 +177,7 @@ class IterationVUs:
             if number is None:
                 return
             vu.iteration_in_test = number
+            self._attempted += 1
             try:
                 outcome = await play_iteration(self._fn, vu, self._rec, self._errors, self._on_abort)
             except asyncio.CancelledError:

@@ -126,6 +126,15 @@ def test_max_duration_stops_new_iterations_and_graceful_stop_interrupts_the_rest
     assert [t for t, *_ in p.starts] == [0.0, 1.6] and p.totals["iterations"] == 1
     assert p.totals["interrupted_iterations"] == 1 and p.trends["iteration_duration"] == 1
     assert p.ended_at == 3.0 and p.executor.interrupted == 1
+    assert p.totals["dropped_iterations"] == 98  # k6: planned minus attempted
+
+
+def test_shared_iterations_left_at_max_duration_are_dropped() -> None:
+    (plan,) = slices({"executor": "shared-iterations", "vus": 2, "iterations": 10, "maxDuration": "1s"})
+    p = play(plan, sleeping(0.4))  # each VU starts at 0, .4, .8: 6 attempted, all done by 1.2
+    assert p.totals["iterations"] == 6 and p.totals["dropped_iterations"] == 4
+    p = play(plan, sleeping(0.1))
+    assert p.totals["iterations"] == 10 and "dropped_iterations" not in p.totals
 
 
 # --------------------------------------------------------------------------- arrival rate
