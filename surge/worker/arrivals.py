@@ -120,12 +120,15 @@ class ArrivalRateVUs:
             await self._wait_until(end)
             self._dispatching = False
             self._on_vus(self.live)
-            if self._busy and not self._stopped:
-                hard = loop.call_at(end + p.graceful_stop_s, self.stop_now)
+            if self._busy:
+                # After a stop the cancelled iterations still unwind: wait for them too, so
+                # nothing of this scenario runs once run() has returned.
+                hard = None if self._stopped else loop.call_at(end + p.graceful_stop_s, self.stop_now)
                 try:
                     await self._all_done.wait()
                 finally:
-                    hard.cancel()
+                    if hard is not None:
+                        hard.cancel()
         except asyncio.CancelledError:
             self.stop_now()
             raise

@@ -209,6 +209,8 @@ def test_stop_now_ends_an_arrival_rate_scenario_at_once() -> None:
     (plan,) = slices({"executor": "constant-arrival-rate", "rate": 1, "duration": "10s", "preAllocatedVUs": 1})
     p = play(plan, sleeping(0.5), stop_at=2.25)
     assert len(p.starts) == 3 and p.ended_at == 2.25
+    assert p.executor.interrupted == 1 and p.totals["interrupted_iterations"] == 1
+    assert p.totals["iterations"] == 2 and p.vus[-1] == (2.25, 0)
 
 
 @pytest.mark.parametrize(
