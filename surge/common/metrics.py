@@ -17,6 +17,12 @@ gauge         last value, min, max, when  value, min, max
 rate          non-zero adds, all adds     rate, passes, fails
 trend         :class:`~surge.common.sketch.Sketch`  avg, min, med, max, p(N), count
 ============  ==========================  ==============================================
+
+Built-ins are k6's (:data:`BUILTIN_METRICS`), plus surge's own, among them
+``interrupted_iterations`` (iterations cut off at the end of their grace period, which k6
+leaves out of ``iterations`` without counting them) and ``iteration_duration_from_schedule``
+(arrival-rate executors: each iteration from its *planned* start to its end, the
+coordinated-omission-corrected latency wrk2 reports and k6 lacks).
 """
 
 from __future__ import annotations
@@ -74,6 +80,11 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         _builtin("iterations", _C),
         _builtin("iteration_duration", _T, _TIME),
         _builtin("dropped_iterations", _C),
+        # surge's own: iterations cut off at the end of their grace period (not in iterations)
+        _builtin("interrupted_iterations", _C),
+        # surge's own, arrival-rate executors only: from an iteration's *planned* start to its
+        # end, so a stalled server cannot hide its stall (coordinated omission, as wrk2 measures)
+        _builtin("iteration_duration_from_schedule", _T, _TIME),
         _builtin("vus", _G),
         _builtin("vus_max", _G),
         _builtin("checks", _R),

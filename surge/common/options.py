@@ -27,10 +27,12 @@ key                    meaning in surge
                        ``startVUs`` = ``vus`` if given, else 1
 ``setupTimeout``       duration ``setup()`` may take (default ``60s``; past it, exit 100)
 ``teardownTimeout``    duration ``teardown()`` may take (default ``60s``; past it, exit 101)
+``iterations``         k6's shortcut: one shared-iterations scenario named ``default``, with
+                       ``vus`` (default 1) and ``duration`` as its ``maxDuration`` (default 10m)
 =====================  ==========================================================================
 
-The shortcuts cannot be mixed with ``scenarios``, nor ``duration`` with ``stages`` (k6 refuses
-both). ``vus`` alone and ``iterations`` mean iteration-counted runs in k6, which surge does not
+The shortcuts cannot be mixed with ``scenarios``, nor ``duration`` or ``iterations`` with
+``stages`` (k6 refuses both). ``vus`` alone means one iteration in k6, which surge does not
 support yet; nor does it support k6's no-options default (1 VU, 1 iteration). Every other k6
 option (``batch``, ``userAgent``, ``hosts``, ``tags``...) is reported as
 "not supported yet" rather than silently ignored; anything else is an unknown option, with a
@@ -42,8 +44,7 @@ Scenario keys
 ====================  ============  ==============================  ==========================
 key                   executor      type                            default
 ====================  ============  ==============================  ==========================
-``executor``          all           ``"constant-vus"`` or           required
-                                    ``"ramping-vus"``
+``executor``          all           one of the six below            required
 ``exec``              all           function name (identifier)      ``"default"``
 ``startTime``         all           duration                        ``"0s"``
 ``gracefulStop``      all           duration                        ``"30s"``
@@ -55,12 +56,30 @@ key                   executor      type                            default
 ``stages``            ramping-vus   non-empty list of               required
                                     ``{duration, target}``
 ``gracefulRampDown``  ramping-vus   duration                        ``"30s"``
+``vus``               per-vu-it.,   whole number >= 1               1
+                      shared-it.
+``iterations``        per-vu-it.,   whole number >= 1 (per VU, or   1
+                      shared-it.    in all and >= ``vus``)
+``maxDuration``       per-vu-it.,   duration > 0                    ``"10m"``
+                      shared-it.
+``rate``              c-a-rate      whole number >= 1 per timeUnit  required
+``duration``          c-a-rate      duration > 0                    required
+``startRate``         r-a-rate      whole number >= 0 per timeUnit  0
+``stages``            r-a-rate      ``{duration, target}``, targets required
+                                    are rates per timeUnit
+``timeUnit``          c/r-a-rate    duration > 0                    ``"1s"``
+``preAllocatedVUs``   c/r-a-rate    whole number >= 0               required
+``maxVUs``            c/r-a-rate    whole number >= preAllocatedVUs ``preAllocatedVUs``
 ====================  ============  ==============================  ==========================
 
-As in k6, a ramping-vus scenario needs ``startVUs`` or some stage target above 0. Every VU
-count is at most :data:`MAX_VUS` (a million), since a plan has one step per VU change. k6's other
-executors (``per-vu-iterations``, ``shared-iterations``, ``constant-arrival-rate``,
-``ramping-arrival-rate``, ``externally-controlled``) are reported as not supported yet.
+(per-vu-it. and shared-it. are ``per-vu-iterations`` and ``shared-iterations``; c-a-rate and
+r-a-rate ``constant-arrival-rate`` and ``ramping-arrival-rate``.) As in k6, a ramping-vus
+scenario needs ``startVUs`` or some stage target above 0, and a ramping-arrival-rate one
+``startRate`` or some target above 0; an arrival-rate scenario needs ``maxVUs`` above 0. A key
+of another executor is named as such (``not a constant-vus option (it belongs to ...)``).
+Every VU count is at most :data:`MAX_VUS` (a million), since a plan has one step per VU
+change; iterations and rates are played lazily and only bounded by :data:`MAX_ITERATIONS`.
+``externally-controlled`` is reported as not supported yet.
 Whether ``exec`` names a function that exists is the scenario loader's check, not this one.
 """
 
@@ -70,7 +89,7 @@ import difflib
 import keyword
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -78,12 +97,25 @@ from typing import Any
 
 from surge.common.durations import parse_duration
 from surge.common.metrics import DEFAULT_TREND_STATS
-from surge.common.schedule import Stage, Step, constant_vus_steps, max_vus, ramping_vus_steps
+from surge.common.arrivals import ArrivalPlan, RateSegment
+from surge.common.schedule import Stage, Step, constant_vus_steps, max_vus, ramping_vus_steps, total_duration_s
 
 
 class Executor(Enum):
     RAMPING_VUS = "ramping-vus"
     CONSTANT_VUS = "constant-vus"
+    PER_VU_ITERATIONS = "per-vu-iterations"
+    SHARED_ITERATIONS = "shared-iterations"
+    CONSTANT_ARRIVAL_RATE = "constant-arrival-rate"
+    RAMPING_ARRIVAL_RATE = "ramping-arrival-rate"
+
+    @property
+    def counts_iterations(self) -> bool:
+        return self in (Executor.PER_VU_ITERATIONS, Executor.SHARED_ITERATIONS)
+
+    @property
+    def arrival_rate(self) -> bool:
+        return self in (Executor.CONSTANT_ARRIVAL_RATE, Executor.RAMPING_ARRIVAL_RATE)
 
 
 def _empty() -> Mapping[str, str]:
@@ -104,15 +136,48 @@ class ScenarioConfig:
     stages: tuple[Stage, ...] = ()
     vus: int = 1
     duration_s: float = 0.0
+    iterations: int = 1  # per VU (per-vu-iterations) or in all (shared-iterations)
+    max_duration_s: float = 600.0
+    rate: int = 0  # iterations per time unit (constant-arrival-rate)
+    start_rate: int = 0  # ramping-arrival-rate; its stages' targets are rates too
+    time_unit_s: float = 1.0
+    pre_allocated_vus: int = 0
+    max_vus_limit: int = 0  # maxVUs, already defaulted to preAllocatedVUs
     # Excluded from the hash (a mapping is unhashable) but not from equality.
     env: Mapping[str, str] = field(default_factory=_empty, hash=False)
     tags: Mapping[str, str] = field(default_factory=_empty, hash=False)
 
     def steps(self) -> list[Step]:
-        """The global plan, offsets relative to the scenario's own start (not ``startTime``)."""
+        """The global VU plan, offsets relative to the scenario's own start (not ``startTime``).
+
+        For the iteration executors, ``vus`` for up to ``maxDuration``; for the arrival-rate
+        ones, the ``maxVUs`` that may be allocated, up to the end of the rate plan.
+        """
         if self.executor is Executor.RAMPING_VUS:
             return ramping_vus_steps(self.start_vus, self.stages)
-        return constant_vus_steps(self.vus, self.duration_s)
+        if self.executor.arrival_rate:
+            return constant_vus_steps(self.max_vus_limit, self.length_s())
+        return constant_vus_steps(self.vus, self.length_s())
+
+    def length_s(self) -> float:
+        """When the scenario stops starting iterations (graceful stop not included)."""
+        if self.executor is Executor.CONSTANT_VUS or self.executor is Executor.CONSTANT_ARRIVAL_RATE:
+            return self.duration_s
+        if self.executor.counts_iterations:
+            return self.max_duration_s
+        return total_duration_s(self.stages)
+
+    def arrival_plan(self) -> ArrivalPlan:
+        """The rate plan of an arrival-rate scenario (see :mod:`surge.common.arrivals`)."""
+        segments: tuple[RateSegment, ...]
+        if self.executor is Executor.CONSTANT_ARRIVAL_RATE:
+            segments = (RateSegment(self.duration_s, self.rate, self.rate),)
+        elif self.executor is Executor.RAMPING_ARRIVAL_RATE:
+            rates = [self.start_rate, *(s.target for s in self.stages)]
+            segments = tuple(RateSegment(s.duration_s, a, b) for s, a, b in zip(self.stages, rates, rates[1:]))
+        else:
+            raise ValueError(f"{self.executor.value} is not an arrival-rate executor")
+        return ArrivalPlan(self.time_unit_s, segments, first_at_zero=self.executor is Executor.CONSTANT_ARRIVAL_RATE)
 
     def max_vus(self) -> int:
         return max_vus(self.steps())
@@ -150,32 +215,25 @@ class Options:
 # --------------------------------------------------------------------------- what is known
 
 _EXECUTORS = {e.value: e for e in Executor}
-_K6_OTHER_EXECUTORS = (
-    "per-vu-iterations",
-    "shared-iterations",
-    "constant-arrival-rate",
-    "ramping-arrival-rate",
-    "externally-controlled",
-)
+_K6_OTHER_EXECUTORS = ("externally-controlled",)
 _COMMON_KEYS = ("executor", "exec", "startTime", "gracefulStop", "env", "tags")
 _EXECUTOR_KEYS: dict[Executor, tuple[str, ...]] = {
     Executor.CONSTANT_VUS: ("vus", "duration"),
     Executor.RAMPING_VUS: ("startVUs", "stages", "gracefulRampDown"),
+    Executor.PER_VU_ITERATIONS: ("vus", "iterations", "maxDuration"),
+    Executor.SHARED_ITERATIONS: ("vus", "iterations", "maxDuration"),
+    Executor.CONSTANT_ARRIVAL_RATE: ("rate", "duration", "preAllocatedVUs", "timeUnit", "maxVUs"),
+    Executor.RAMPING_ARRIVAL_RATE: ("stages", "preAllocatedVUs", "startRate", "timeUnit", "maxVUs"),
 }
 # Scenario keys of k6's other executors: named as such rather than as unknown.
-_K6_OTHER_SCENARIO_KEYS = (
-    "iterations", "maxDuration", "rate", "startRate", "timeUnit", "preAllocatedVUs", "maxVUs",
-)  # fmt: skip
+_K6_OTHER_SCENARIO_KEYS: tuple[str, ...] = ()
 _STAGE_KEYS = ("duration", "target")
 
 _SUPPORTED_TOP = (
-    "scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages", "setupTimeout", "teardownTimeout",
+    "scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages", "iterations", "setupTimeout",
+    "teardownTimeout",
 )
 _K6_UNSUPPORTED_TOP: dict[str, str] = {
-    "iterations": (
-        "k6 would run a shared-iterations scenario; use {where}.duration, "
-        "or {where}.scenarios with a constant-vus or ramping-vus executor"
-    ),
     "executionSegment": "surge splits the load over its workers itself",
     "executionSegmentSequence": "surge splits the load over its workers itself",
     "vusMax": "it was removed from k6 too",
@@ -199,6 +257,9 @@ _DURATION_EXAMPLE = "expected a duration string such as '30s' or '2m'"
 # A plan has one step per VU started or stopped, so a typo like ``target: 10000000000`` would
 # exhaust memory while planning; refuse it here, with the path, instead.
 MAX_VUS = 1_000_000
+# Iterations and rates are played lazily (nothing is planned per iteration), so their bound
+# only keeps a typo from meaning a run that never ends.
+MAX_ITERATIONS = 10**12
 
 
 # --------------------------------------------------------------------------- helpers
@@ -248,15 +309,18 @@ class _Checker:
                 self.add(path, f"keys must be strings, got {_show(key)}")
         return out
 
-    def whole(self, value: object, path: str, minimum: int) -> int | None:
+    def whole(self, value: object, path: str, minimum: int, *, vus: bool = True) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(path, f"expected a whole number >= {minimum}, got {_show(value)}")
             return None
         if value < minimum:
             self.add(path, f"expected a whole number >= {minimum}, got {value}")
             return None
-        if value > MAX_VUS:
+        if vus and value > MAX_VUS:
             self.add(path, f"{value} VUs is more than surge plans for (at most {MAX_VUS} per scenario)")
+            return None
+        if value > MAX_ITERATIONS:
+            self.add(path, f"{value} is more than surge plans for (at most {MAX_ITERATIONS})")
             return None
         return value
 
@@ -290,7 +354,7 @@ class _Checker:
 # --------------------------------------------------------------------------- scenarios
 
 
-def _check_stages(c: _Checker, value: object, path: str) -> tuple[Stage, ...] | None:
+def _check_stages(c: _Checker, value: object, path: str, *, rates: bool = False) -> tuple[Stage, ...] | None:
     if not isinstance(value, (list, tuple)):
         c.add(path, f'expected a list of {{"duration": ..., "target": ...}} dicts, got {_show(value)}')
         return None
@@ -312,9 +376,10 @@ def _check_stages(c: _Checker, value: object, path: str) -> tuple[Stage, ...] | 
         else:
             c.add(f"{where}.duration", f"required; {_DURATION_EXAMPLE}")
         if "target" in stage:
-            target = c.whole(stage["target"], f"{where}.target", 0)
+            target = c.whole(stage["target"], f"{where}.target", 0, vus=not rates)
         else:
-            c.add(f"{where}.target", "required; expected a whole number of VUs >= 0")
+            what = "iterations per timeUnit" if rates else "VUs"
+            c.add(f"{where}.target", f"required; expected a whole number of {what} >= 0")
         if duration is not None and target is not None:
             stages.append(Stage(duration, target))
     return tuple(stages) if len(stages) == len(value) else None
@@ -355,20 +420,18 @@ def _check_scenario(c: _Checker, name: str, value: object, path: str) -> Scenari
     else:
         c.add(f"{path}.executor", f"required; expected one of: {', '.join(sorted(_EXECUTORS))}")
 
-    # With an unusable executor, still check every key either executor knows.
-    own = _EXECUTOR_KEYS[executor] if executor else tuple(k for ks in _EXECUTOR_KEYS.values() for k in ks)
+    # With an unusable executor, still check every key some executor knows.
+    every = tuple(dict.fromkeys(k for ks in _EXECUTOR_KEYS.values() for k in ks))
+    own = _EXECUTOR_KEYS[executor] if executor else every
     allowed = _COMMON_KEYS + own
     for key in (k for k in sc if k not in allowed):
-        owner = next((e for e, ks in _EXECUTOR_KEYS.items() if key in ks), None)
-        if owner is not None and executor is not None:
+        owners = [e.value for e, ks in _EXECUTOR_KEYS.items() if key in ks]
+        if owners and executor is not None:
             c.add(
                 _child(path, key),
-                f"not a {executor.value} option (it belongs to {owner.value}); "
+                f"not a {executor.value} option (it belongs to {', '.join(owners)}); "
                 f"a {executor.value} scenario takes {' and '.join(_EXECUTOR_KEYS[executor][:2])}",
             )
-        elif key in _K6_OTHER_SCENARIO_KEYS:
-            kind = executor.value if executor else "surge"
-            c.add(_child(path, key), f"not a {kind} option; it belongs to k6 executors not supported yet by surge")
         else:
             hint = _did_you_mean(key, allowed) or f"; expected one of: {', '.join(sorted(allowed))}"
             c.add(_child(path, key), "unknown key" + hint)
@@ -385,32 +448,82 @@ def _check_scenario(c: _Checker, name: str, value: object, path: str) -> Scenari
     if "tags" in sc:
         kw["tags"] = c.str_map(sc["tags"], f"{path}.tags")
 
-    if "vus" in own:
-        if "vus" in sc:
-            kw["vus"] = c.whole(sc["vus"], f"{path}.vus", 1)
-        if "duration" in sc:
-            kw["duration_s"] = c.duration(sc["duration"], f"{path}.duration", positive=True)
-        elif executor is Executor.CONSTANT_VUS:
-            c.add(f"{path}.duration", f"required for a constant-vus scenario; {_DURATION_EXAMPLE}")
-    if "stages" in own:
-        if "startVUs" in sc:
-            kw["start_vus"] = c.whole(sc["startVUs"], f"{path}.startVUs", 0)
-        if "gracefulRampDown" in sc:
-            kw["graceful_ramp_down_s"] = c.duration(sc["gracefulRampDown"], f"{path}.gracefulRampDown")
-        if "stages" in sc:
-            kw["stages"] = _check_stages(c, sc["stages"], f"{path}.stages")
-        elif executor is Executor.RAMPING_VUS:
-            c.add(
-                f"{path}.stages",
-                'required for a ramping-vus scenario; expected a list of {"duration": ..., "target": ...}',
-            )
-        start_vus, stages = kw.get("start_vus", 1), kw.get("stages")
-        if executor is Executor.RAMPING_VUS and start_vus is not None and stages:
-            _check_some_vus(c, start_vus, stages, path)
+    # Each key means the same in every executor that takes it (as in k6).
+    readers: dict[str, tuple[str, Callable[[object, str], Any]]] = {
+        "vus": ("vus", lambda v, p: c.whole(v, p, 1)),
+        "duration": ("duration_s", lambda v, p: c.duration(v, p, positive=True)),
+        "startVUs": ("start_vus", lambda v, p: c.whole(v, p, 0)),
+        "gracefulRampDown": ("graceful_ramp_down_s", lambda v, p: c.duration(v, p)),
+        "stages": ("stages", lambda v, p: _check_stages(c, v, p, rates=bool(executor and executor.arrival_rate))),
+        "iterations": ("iterations", lambda v, p: c.whole(v, p, 1, vus=False)),
+        "maxDuration": ("max_duration_s", lambda v, p: c.duration(v, p, positive=True)),
+        "rate": ("rate", lambda v, p: c.whole(v, p, 1, vus=False)),
+        "startRate": ("start_rate", lambda v, p: c.whole(v, p, 0, vus=False)),
+        "timeUnit": ("time_unit_s", lambda v, p: c.duration(v, p, positive=True)),
+        "preAllocatedVUs": ("pre_allocated_vus", lambda v, p: c.whole(v, p, 0)),
+        "maxVUs": ("max_vus_limit", lambda v, p: c.whole(v, p, 0)),
+    }
+    for key in own:
+        if key in sc:
+            field_name, read = readers[key]
+            kw[field_name] = read(sc[key], f"{path}.{key}")
+    if executor is not None:
+        _check_required(c, executor, sc, path)
+        _check_together(c, executor, kw, path)
 
     if executor is None or len(c.problems) > before:
         return None
+    if executor.arrival_rate and "max_vus_limit" not in kw:
+        kw["max_vus_limit"] = kw["pre_allocated_vus"]
     return ScenarioConfig(executor=executor, **kw)
+
+
+_REQUIRED: dict[Executor, tuple[tuple[str, str], ...]] = {
+    Executor.CONSTANT_VUS: (("duration", _DURATION_EXAMPLE),),
+    Executor.RAMPING_VUS: (("stages", 'expected a list of {"duration": ..., "target": ...}'),),
+    Executor.CONSTANT_ARRIVAL_RATE: (
+        ("rate", "expected a whole number of iterations per timeUnit >= 1"),
+        ("duration", _DURATION_EXAMPLE),
+        ("preAllocatedVUs", "expected a whole number of VUs >= 0"),
+    ),
+    Executor.RAMPING_ARRIVAL_RATE: (
+        ("stages", 'expected a list of {"duration": ..., "target": iterations per timeUnit}'),
+        ("preAllocatedVUs", "expected a whole number of VUs >= 0"),
+    ),
+}
+
+
+def _check_required(c: _Checker, executor: Executor, sc: Mapping[str, Any], path: str) -> None:
+    for key, expected in _REQUIRED.get(executor, ()):
+        if key not in sc:
+            c.add(f"{path}.{key}", f"required for a {executor.value} scenario; {expected}")
+
+
+def _check_together(c: _Checker, executor: Executor, kw: Mapping[str, Any], path: str) -> None:
+    """Problems of one key's value given another's (only when both were read without problems)."""
+    if executor is Executor.RAMPING_VUS:
+        start_vus, stages = kw.get("start_vus", 1), kw.get("stages")
+        if start_vus is not None and stages:
+            _check_some_vus(c, start_vus, stages, path)
+    elif executor is Executor.SHARED_ITERATIONS:
+        vus, iterations = kw.get("vus", 1), kw.get("iterations", 1)
+        if vus is not None and iterations is not None and iterations < vus:
+            c.add(
+                f"{path}.iterations",
+                f"{iterations} iterations cannot be shared among {vus} VUs (k6 refuses it too); "
+                f"set iterations >= vus",
+            )
+    elif executor.arrival_rate:
+        pre, top = kw.get("pre_allocated_vus"), kw.get("max_vus_limit", kw.get("pre_allocated_vus"))
+        if pre is not None and top is not None:
+            if top < pre:
+                c.add(f"{path}.maxVUs", f"must be at least preAllocatedVUs ({pre}), got {top}")
+            elif top == 0:
+                c.add(f"{path}.preAllocatedVUs", "preAllocatedVUs or maxVUs must be above 0, or no iteration can run")
+        start, stages = kw.get("start_rate", 0), kw.get("stages")
+        if executor is Executor.RAMPING_ARRIVAL_RATE and start is not None and stages:
+            if start == 0 and all(s.target == 0 for s in stages):
+                c.add(path, "startRate or one of the stages' targets must be above 0, or no iteration ever starts")
 
 
 def _check_some_vus(c: _Checker, start_vus: int, stages: tuple[Stage, ...], path: str) -> None:
@@ -437,8 +550,23 @@ def _check_scenarios(c: _Checker, value: object, path: str) -> list[ScenarioConf
 
 
 def _shortcut_scenario(c: _Checker, opts: dict[str, Any], where: str) -> ScenarioConfig | None:
-    """k6's ``vus``/``duration``/``stages`` shortcuts as one scenario named ``default``."""
+    """k6's ``vus``/``duration``/``stages``/``iterations`` shortcuts as one scenario named ``default``."""
     before = len(c.problems)
+    if "iterations" in opts:
+        # k6: iterations win; a duration becomes the shared-iterations' maxDuration.
+        if "stages" in opts:
+            c.add(f"{where}.iterations", f"cannot be used together with {where}.stages; use {where}.scenarios")
+            return None
+        vus = c.whole(opts["vus"], f"{where}.vus", 1) if "vus" in opts else 1
+        iterations = c.whole(opts["iterations"], f"{where}.iterations", 1, vus=False)
+        max_duration = c.duration(opts["duration"], f"{where}.duration", positive=True) if "duration" in opts else 600.0
+        if vus is not None and iterations is not None and iterations < vus:
+            c.add(f"{where}.iterations", f"{iterations} iterations cannot be shared among {vus} VUs (k6 refuses it too)")
+        if len(c.problems) > before or vus is None or iterations is None or max_duration is None:
+            return None
+        return ScenarioConfig(
+            "default", Executor.SHARED_ITERATIONS, vus=vus, iterations=iterations, max_duration_s=max_duration
+        )
     if "duration" in opts and "stages" in opts:
         c.add(
             f"{where}.duration",
@@ -508,7 +636,7 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
             c.add(_child(where, key), "unknown option" + (hint or f"; surge supports: {', '.join(_SUPPORTED_TOP)}"))
 
     scenarios: list[ScenarioConfig] = []
-    shortcuts = [k for k in ("vus", "duration", "stages") if k in opts]
+    shortcuts = [k for k in ("vus", "duration", "stages", "iterations") if k in opts]
     if "scenarios" in opts:
         for key in shortcuts:
             c.add(
@@ -520,7 +648,7 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
     elif shortcuts:
         sc = _shortcut_scenario(c, opts, where)
         scenarios = [sc] if sc is not None else []
-    elif "iterations" not in opts:
+    else:
         c.add(where, _NO_SCENARIOS.format(where=where))
 
     thresholds: Mapping[str, Any] = MappingProxyType({})

@@ -90,6 +90,14 @@ class ScenarioSlice:
     vu_ids: list[int]
     env: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # The iteration and arrival-rate executors (see surge/common/arrivals.py): this worker
+    # owns the fleet-wide iteration indices k with k % index_period in index_offsets.
+    iterations: int = 0  # per-vu-iterations: per VU; shared-iterations: the fleet's total
+    index_period: int = 1
+    index_offsets: list[int] = field(default_factory=lambda: [0])
+    rate_segments: list[tuple[float, int, int]] = field(default_factory=list)  # (duration_s, from, to) per time unit
+    time_unit_s: float = 1.0
+    pre_allocated_vus: int = 0  # arrival-rate: this worker's share; vu_ids holds its share of maxVUs
 
 
 @dataclass(frozen=True)

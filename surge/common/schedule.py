@@ -283,8 +283,26 @@ def owned_indices(worker: int, weights: Sequence[int], count: int, *, rotation: 
     if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < len(ws):
         raise ValueError(f"worker must be an index into weights (0..{len(ws) - 1}), got {worker!r}")
     _check_vus(count, "count")
-    order = _rotation_order(len(ws), rotation)
-    period = sum(ws)
-    me = order.index(worker)  # this worker's place in the rotated order
-    mine = [k for k, owner in enumerate(_owners(tuple(ws[i] for i in order))) if owner == me]
+    period, mine = owned_pattern(worker, ws, rotation=rotation)
     return [base + k for base in range(0, count, period) for k in mine if base + k < count]
+
+
+def owned_pattern(worker: int, weights: Sequence[int], *, rotation: int = 0) -> tuple[int, tuple[int, ...]]:
+    """``(period, offsets)``: ``worker`` owns index ``k`` iff ``k % period in offsets``.
+
+    The ownership rule of :func:`owned_indices` in a form a worker can apply to indices
+    without bound (arrival-rate and shared-iteration indices), with no list of them.
+    """
+    ws = _check_weights(weights)
+    if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < len(ws):
+        raise ValueError(f"worker must be an index into weights (0..{len(ws) - 1}), got {worker!r}")
+    order = _rotation_order(len(ws), rotation)
+    me = order.index(worker)  # this worker's place in the rotated order
+    mine = tuple(k for k, owner in enumerate(_owners(tuple(ws[i] for i in order))) if owner == me)
+    return sum(ws), mine
+
+
+def owned_below(period: int, offsets: Sequence[int], count: int) -> int:
+    """How many indices below ``count`` the rule ``(period, offsets)`` owns."""
+    full, rest = divmod(count, period)
+    return full * len(offsets) + sum(1 for k in offsets if k < rest)

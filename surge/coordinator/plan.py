@@ -9,6 +9,14 @@ consecutive id ranges of their maximum VU count, and within a scenario the VU ac
 Who owns index 0 rotates from scenario to scenario: the owner order of each scenario starts
 at worker ``range start % n``, so several small scenarios (a 1-VU smoke check beside a 1-VU
 background poller) spread over the workers instead of all landing on worker 0.
+
+The iteration and arrival-rate executors number their iterations fleet-wide too (shared
+iterations ``0..iterations-1``, arrivals in order of their planned start); each worker's
+slice carries an ownership rule (``index_period``, ``index_offsets``:
+:func:`surge.common.schedule.owned_pattern`), with the workers' weights for per-vu-iterations
+(whose numbers follow the VUs) and the workers' VU counts (``vus``, or their share of
+``maxVUs``) for shared and arrival-rate iterations, so a worker without a VU owns none; and, for arrival-rate scenarios, the rate plan
+itself (``rate_segments``, ``time_unit_s``), from which the worker computes its own instants.
 """
 
 from __future__ import annotations
@@ -17,14 +25,12 @@ from collections.abc import Sequence
 
 from surge.common.options import Executor, Options, ScenarioConfig
 from surge.common.protocol import ScenarioSlice
-from surge.common.schedule import max_vus, owned_indices, split_steps, total_duration_s
+from surge.common.schedule import max_vus, owned_below, owned_indices, owned_pattern, split_steps
 
 
 def scenario_duration_s(sc: ScenarioConfig) -> float:
-    """Length of the scenario's stages (or ``duration``), without graceful stop."""
-    if sc.executor is Executor.CONSTANT_VUS:
-        return sc.duration_s
-    return total_duration_s(sc.stages)
+    """Length of the scenario's stages (or ``duration``, or ``maxDuration``), without graceful stop."""
+    return sc.length_s()
 
 
 def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioSlice]]:
@@ -38,7 +44,13 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
         top = max_vus(steps)
         rotation = id_base % len(weights)
         shares = split_steps(steps, weights, rotation=rotation)
+        segments = [(g.duration_s, g.from_rate, g.to_rate) for g in sc.arrival_plan().segments] if sc.executor.arrival_rate else []
+        vu_rules = [owned_pattern(w, weights, rotation=rotation) for w in range(len(weights))]
+        index_rules = vu_rules
+        if sc.executor is Executor.SHARED_ITERATIONS or sc.executor.arrival_rate:
+            index_rules = _by_capacity([owned_below(p, o, top) for p, o in vu_rules])
         for w, share in enumerate(shares):
+            period, offsets = vu_rules[w]
             per_worker[w].append(
                 ScenarioSlice(
                     name=sc.name,
@@ -52,7 +64,30 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
                     vu_ids=[id_base + k + 1 for k in owned_indices(w, weights, top, rotation=rotation)],
                     env=dict(sc.env),
                     tags=dict(sc.tags),
+                    iterations=sc.iterations if sc.executor.counts_iterations else 0,
+                    index_period=index_rules[w][0],
+                    index_offsets=list(index_rules[w][1]),
+                    rate_segments=segments,
+                    time_unit_s=sc.time_unit_s,
+                    pre_allocated_vus=owned_below(period, offsets, sc.pre_allocated_vus),
                 )
             )
         id_base += top
     return per_worker
+
+
+def _by_capacity(capacity: Sequence[int]) -> list[tuple[int, tuple[int, ...]]]:
+    """Ownership rules for iteration indices, weighted by each worker's VUs (none without VUs).
+
+    Shared and arrival-rate iterations go to the workers in proportion to the VUs that can run
+    them, not to the workers' weights: with ``vus: 1`` over two workers, the worker without a
+    VU must own no iteration, or its share would never run (or all be dropped).
+    """
+    able = [w for w, c in enumerate(capacity) if c > 0]
+    if not able:
+        return [(1, ()) for _ in capacity]
+    caps = [capacity[w] for w in able]
+    rules: list[tuple[int, tuple[int, ...]]] = [(sum(caps), ()) for _ in capacity]
+    for j, w in enumerate(able):
+        rules[w] = owned_pattern(j, caps)
+    return rules

@@ -18,7 +18,7 @@ import os
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, Union
 
 from surge.common import api
 from surge.common.protocol import ScenarioSlice
@@ -27,9 +27,15 @@ from surge.worker import saturation
 from surge.worker.http import HttpClient, make_transport
 from surge.worker.recorder import Recorder
 from surge.common.api import AbortTest
+from surge.worker.arrivals import ArrivalRateVUs
+from surge.worker.iterations import IterationVUs
 from surge.worker.vu import VU, ErrorLog, LoopingVUs
 
-SUPPORTED_EXECUTORS = frozenset({"ramping-vus", "constant-vus"})
+AnyExecutor = Union[LoopingVUs, IterationVUs, ArrivalRateVUs]
+SUPPORTED_EXECUTORS = frozenset({
+    "ramping-vus", "constant-vus", "per-vu-iterations", "shared-iterations",
+    "constant-arrival-rate", "ramping-arrival-rate",
+})  # fmt: skip
 
 
 class WorkerRun:
@@ -55,24 +61,23 @@ class WorkerRun:
         self._clients: list[HttpClient] = []
         self._env = env
         self._http_transport = http_transport
-        self.executors: list[LoopingVUs] = []
+        self.executors: list[AnyExecutor] = []
         self._vus_samples: list[tuple[int, int]] = []
         self.data: Any = None  # what setup() returned: every VU's vu.data
         for sl in slices:
             if sl.executor not in SUPPORTED_EXECUTORS:
                 raise ValueError(f"executor {sl.executor!r} is not supported by this worker")
             fn = exec_function(module, sl.exec_name, source)
-            self.executors.append(
-                LoopingVUs(
-                    sl,
-                    fn,
-                    self._vu_factory(sl),
-                    self.recorder,
-                    errors=self.errors,
-                    on_abort=self._abort,
-                    on_vus=self._vus_changed,
-                )
-            )
+            common: dict[str, Any] = dict(errors=self.errors, on_abort=self._abort, on_vus=self._vus_changed)
+            ex: AnyExecutor
+            if sl.executor in ("constant-arrival-rate", "ramping-arrival-rate"):
+                common["on_allocated"] = self._allocated_changed
+                ex = ArrivalRateVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
+            elif sl.executor in ("per-vu-iterations", "shared-iterations"):
+                ex = IterationVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
+            else:
+                ex = LoopingVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
+            self.executors.append(ex)
 
     def _elapsed(self) -> float:
         return self._loop.time() - self._t0 if self._t0 is not None else 0.0
@@ -93,6 +98,14 @@ class WorkerRun:
         client = HttpClient(on_response=self.recorder.record_http, transport=make_transport(self._http_transport))
         self._clients.append(client)
         return VU(0, name, self._env, client, {}, self.data)
+
+    def _allocated_changed(self) -> None:
+        if self._t0 is not None:
+            self.recorder.set_gauge("vus_max", float(self._allocated()))
+
+    def _allocated(self) -> int:
+        """``vus_max``: VUs this worker may use (looping and iteration executors) or has allocated (arrival-rate)."""
+        return sum(ex.allocated for ex in self.executors)
 
     def _vus_changed(self, _n: int) -> None:
         self.recorder.set_gauge("vus", float(self._running_vus()))
@@ -133,7 +146,7 @@ class WorkerRun:
         """Run every slice from now; return when all are done (or stopped)."""
         self._t0 = self._loop.time()
         api.install_recorder(self.recorder)
-        self.recorder.set_gauge("vus_max", float(sum(len(ex.plan.vu_ids) for ex in self.executors)))
+        self.recorder.set_gauge("vus_max", float(self._allocated()))
         self.recorder.set_gauge("vus", 0.0)
         watch = self._loop.create_task(saturation.monitor(self.recorder))
         runs = [self._loop.create_task(ex.run(self._t0)) for ex in self.executors]

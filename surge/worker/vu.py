@@ -49,16 +49,21 @@ class VU:
     """What a scenario's ``default(vu)`` receives.
 
     ``id`` is k6's ``__VU`` (1-based, unique across the fleet); ``iteration`` is ``__ITER``
-    (0-based, per VU); ``env`` is ``__ENV`` (this machine's environment overlaid with the ``-e``
+    (0-based, per VU); ``iteration_in_test`` is k6's ``exec.scenario.iterationInTest``, the
+    iteration's number unique across the fleet within its scenario, for the iteration and
+    arrival-rate executors (the fleet-wide index of a shared or arrival-rate iteration;
+    ``vu index * iterations + vu.iteration`` for per-vu-iterations) and None for the looping
+    ones (which cannot number them densely without asking the coordinator); ``env`` is ``__ENV`` (this machine's environment overlaid with the ``-e``
     pairs). ``data`` is what ``setup()`` returned (None without a ``setup``; see
     :mod:`surge.worker.lifecycle`).
     """
 
-    __slots__ = ("id", "iteration", "scenario", "env", "http", "data", "tags")
+    __slots__ = ("id", "iteration", "iteration_in_test", "scenario", "env", "http", "data", "tags")
 
     def __init__(self, id: int, scenario: str, env: Mapping[str, str], http: Any, tags: Mapping[str, str], data: Any = None) -> None:
         self.id = id
         self.iteration = 0
+        self.iteration_in_test: int | None = None
         self.scenario = scenario
         self.env = env
         self.http = http
@@ -240,6 +245,11 @@ class LoopingVUs:
             self._waiter = None
 
     @property
+    def allocated(self) -> int:
+        """VUs this slice may use (``vus_max``): its share of the scenario's peak."""
+        return len(self.plan.vu_ids)
+
+    @property
     def live(self) -> int:
         """VUs running or finishing an iteration, not counting those already told to stop.
 
@@ -343,6 +353,7 @@ class LoopingVUs:
                         return  # between iterations: nothing was interrupted
         except asyncio.CancelledError:
             self.interrupted += 1
+            self._rec.add("interrupted_iterations", 1.0)
         finally:
             if slot.kill is not None:
                 slot.kill.cancel()

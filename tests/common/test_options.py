@@ -112,7 +112,7 @@ def test_five_distinct_mistakes_give_five_problems_naming_each_path() -> None:
     assert bad(raw) == [
         "options.userAgent: a k6 option, not supported yet by surge",
         'options.scenarios.purchase.executor: "ramping-vu" is not a supported executor; '
-        'expected one of: constant-vus, ramping-vus (did you mean "ramping-vus"?)',
+        'expected one of: constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations (did you mean "ramping-vus"?)',
         'options.scenarios.purchase.stage: unknown key (did you mean "stages"?)',
         "options.scenarios.purchase.stages[1].duration: "
         "expected a duration string such as '30s' or '2m', got 5",
@@ -149,10 +149,11 @@ def ramp(*stages: object, **keys: object) -> dict[str, object]:
         (ramp({"duration": "1s", "target": 10**10}), ".stages[0].target: 10000000000 VUs is more than surge plans for"),
         (ramp({"duration": "1s", "target": 1, "x": 2}), '.stages[0].x: unknown key; expected "duration" and "target"'),
         (ramp({"duration": "1s", "target": 0}, startVUs=0), ": startVUs or one of the stages' targets must be above 0"),
-        (ramp(vus=3), ".vus: not a ramping-vus option (it belongs to constant-vus); "
+        (ramp(vus=3), ".vus: not a ramping-vus option (it belongs to constant-vus, per-vu-iterations, "
+                      "shared-iterations); "
                       "a ramping-vus scenario takes startVUs and stages"),
         (const(gracefulRampDown="1s"), ".gracefulRampDown: not a constant-vus option (it belongs to ramping-vus)"),
-        (const(maxVUs=3), ".maxVUs: not a constant-vus option; it belongs to k6 executors not supported yet by surge"),
+        (const(maxVUs=3), ".maxVUs: not a constant-vus option (it belongs to constant-arrival-rate, ramping-arrival-rate)"),
         (const(graceful_stop="1s"), '.graceful_stop: unknown key (did you mean "gracefulStop"?)'),
         (const(zzz=1), ".zzz: unknown key; expected one of: duration, env,"),
         (const(exec="check-out"), ".exec: expected the name of a function in the scenario file, got 'check-out'"),
@@ -163,8 +164,8 @@ def ramp(*stages: object, **keys: object) -> dict[str, object]:
         (const(env=["A=1"]), ".env: expected a dict of strings to strings"),
         (const(tags={"a b": None}), '.tags["a b"]: expected a string, got None'),
         (const(tags={1: "x"}), ".tags: keys must be strings, got 1"),
-        ({}, ".executor: required; expected one of: constant-vus, ramping-vus"),
-        ({"executor": 3}, ".executor: expected one of: constant-vus, ramping-vus; got 3"),
+        ({}, ".executor: required; expected one of: constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations"),
+        ({"executor": 3}, ".executor: expected one of: constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations; got 3"),
         ("constant-vus", ': expected a dict with an "executor" key, got \'constant-vus\''),
     ],
 )
@@ -173,15 +174,10 @@ def test_each_scenario_mistake_is_named_by_its_path(scenario: object, problem: s
     assert any(p.startswith("options.scenarios.s" + problem) for p in problems), problems
 
 
-@pytest.mark.parametrize(
-    "executor",
-    ["per-vu-iterations", "shared-iterations", "constant-arrival-rate", "ramping-arrival-rate",
-     "externally-controlled"],  # fmt: skip
-)
-def test_other_k6_executors_are_not_supported_yet(executor: str) -> None:
-    assert bad({"scenarios": {"s": {"executor": executor}}}) == [
-        f'options.scenarios.s.executor: "{executor}" is not supported yet by surge; '
-        "supported executors: constant-vus, ramping-vus"
+def test_externally_controlled_is_not_supported_yet() -> None:
+    assert bad({"scenarios": {"s": {"executor": "externally-controlled"}}}) == [
+        'options.scenarios.s.executor: "externally-controlled" is not supported yet by surge; '
+        "supported executors: constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations"
     ]
 
 
@@ -189,7 +185,7 @@ def test_an_unusable_executor_still_gets_its_other_keys_checked() -> None:
     problems = bad({"scenarios": {"s": {"executor": "rampin", "stages": [{"duration": 1, "target": 1}], "vu": 1}}})
     assert problems == [
         'options.scenarios.s.executor: "rampin" is not a supported executor; '
-        'expected one of: constant-vus, ramping-vus (did you mean "ramping-vus"?)',
+        'expected one of: constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations (did you mean "ramping-vus"?)',
         'options.scenarios.s.vu: unknown key (did you mean "vus"?)',
         "options.scenarios.s.stages[0].duration: expected a duration string such as '30s' or '2m', got 1",
     ]
@@ -319,9 +315,19 @@ def test_no_scenarios_is_not_supported_yet(raw: dict[str, Any]) -> None:
     )
 
 
-def test_iterations_are_not_supported_yet() -> None:
-    (problem,) = bad({"iterations": 10, "vus": 2})[:1]
-    assert problem.startswith("options.iterations: a k6 option, not supported yet by surge; k6 would run")
+def test_iterations_shortcut_is_shared_iterations_as_in_k6() -> None:
+    sc = only_scenario({"iterations": 10, "vus": 2})
+    assert (sc.name, sc.executor, sc.vus, sc.iterations, sc.max_duration_s) == ("default", Executor.SHARED_ITERATIONS, 2, 10, 600.0)
+    sc = only_scenario({"iterations": 3})
+    assert (sc.executor, sc.vus, sc.iterations) == (Executor.SHARED_ITERATIONS, 1, 3)
+    sc = only_scenario({"iterations": 3, "duration": "5s"})  # k6: the duration is the maxDuration
+    assert (sc.executor, sc.iterations, sc.max_duration_s) == (Executor.SHARED_ITERATIONS, 3, 5.0)
+    assert bad({"iterations": 2, "vus": 3}) == [
+        "options.iterations: 2 iterations cannot be shared among 3 VUs (k6 refuses it too)"
+    ]
+    assert bad({"iterations": 2, "stages": [{"duration": "1s", "target": 1}]})[0].startswith(
+        "options.iterations: cannot be used together with options.stages"
+    )
 
 
 @pytest.mark.parametrize(
@@ -440,3 +446,70 @@ def test_setup_and_teardown_timeouts_are_k6_durations() -> None:
     assert defaults is not None and (defaults.setup_timeout_s, defaults.teardown_timeout_s) == (60.0, 60.0)
     _, problems = parse_options({**base, "setupTimeout": 5, "teardownTimeout": "0s"})
     assert len(problems) == 2 and "options.setupTimeout" in problems[0] and "options.teardownTimeout" in problems[1]
+
+
+def car(**keys: object) -> dict[str, object]:
+    return {"executor": "constant-arrival-rate", "rate": 5, "duration": "10s", "preAllocatedVUs": 2} | keys
+
+
+def rar(*stages: object, **keys: object) -> dict[str, object]:
+    return {"executor": "ramping-arrival-rate", "preAllocatedVUs": 2,
+            "stages": list(stages) or [{"duration": "1s", "target": 5}]} | keys  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scenario", "problem"),
+    [
+        ({"executor": "per-vu-iterations", "iterations": 0}, ".iterations: expected a whole number >= 1, got 0"),
+        ({"executor": "per-vu-iterations", "maxDuration": "-1s"}, ".maxDuration: "),
+        ({"executor": "per-vu-iterations", "maxDuration": "0s"}, ".maxDuration: must be longer than 0"),
+        ({"executor": "per-vu-iterations", "duration": "1s"},
+         ".duration: not a per-vu-iterations option (it belongs to constant-vus, constant-arrival-rate); "
+         "a per-vu-iterations scenario takes vus and iterations"),
+        ({"executor": "shared-iterations", "vus": 5, "iterations": 2},
+         ".iterations: 2 iterations cannot be shared among 5 VUs (k6 refuses it too)"),
+        ({"executor": "shared-iterations", "iteration": 2}, '.iteration: unknown key (did you mean "iterations"?)'),
+        ({"executor": "constant-arrival-rate", "duration": "1s", "preAllocatedVUs": 1},
+         ".rate: required for a constant-arrival-rate scenario"),
+        (car(rate=0), ".rate: expected a whole number >= 1, got 0"),
+        (car(rate=2.5), ".rate: expected a whole number >= 1, got 2.5"),
+        (car(duration="soon"), ".duration: expected a duration string"),
+        (car(duration="-5s"), ".duration: "),
+        (car(timeUnit="0s"), ".timeUnit: must be longer than 0"),
+        (car(timeUnit=1), ".timeUnit: expected a duration string"),
+        (car(preAllocatedVUs=-1), ".preAllocatedVUs: expected a whole number >= 0, got -1"),
+        (car(preAllocatedVUs=5, maxVUs=3), ".maxVUs: must be at least preAllocatedVUs (5), got 3"),
+        (car(preAllocatedVUs=0), ".preAllocatedVUs: preAllocatedVUs or maxVUs must be above 0"),
+        ({"executor": "constant-arrival-rate", "rate": 1, "duration": "1s"},
+         ".preAllocatedVUs: required for a constant-arrival-rate scenario"),
+        (car(maxVU=3), '.maxVU: unknown key (did you mean "maxVUs"?)'),
+        (car(stages=[]), ".stages: not a constant-arrival-rate option (it belongs to ramping-vus, ramping-arrival-rate)"),
+        (rar({"duration": "1s", "target": 0}), ": startRate or one of the stages' targets must be above 0"),
+        (rar(startRate=-1), ".startRate: expected a whole number >= 0, got -1"),
+        (rar({"duration": "1s", "target": 10**7}, maxVUs=1), ".maxVUs: must be at least preAllocatedVUs (2), got 1"),
+        (rar({"duration": "x", "target": 1}), ".stages[0].duration: "),
+        (rar(rate=5), ".rate: not a ramping-arrival-rate option (it belongs to constant-arrival-rate)"),
+        ({"executor": "ramping-arrival-rate", "preAllocatedVUs": 1}, ".stages: required for a ramping-arrival-rate"),
+    ],
+)
+def test_each_new_executor_mistake_is_named_by_its_path(scenario: object, problem: str) -> None:
+    problems = bad({"scenarios": {"s": scenario}})
+    assert any(p.startswith("options.scenarios.s" + problem) for p in problems), problems
+
+
+def test_new_executors_take_k6_defaults() -> None:
+    sc = only_scenario({"scenarios": {"s": {"executor": "per-vu-iterations"}}})
+    assert (sc.vus, sc.iterations, sc.max_duration_s, sc.graceful_stop_s, sc.length_s()) == (1, 1, 600.0, 30.0, 600.0)
+    sc = only_scenario({"scenarios": {"s": car()}})
+    assert (sc.time_unit_s, sc.pre_allocated_vus, sc.max_vus_limit, sc.max_vus(), sc.end_offset_s()) == (1.0, 2, 2, 2, 40.0)
+    sc = only_scenario({"scenarios": {"s": rar({"duration": "3s", "target": 1}, maxVUs=7)}})
+    assert (sc.start_rate, sc.max_vus(), sc.length_s()) == (0, 7, 3.0)
+
+
+def test_every_problem_of_a_new_executor_at_once() -> None:
+    problems = bad({"scenarios": {"s": {"executor": "constant-arrival-rate", "rate": 0, "duration": "-1s",
+                                        "preAllocatedVUs": 3, "maxVUs": 1, "timeUnit": "1x"}}})  # fmt: skip
+    assert [p.split(":")[0] for p in problems] == [
+        "options.scenarios.s.rate", "options.scenarios.s.duration", "options.scenarios.s.timeUnit",
+        "options.scenarios.s.maxVUs",
+    ]  # fmt: skip

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from surge.common.arrivals import owned_indices_from
 from surge.common.options import Options, ScenarioConfig, parse_options
 from surge.common.protocol import ScenarioSlice
-from surge.common.schedule import Step, max_vus, vus_at
+from surge.common.schedule import Step, max_vus, owned_below, vus_at
 from surge.coordinator.plan import plan_slices, scenario_duration_s
 
 RAW: dict[str, Any] = {
@@ -214,3 +215,35 @@ def test_single_vu_scenarios_do_not_all_land_on_worker_0() -> None:
     owners = {sc: [w for w in range(2) if plans[w][i].vu_ids] for i, sc in enumerate("abc")}
     assert owners == {"a": [0, 1], "b": [0], "c": [1]}
     assert [max(len(p[1].vu_ids) + len(p[2].vu_ids), len(p[0].vu_ids)) for p in plans] == [1, 1]
+
+
+# --------------------------------------------------------------------------- iteration indices
+
+_counted = st.one_of(
+    st.builds(lambda v, extra: {"executor": "shared-iterations", "vus": v, "iterations": v + extra},
+              st.integers(1, 7), st.integers(0, 40)),  # fmt: skip
+    st.builds(lambda r, pre, more: {"executor": "constant-arrival-rate", "rate": r, "duration": "1s",
+                                    "preAllocatedVUs": pre, "maxVUs": pre + more},
+              st.integers(1, 30), st.integers(1, 5), st.integers(0, 3)),  # fmt: skip
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=_counted, second=_counted, weights=st.lists(st.integers(1, 4), min_size=1, max_size=5))
+def test_shared_and_arrival_indices_are_owned_once_and_only_by_workers_with_vus(
+    first: dict[str, Any], second: dict[str, Any], weights: list[int]
+) -> None:
+    opts, problems = parse_options({"scenarios": {"a": first, "b": second}})
+    assert opts is not None, problems
+    per_worker = plan_slices(opts, weights)
+    for n, sc in enumerate(opts.scenarios):
+        total = sc.iterations if sc.executor.counts_iterations else sc.arrival_plan().total()
+        owned: list[int] = []
+        for worker in per_worker:
+            sl = worker[n]
+            mine = list(owned_indices_from(sl.index_period, sl.index_offsets, total))
+            assert len(mine) == owned_below(sl.index_period, sl.index_offsets, total) if sl.index_offsets else not mine
+            assert not mine or sl.vu_ids  # a worker without a VU owns nothing
+            owned += mine
+        assert sorted(owned) == list(range(total))
+        assert sum(w[n].pre_allocated_vus for w in per_worker) == sc.pre_allocated_vus
