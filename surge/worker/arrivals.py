@@ -16,8 +16,8 @@ previous ones: the open model. At that instant:
 * else it is *dropped*: counted in ``dropped_iterations`` and never run later, so a slow
   server shows as drops, not as a silently lower rate.
 
-``preAllocatedVUs`` (this worker's share) are allocated at the scenario's start; ``vus_max``
-is the number allocated so far and ``vus`` the number allocated while the scenario runs (k6
+``preAllocatedVUs`` (this worker's share) are allocated when the executor is built, before
+Start, as k6 does; ``vus_max`` is the number allocated so far and ``vus`` the number allocated while the scenario runs (k6
 activates them all), then those still finishing an iteration in the graceful stop.
 
 Besides ``iteration_duration``, each iteration records ``iteration_duration_from_schedule``:
@@ -82,6 +82,9 @@ class ArrivalRateVUs:
         self._all_done: asyncio.Event | None = None
         self.interrupted = 0
         self.dropped = 0
+        # k6 initializes the pre-allocated VUs before the test starts: vus_max counts them from the first instant.
+        for _ in range(min(plan.pre_allocated_vus, len(plan.vu_ids))):
+            self._vus.append(self._make_vu(plan.vu_ids[len(self._vus)]))
 
     @property
     def allocated(self) -> int:
@@ -108,8 +111,7 @@ class ArrivalRateVUs:
             if not await self._wait_until(start):
                 return
             self._dispatching = True
-            for _ in range(min(p.pre_allocated_vus, len(p.vu_ids))):
-                self._free.append(self._allocate())
+            self._free = list(reversed(self._vus))  # popped from the end: the first allocated goes first
             self._on_vus(self.live)
             mine = owned_indices_from(p.index_period, p.index_offsets, self.rates.total())
             for k, offset in self.rates.schedule(mine):

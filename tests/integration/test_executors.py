@@ -43,6 +43,7 @@ def test_constant_arrival_rate_serves_rate_times_duration(target: Target, tmp_pa
     m = _run(target, tmp_path, "constant_arrival_rate", workers, "RATE=20", "DURATION=2s", "PRE_VUS=6", "MAX_VUS=12")
     served = target.stats()["requests"]
     assert abs(served - 40) <= workers and "dropped_iterations" not in m
+    assert m["vus_max"]["values"]["min"] == 6  # the pre-allocated VUs, from the first instant
     assert m["iterations"]["values"]["count"] == served
     assert m["iteration_duration_from_schedule"]["values"]["min"] > 0
 
