@@ -100,7 +100,7 @@ _common = [
 
 # k6's flags that override the script's options (k6's precedence: see surge.common.overrides).
 # Their values reach the override as typed, so that a bad one is listed with every other problem
-# (exit 104) instead of ending the command alone. --iterations joins them with the iteration executors.
+# (exit 104) instead of ending the command alone.
 _overriding = [
     click.option("-u", "--vus", default=None, metavar="N",
                  help="VUs (k6's --vus). Beside --duration or --stage it replaces the script's scenarios; alone it "
@@ -108,6 +108,9 @@ _overriding = [
     click.option("-d", "--duration", default=None, metavar="DURATION",
                  help="Run N VUs (--vus, default 1) for DURATION, e.g. 30s, replacing the script's scenarios, "
                       "stages and duration (k6's --duration)."),
+    click.option("-i", "--iterations", default=None, metavar="N",
+                 help="Run N iterations shared by the VUs (k6's --iterations: a shared-iterations scenario; with "
+                      "--duration, that is its maxDuration), replacing the script's scenarios."),
     click.option("-s", "--stage", "stages", multiple=True, metavar="DURATION:TARGET",
                  help="A ramping stage, e.g. 30s:100; repeatable (or comma-separated), in order; replaces the "
                       "script's scenarios, stages and duration (k6's --stage)."),
@@ -146,7 +149,8 @@ def _with_overriding(f: F) -> F:
 def _overrides(flags: dict[str, Any]) -> Overrides:
     """The overriding flags (popped from ``flags``, the command's extra keyword arguments)."""
     return Overrides(
-        vus=flags.pop("vus"), duration=flags.pop("duration"), stages=flags.pop("stages"), tags=flags.pop("tags"),
+        vus=flags.pop("vus"), duration=flags.pop("duration"), iterations=flags.pop("iterations"),
+        stages=flags.pop("stages"), tags=flags.pop("tags"),
         no_thresholds=flags.pop("no_thresholds"), summary_trend_stats=flags.pop("summary_trend_stats"),
     )
 

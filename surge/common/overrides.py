@@ -28,8 +28,9 @@ flag                    effect on the script's options
 ``--summary-trend-stats``  replaces ``summaryTrendStats`` (comma-separated, as in k6).
 ======================  =======================================================================
 
-``--iterations`` belongs in the first row (it is one of the execution keys below) and arrives
-with the iteration executors: see :attr:`Overrides.iterations`.
+``--iterations N`` belongs in the first row too: the script's execution config is dropped and
+``iterations`` set, which makes k6's shared-iterations shortcut (``--vus`` VUs; with
+``--duration``, that is its ``maxDuration``). With ``--stage`` it is refused, as in k6.
 
 The flags' values are kept as the user typed them and checked only for their *shape* here (a
 ``--stage`` is ``DURATION:TARGET``, ``--vus`` a whole number, ``--tag`` ``KEY=VALUE``); what the
@@ -63,9 +64,7 @@ class Overrides:
 
     vus: str | None = None
     duration: str | None = None
-    # iterations: str | None = None  -- ``--iterations N`` (k6's shared-iterations shortcut) goes
-    # here with the iteration executors: set ``raw["iterations"]`` in :func:`apply_overrides`
-    # beside ``duration``; the clearing of the script's execution config already covers it.
+    iterations: str | None = None  # ``--iterations N``: k6's shared-iterations shortcut
     stages: tuple[str, ...] = ()  # each ``DURATION:TARGET``; one flag may hold several, comma-separated
     tags: tuple[str, ...] = ()  # each ``KEY=VALUE``
     no_thresholds: bool = False
@@ -150,6 +149,14 @@ def apply_overrides(raw: object, cli: Overrides) -> Applied:
     elif stages:
         execution = {"stages": stages}
         origins.update(stage_origins)
+    if cli.iterations is not None:
+        if not _WHOLE_RE.match(cli.iterations.strip()):
+            problems.append(_flag_problem("--iterations", cli.iterations, "expected a whole number of iterations"))
+        elif cli.stages:
+            problems.append("--iterations and --stage (command line): cannot be used together (k6 refuses that too)")
+        else:
+            execution["iterations"] = int(cli.iterations)
+            origins["iterations"] = "--iterations"
     if execution:
         for key in EXECUTION_KEYS:
             merged.pop(key, None)

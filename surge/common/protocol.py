@@ -50,7 +50,8 @@ import msgpack
 from surge.common.errors import ProtocolError
 from surge.common.metrics import SINK_TYPES, MetricType, Sink
 
-# 2: Reject, Refuse.retry_s, Heartbeat's stall report, Report.vus_samples, setup/teardown (surge 0.2).
+# 2: Reject, Refuse.retry_s, Heartbeat's stall report, Report.vus_samples, setup/teardown, the
+# iteration and arrival-rate executors' ScenarioSlice fields (surge 0.2).
 PROTOCOL_VERSION = 2
 
 

@@ -160,3 +160,25 @@ def test_vus_beside_a_refused_duration_is_not_reported_again() -> None:
         "--duration and --stage (command line): cannot be used together (k6 refuses that too); the stages set the length"
     ]
     assert applied.raw == {"scenarios": SCENARIOS}
+
+
+def test_iterations_makes_k6s_shared_iterations_shortcut_in_place_of_the_scripts() -> None:
+    script = {"scenarios": {"s": {"executor": "constant-vus", "vus": 9, "duration": "30s"}}, "thresholds": {}}
+    applied = apply_overrides(script, Overrides(vus="3", iterations="12", duration="20s"))
+    assert applied.problems == []
+    assert applied.raw == {"vus": 3, "iterations": 12, "duration": "20s", "thresholds": {}}
+    opts, problems = parse_options(applied.raw)
+    assert problems == [] and opts is not None
+    (sc,) = opts.scenarios
+    assert (sc.executor.value, sc.vus, sc.iterations, sc.max_duration_s) == ("shared-iterations", 3, 12, 20.0)
+
+
+@pytest.mark.parametrize(
+    ("cli", "problem"),
+    [
+        (Overrides(iterations="ten"), "--iterations 'ten' (command line): expected a whole number of iterations"),
+        (Overrides(iterations="5", stages=("1s:2",)), "--iterations and --stage (command line): cannot be used together"),
+    ],
+)
+def test_bad_iterations_flags_are_named(cli: Overrides, problem: str) -> None:
+    assert any(p.startswith(problem) for p in apply_overrides({"vus": 1, "duration": "1s"}, cli).problems)

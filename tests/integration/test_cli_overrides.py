@@ -40,3 +40,14 @@ def test_no_thresholds_passes_a_run_whose_threshold_cannot_hold(target: Target, 
     m = json.loads(export.read_text())["metrics"]
     assert m["http_reqs"]["values"]["count"] > 0
     assert "thresholds" not in m["http_reqs"]
+
+
+def test_iterations_runs_exactly_that_many_shared_by_the_fleet(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge(
+        "run", "-w", "2", "-q", "--vus", "3", "--iterations", "17", "--tag", "env=ci", "--summary-export", str(export),
+        *target_env(target), str(FIXTURES / "overridable.py"),
+    )
+    assert res.returncode == 0, res.stderr
+    m = json.loads(export.read_text())["metrics"]
+    assert m["iterations"]["values"]["count"] == m["http_reqs"]["values"]["count"] == target.stats()["requests"] == 17
