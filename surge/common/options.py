@@ -27,6 +27,7 @@ key                    meaning in surge
                        ``startVUs`` = ``vus`` if given, else 1
 ``setupTimeout``       duration ``setup()`` may take (default ``60s``; past it, exit 100)
 ``teardownTimeout``    duration ``teardown()`` may take (default ``60s``; past it, exit 101)
+``discardResponseBodies``  bool: every response's ``body`` is None (read and counted, then dropped)
 ``iterations``         k6's shortcut: one shared-iterations scenario named ``default``, with
                        ``vus`` (default 1) and ``duration`` as its ``maxDuration`` (default 10m)
 =====================  ==========================================================================
@@ -197,6 +198,7 @@ class Options:
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     setup_timeout_s: float = 60.0  # k6's setupTimeout and teardownTimeout (exits 100 and 101)
     teardown_timeout_s: float = 60.0
+    discard_response_bodies: bool = False  # k6's: every response's body is None (read, counted, dropped)
 
     def max_duration_s(self) -> float:
         """When the last scenario is over for sure (its ``end_offset_s``), 0 with none."""
@@ -231,7 +233,7 @@ _STAGE_KEYS = ("duration", "target")
 
 _SUPPORTED_TOP = (
     "scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages", "iterations", "setupTimeout",
-    "teardownTimeout",
+    "teardownTimeout", "discardResponseBodies",
 )
 _K6_UNSUPPORTED_TOP: dict[str, str] = {
     "executionSegment": "surge splits the load over its workers itself",
@@ -240,7 +242,7 @@ _K6_UNSUPPORTED_TOP: dict[str, str] = {
 }
 for _key in (
     "batch", "batchPerHost", "blacklistIPs", "blockHostnames", "cloud", "consoleOutput", "dns",
-    "discardResponseBodies", "ext", "hosts", "httpDebug", "insecureSkipTLSVerify", "linger",
+    "ext", "hosts", "httpDebug", "insecureSkipTLSVerify", "linger",
     "localIPs", "maxRedirects", "metricSamplesBufferSize", "minIterationDuration",
     "noConnectionReuse", "noCookiesReset", "noSetup", "noSummary", "noTeardown", "noThresholds",
     "noUsageReport", "noVUConnectionReuse", "paused", "rps", "summaryExport",
@@ -660,6 +662,9 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
     if "summaryTrendStats" in opts:
         trend_stats = _check_trend_stats(c, opts["summaryTrendStats"], f"{where}.summaryTrendStats")
 
+    discard = opts.get("discardResponseBodies", False)
+    if not isinstance(discard, bool):
+        c.add(f"{where}.discardResponseBodies", f"expected true or false, got {_show(discard)}")
     timeouts: dict[str, float | None] = {}
     for key in ("setupTimeout", "teardownTimeout"):
         timeouts[key] = c.duration(opts[key], f"{where}.{key}", positive=True) if key in opts else 60.0
@@ -674,6 +679,7 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
             raw=MappingProxyType(dict(opts)),
             setup_timeout_s=timeouts["setupTimeout"] or 60.0,
             teardown_timeout_s=timeouts["teardownTimeout"] or 60.0,
+            discard_response_bodies=discard,
         ),
         [],
     )

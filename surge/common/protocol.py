@@ -114,6 +114,7 @@ class Run:
     lifecycle: bool = False  # this worker runs the scenario's setup() and teardown() (one worker does)
     setup_timeout_s: float = 60.0
     teardown_timeout_s: float = 60.0
+    discard_response_bodies: bool = False  # k6's discardResponseBodies
 
 
 @dataclass(frozen=True)

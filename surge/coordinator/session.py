@@ -262,6 +262,7 @@ class Session:
         teardown: bool = False,
         setup_timeout_s: float = 60.0,
         teardown_timeout_s: float = 60.0,
+        discard_response_bodies: bool = False,
     ) -> SessionResult:
         """Phases 2-4. ``slices[i]`` goes to the worker with index i.
 
@@ -278,7 +279,8 @@ class Session:
             self._send(
                 peer,
                 Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport,
-                    lifecycle=peer.index == 0, setup_timeout_s=setup_timeout_s, teardown_timeout_s=teardown_timeout_s),
+                    lifecycle=peer.index == 0, setup_timeout_s=setup_timeout_s, teardown_timeout_s=teardown_timeout_s,
+                    discard_response_bodies=discard_response_bodies),
             )
         await self._await_ready(run_id, peers)
         data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""

@@ -190,6 +190,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 teardown=prepared.has_teardown and not cfg.no_teardown,
                 setup_timeout_s=options.setup_timeout_s,
                 teardown_timeout_s=options.teardown_timeout_s,
+                discard_response_bodies=options.discard_response_bodies,
             )
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -310,7 +310,8 @@ class Agent:
             module = load_module(root / (msg.entry.replace(".", "/") + ".py"), root=root, module_name=msg.entry)
             self._source = msg.entry.replace(".", "/") + ".py"
             self._run = WorkerRun(
-                module, self._source, msg.slices, env=api.env, submetrics=msg.submetrics, http_transport=msg.http_transport
+                module, self._source, msg.slices, env=api.env, submetrics=msg.submetrics, http_transport=msg.http_transport,
+                discard_response_bodies=msg.discard_response_bodies,
             )
             self._module = module
         except SurgeError as exc:

@@ -514,6 +514,7 @@ class HttpClient:
         default_timeout_s: float = 60.0,
         max_redirects: int = 10,
         base_headers: Mapping[str, str] | None = None,
+        discard_response_bodies: bool = False,
     ) -> None:
         if not default_timeout_s > 0:
             raise ValueError(f"default_timeout_s must be > 0, got {default_timeout_s!r}")
@@ -523,6 +524,7 @@ class HttpClient:
         self._transport: Transport = transport if transport is not None else make_transport("fast")
         self._default_timeout_s = float(default_timeout_s)
         self._max_redirects = max_redirects
+        self._discard = discard_response_bodies  # k6's discardResponseBodies: body is None
         self._base_headers: CIMultiDict[str] = CIMultiDict({"User-Agent": _USER_AGENT})
         if base_headers:
             self._base_headers.update(base_headers)
@@ -564,6 +566,8 @@ class HttpClient:
             raise
         except TRANSPORT_ERRORS as exc:  # a transport that raised instead of answering
             resp = Response.failed(method, url, exc)
+        if self._discard:
+            resp.body = None  # read and counted (data_received), then dropped, as in k6
         self._on_response(resp, tags)
         return resp
 

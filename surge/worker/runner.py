@@ -50,6 +50,7 @@ class WorkerRun:
         env: Mapping[str, str],
         submetrics: Sequence[str],
         http_transport: str = "fast",
+        discard_response_bodies: bool = False,
     ) -> None:
         make_transport(http_transport)  # an unknown name fails here, at load, not per VU
         self._loop = asyncio.get_running_loop()
@@ -61,6 +62,7 @@ class WorkerRun:
         self._clients: list[HttpClient] = []
         self._env = env
         self._http_transport = http_transport
+        self._discard = discard_response_bodies
         self.executors: list[AnyExecutor] = []
         self._vus_samples: list[tuple[int, int]] = []
         self.data: Any = None  # what setup() returned: every VU's vu.data
@@ -87,7 +89,10 @@ class WorkerRun:
         tags = {"scenario": sl.name, **sl.tags}
 
         def make(vu_id: int) -> VU:
-            client = HttpClient(on_response=self.recorder.record_http, transport=make_transport(self._http_transport))
+            client = HttpClient(
+                on_response=self.recorder.record_http, transport=make_transport(self._http_transport),
+                discard_response_bodies=self._discard,
+            )
             self._clients.append(client)
             return VU(vu_id, sl.name, env, client, tags, self.data)
 
@@ -95,7 +100,10 @@ class WorkerRun:
 
     def lifecycle_vu(self, name: str) -> VU:
         """The VU that runs ``setup()`` or ``teardown()``: id 0 as in k6, the run's recorder."""
-        client = HttpClient(on_response=self.recorder.record_http, transport=make_transport(self._http_transport))
+        client = HttpClient(
+            on_response=self.recorder.record_http, transport=make_transport(self._http_transport),
+            discard_response_bodies=self._discard,
+        )
         self._clients.append(client)
         return VU(0, name, self._env, client, {}, self.data)
 

@@ -83,3 +83,17 @@ def test_a_bad_arrival_rate_scenario_exits_104_before_any_request(target: Target
                      "scenarios.iters.iterations: 2 iterations cannot be shared among 3 VUs"):  # fmt: skip
         assert expected in res.stderr
     assert target.stats()["requests"] == 0
+
+
+def test_a_k6_documentation_example_runs_with_its_options_copied(target: Target, tmp_path: Path) -> None:
+    """k6's constant-vus example, options verbatim: 10 VUs for 30 s, bodies discarded, 0.5 s think time."""
+    export = tmp_path / "s.json"
+    res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),
+                    "scenarios/examples/k6_docs_constant_vus.py", timeout=120)
+    assert res.returncode == 0, res.stderr
+    m = json.loads(export.read_text())["metrics"]
+    served = target.stats()["requests"]
+    assert m["vus_max"]["values"]["value"] == 10
+    assert m["http_reqs"]["values"]["count"] == served == m["iterations"]["values"]["count"]
+    # each VU's iteration is a GET plus 0.5 s of sleep: about 2 a second, 30 s, 10 VUs
+    assert 10 * 30 * 2 * 0.8 < served <= 10 * (30 * 2 + 1)

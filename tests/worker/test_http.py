@@ -1459,3 +1459,11 @@ def test_fast_answers_whatever_the_server_sends(head: bytes, fields: list[bytes]
     else:
         assert 200 <= resp.status <= 999 and resp.error == ""
     assert_timings_add_up(resp.timings)
+
+
+def test_discard_response_bodies_drops_the_body_but_reports_the_request() -> None:
+    client, _, reports = fake_client(Response("GET", "http://h/x", 200, body=b"a big page", bytes_received=90),
+                                     discard_response_bodies=True)
+    resp = run(lambda: client.get("http://h/x"))
+    assert resp.body is None and resp.text == "" and resp.status == 200
+    assert len(reports.calls) == 1 and reports.calls[0][0].bytes_received == 90  # read and counted, then dropped
