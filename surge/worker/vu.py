@@ -52,8 +52,9 @@ class VU:
     (0-based, per VU); ``iteration_in_test`` is k6's ``exec.scenario.iterationInTest``, the
     iteration's number unique across the fleet within its scenario, for the iteration and
     arrival-rate executors (the fleet-wide index of a shared or arrival-rate iteration;
-    ``vu index * iterations + vu.iteration`` for per-vu-iterations) and None for the looping
-    ones (which cannot number them densely without asking the coordinator); ``env`` is ``__ENV`` (this machine's environment overlaid with the ``-e``
+    ``vu index * iterations + vu.iteration`` for per-vu-iterations), and for the looping ones
+    this worker's j-th iteration's index among its residues (unique, not sequential across
+    workers, as k6's own); ``env`` is ``__ENV`` (this machine's environment overlaid with the ``-e``
     pairs). ``data`` is what ``setup()`` returned (None without a ``setup``; see
     :mod:`surge.worker.lifecycle`).
     """
@@ -201,6 +202,7 @@ class LoopingVUs:
         self._active = 0
         self.running = 0  # VU tasks alive: running or finishing
         self._doomed = 0  # of those, the ones already cancelled (gone at their next step)
+        self._started = 0  # iterations this worker started in the scenario, for iteration_in_test
         self.interrupted = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -248,6 +250,18 @@ class LoopingVUs:
     def allocated(self) -> int:
         """VUs this slice may use (``vus_max``): its share of the scenario's peak."""
         return len(self.plan.vu_ids)
+
+    def _next_number(self) -> int | None:
+        """k6's ``iterationInTest`` for the next iteration started here: this worker's j-th
+        iteration takes the j-th index of its residues (the slice's ``index_period`` and
+        ``index_offsets``), so numbers are unique across the fleet; as k6 says of its own,
+        workers that iterate at different speeds do not make them sequential."""
+        offsets = self.plan.index_offsets
+        if not offsets:
+            return None
+        j = self._started
+        self._started += 1
+        return (j // len(offsets)) * self.plan.index_period + offsets[j % len(offsets)]
 
     @property
     def live(self) -> int:
@@ -324,6 +338,7 @@ class LoopingVUs:
             while slot.active:
                 t = perf()
                 suspended = False
+                vu.iteration_in_test = self._next_number()
                 try:
                     coro = self._fn(vu)
                     try:

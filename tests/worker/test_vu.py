@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import math
 from pathlib import Path
@@ -250,3 +251,19 @@ def test_a_vu_stopped_with_no_grace_left_is_not_live_at_that_instant() -> None:
     run_virtual(main())
     assert seen[0] == (2, 0)  # both tasks still exist, neither is live
     assert seen[1] == (0, 0)
+
+
+def test_iteration_in_test_is_unique_across_workers_for_looping_vus() -> None:
+    # Two workers of one scenario: worker w owns the residues {w} of period 2.
+    numbers: list[int | None] = []
+
+    for offsets in ([0], [1]):
+        plan = dataclasses.replace(_slice([(0.0, 2)], 3.0, stop_s=0.0), index_period=2, index_offsets=offsets)
+
+        async def body(vu: VU) -> None:
+            numbers.append(vu.iteration_in_test)
+            await asyncio.sleep(1)
+
+        run_virtual(Harness(plan, body).main())
+    assert None not in numbers
+    assert len(numbers) == len(set(numbers)) == 12  # 2 workers x 2 VUs x 3 iterations, none shared
