@@ -332,7 +332,7 @@ def test_iterations_shortcut_is_shared_iterations_as_in_k6() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["batch", "userAgent", "insecureSkipTLSVerify", "noConnectionReuse", "discardResponseBodies", "hosts", "tags", "rps", "maxRedirects", "systemTags", "summaryTimeUnit", "throw",
+    ["batch", "userAgent", "insecureSkipTLSVerify", "noConnectionReuse", "hosts", "tags", "rps", "maxRedirects", "systemTags", "summaryTimeUnit", "throw",
      "executionSegment"],
 )
 def test_known_k6_options_are_not_supported_yet(key: str) -> None:
@@ -513,3 +513,10 @@ def test_every_problem_of_a_new_executor_at_once() -> None:
         "options.scenarios.s.rate", "options.scenarios.s.duration", "options.scenarios.s.timeUnit",
         "options.scenarios.s.maxVUs",
     ]  # fmt: skip
+
+
+def test_discard_response_bodies_is_a_bool() -> None:
+    opts, problems = parse_options({"vus": 1, "duration": "1s", "discardResponseBodies": True})
+    assert problems == [] and opts is not None and opts.discard_response_bodies
+    _, problems = parse_options({"vus": 1, "duration": "1s", "discardResponseBodies": "yes"})
+    assert problems == ["options.discardResponseBodies: expected true or false, got 'yes'"]
