@@ -37,7 +37,7 @@ from surge.common.arrivals import ArrivalPlan, RateSegment, owned_indices_from
 from surge.common.protocol import ScenarioSlice
 from surge.worker.iteration import Outcome, play_iteration, record_interrupted
 from surge.worker.recorder import Recorder, vu_tags
-from surge.worker.vu import VU, ErrorLog, ExecFn, _resolve
+from surge.worker.vu import VU, ErrorLog, ExecFn, PlannedWaits, _resolve
 
 
 def arrival_plan(plan: ScenarioSlice) -> ArrivalPlan:
@@ -49,7 +49,7 @@ def arrival_plan(plan: ScenarioSlice) -> ArrivalPlan:
     )
 
 
-class ArrivalRateVUs:
+class ArrivalRateVUs(PlannedWaits):
     """Runs one slice of a ``constant-arrival-rate`` or ``ramping-arrival-rate`` scenario."""
 
     def __init__(
@@ -172,20 +172,6 @@ class ArrivalRateVUs:
             self._all_done.set()
         if not self._dispatching:
             self._on_vus(self.live)
-
-    async def _wait_until(self, when: float) -> bool:
-        if self._stopped:
-            return False
-        loop = asyncio.get_running_loop()
-        if when <= loop.time():
-            return True
-        self._waiter = waiter = loop.create_future()
-        handle = loop.call_at(when, _resolve, waiter, True)
-        try:
-            return bool(await waiter)
-        finally:
-            handle.cancel()
-            self._waiter = None
 
     def stop_now(self) -> None:
         self._stopped = True

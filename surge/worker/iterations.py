@@ -37,7 +37,7 @@ from surge.common.protocol import ScenarioSlice
 from surge.common.schedule import owned_below
 from surge.worker.iteration import Outcome, play_iteration, record_interrupted
 from surge.worker.recorder import Recorder, vu_tags
-from surge.worker.vu import VU, ErrorLog, ExecFn, _resolve
+from surge.worker.vu import VU, ErrorLog, ExecFn, PlannedWaits, _resolve
 
 
 def vu_index(plan: ScenarioSlice, j: int) -> int:
@@ -46,7 +46,7 @@ def vu_index(plan: ScenarioSlice, j: int) -> int:
     return (j // per) * plan.index_period + plan.index_offsets[j % per]
 
 
-class IterationVUs:
+class IterationVUs(PlannedWaits):
     """Runs one slice of a ``per-vu-iterations`` or ``shared-iterations`` scenario on this worker."""
 
     def __init__(
@@ -118,20 +118,6 @@ class IterationVUs:
         except asyncio.CancelledError:
             self.stop_now()
             raise
-
-    async def _wait_until(self, when: float) -> bool:
-        if self._stopped:
-            return False
-        loop = asyncio.get_running_loop()
-        if when <= loop.time():
-            return True
-        self._waiter = waiter = loop.create_future()
-        handle = loop.call_at(when, _resolve, waiter, True)
-        try:
-            return bool(await waiter)
-        finally:
-            handle.cancel()
-            self._waiter = None
 
     def _end_regular(self) -> None:
         """``maxDuration``: no new iteration starts; those in flight have ``gracefulStop`` left."""

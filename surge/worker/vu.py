@@ -177,7 +177,35 @@ class ErrorLog:
             print(line, file=sys.stderr)
 
 
-class LoopingVUs:
+class PlannedWaits:
+    """What every executor shares: waiting for a planned instant, cut short by ``stop_now``.
+
+    The executor sets ``_stopped`` and resolves ``_waiter`` with False to stop; each executor
+    class holds those two attributes itself.
+    """
+
+    _stopped: bool
+    _waiter: asyncio.Future[bool] | None
+
+    async def _wait_until(self, when: float) -> bool:
+        """Sleep until loop time ``when`` exactly; False if the executor was stopped meanwhile."""
+        if self._stopped:
+            return False
+        loop = asyncio.get_running_loop()
+        if when <= loop.time():
+            return True
+        # call_at with the planned instant, not sleep(when - now): the step fires at the
+        # instant the plan names, with no rounding from a relative delay.
+        self._waiter = waiter = loop.create_future()
+        handle = loop.call_at(when, _resolve, waiter, True)
+        try:
+            return bool(await waiter)
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+
+class LoopingVUs(PlannedWaits):
     """Runs one slice of a ``ramping-vus`` or ``constant-vus`` scenario on this worker."""
 
     def __init__(
@@ -228,23 +256,6 @@ class LoopingVUs:
         except asyncio.CancelledError:
             self.stop_now()
             raise
-
-    async def _wait_until(self, when: float) -> bool:
-        """Sleep until loop time ``when`` exactly; False if the executor was stopped meanwhile."""
-        if self._stopped:
-            return False
-        loop = asyncio.get_running_loop()
-        if when <= loop.time():
-            return True
-        # call_at with the planned instant, not sleep(when - now): the step fires at the
-        # instant the plan names, with no rounding from a relative delay.
-        self._waiter = waiter = loop.create_future()
-        handle = loop.call_at(when, _resolve, waiter, True)
-        try:
-            return bool(await waiter)
-        finally:
-            handle.cancel()
-            self._waiter = None
 
     @property
     def allocated(self) -> int:
