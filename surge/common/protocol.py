@@ -15,8 +15,13 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
     W -> C  Ready(run_id) | LoadFailed(run_id, exit_code, message)
     C -> W  Setup(run_id)                            to one worker, if the scenario has setup()
     W -> C  SetupDone(run_id, data, error, exit_code)  setup()'s return value, packed, or its failure
-    C -> W  Start(run_id, data)                      all workers at once: their clocks start here;
+    C -> W  Ping(t) / W -> C Pong(t, worker_t)       a few round trips while loading: the coordinator
+                                                     estimates each worker's clock offset from them
+    C -> W  Start(run_id, data, at)                  their clocks start at ``at`` (the receiver's own
+                                                     monotonic clock, converted by the coordinator)
                                                      data is setup()'s return value (vu.data)
+    C -> W  Takeover(run_id, slices)                 a lost worker's share, for the survivors (policy
+                                                     ``--on-worker-loss continue``)
     W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted, vus_samples)  every interval,
                                                      and a final one; vus_samples: (second, VUs) ticks
     C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
@@ -52,7 +57,9 @@ from surge.common.metrics import SINK_TYPES, MetricType, Sink
 
 # 2: Reject, Refuse.retry_s, Heartbeat's stall report, Report.vus_samples, setup/teardown, the
 # iteration and arrival-rate executors' ScenarioSlice fields (surge 0.2).
-PROTOCOL_VERSION = 2
+# 3: Hello.capacity and ScenarioSlice.member (a machine of several processes), Ping/Pong and
+# Start.at (one start instant on every clock), Takeover and ScenarioSlice.skip_before_s.
+PROTOCOL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,9 @@ class Hello:
     host: str
     pid: int
     protocol: int = PROTOCOL_VERSION
+    # Worker processes behind this member (``surge worker --processes N``): its weight in the
+    # plan, and how many of its slices carry each ``ScenarioSlice.member``.
+    capacity: int = 1
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,10 @@ class ScenarioSlice:
     rate_segments: list[tuple[float, int, int]] = field(default_factory=list)  # (duration_s, from, to) per time unit
     time_unit_s: float = 1.0
     pre_allocated_vus: int = 0  # arrival-rate: this worker's share; vu_ids holds its share of maxVUs
+    member: int = 0  # which of the member's processes plays this slice (0..capacity-1)
+    # A share taken over from a lost worker: arrivals planned before this run time (seconds
+    # after Start) were that worker's to run, not this slice's.
+    skip_before_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,30 @@ class SetupDone:
 class Start:
     run_id: str
     data: bytes = b""  # what setup() returned, packed: every VU's vu.data
+    at: float = 0.0  # the start instant on the receiver's own monotonic clock (0: at once)
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A clock probe: ``t`` is the coordinator's monotonic clock when it sent it."""
+
+    t: float
+
+
+@dataclass(frozen=True)
+class Pong:
+    """The answer to a Ping, at once: ``worker_t`` is the worker's monotonic clock on receipt."""
+
+    t: float
+    worker_t: float
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """Slices a lost worker leaves behind, for this worker to play from now on (they keep the run's clock)."""
+
+    run_id: str
+    slices: list[ScenarioSlice]
 
 
 @dataclass(frozen=True)
@@ -217,14 +255,14 @@ class Bye:
 
 Message = Union[
     Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
-    Teardown, TeardownDone, Heartbeat, Bye,
+    Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover,
 ]
 
 _KINDS: dict[str, type[Any]] = {
     cls.__name__.lower(): cls
     for cls in (
         Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
-        Teardown, TeardownDone, Heartbeat, Bye,
+        Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover,
     )
 }
 _KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}

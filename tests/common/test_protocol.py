@@ -15,6 +15,9 @@ from surge.common.errors import ProtocolError
 from surge.common.metrics import CounterSink, GaugeSink, RateSink, Sink, TrendSink
 from surge.common.protocol import (
     PROTOCOL_VERSION,
+    Ping,
+    Pong,
+    Takeover,
     Ack,
     Bye,
     Heartbeat,
@@ -85,6 +88,7 @@ SLICE = ScenarioSlice(
 MESSAGES: list[Message] = [
     Hello("worker-1", "load-gen-a", 4242),
     Hello("w", "h", 1, protocol=PROTOCOL_VERSION),
+    Hello("machine-a", "load-gen-a", 77, capacity=8),
     Welcome(0),
     Welcome(7),
     Refuse("protocol 2 is not 1"),
@@ -103,6 +107,10 @@ MESSAGES: list[Message] = [
     LoadFailed(RUN_ID, 107, "SyntaxError: invalid syntax (ticket_purchase.py, line 3)"),
     Start(RUN_ID),
     Start(RUN_ID, data=b"\x81\xa5token\xa3abc"),
+    Start(RUN_ID, at=123456.789),
+    Ping(1000.25),
+    Pong(1000.25, 55.5),
+    Takeover(RUN_ID, [dataclasses.replace(SLICE, member=1, skip_before_s=12.5)]),
     Setup(RUN_ID),
     SetupDone(RUN_ID, b"\x90"),
     SetupDone(RUN_ID, error="setup() raised RuntimeError: no", exit_code=107),
@@ -271,11 +279,11 @@ SLICE_BODY = RUN_BODY["slices"][0]
         pytest.param(_frame("welcome"), "not a map", id="a string"),
         pytest.param(_frame(None), "not a map", id="nil"),
         # version
-        pytest.param(_frame({"v": 1, "k": "heartbeat"}), r"version 1 is not this surge's version 2", id="version 1"),
-        pytest.param(_frame({"v": 3, "k": "heartbeat"}), r"version 3 is not this surge's version 2", id="version 3"),
-        pytest.param(_frame({"v": 0, "k": "heartbeat"}), r"version 0 .* version 2", id="version 0"),
-        pytest.param(_frame({"v": "2", "k": "heartbeat"}), r"version '2' .* version 2", id="version as str"),
-        pytest.param(_frame({"k": "heartbeat"}), r"version None .* version 2", id="no version"),
+        pytest.param(_frame({"v": 2, "k": "heartbeat"}), r"version 2 is not this surge's version 3", id="version 2"),
+        pytest.param(_frame({"v": 4, "k": "heartbeat"}), r"version 4 is not this surge's version 3", id="version 4"),
+        pytest.param(_frame({"v": 0, "k": "heartbeat"}), r"version 0 .* version 3", id="version 0"),
+        pytest.param(_frame({"v": "3", "k": "heartbeat"}), r"version '3' .* version 3", id="version as str"),
+        pytest.param(_frame({"k": "heartbeat"}), r"version None .* version 3", id="no version"),
         # kind
         pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "explode"}), "unknown message kind 'explode'", id="unknown kind"),
         pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "Welcome", "index": 1}), "unknown message kind", id="kind in wrong case"),
@@ -421,7 +429,7 @@ _json_like = st.recursive(
 def _maps(draw: st.DrawFn) -> dict[Any, Any]:
     body: dict[Any, Any] = draw(st.dictionaries(_key, _json_like, max_size=8))
     if draw(st.integers(0, 9)) > 0:
-        body["v"] = draw(st.sampled_from([PROTOCOL_VERSION, PROTOCOL_VERSION, 1, 3, None, "2"]))
+        body["v"] = draw(st.sampled_from([PROTOCOL_VERSION, PROTOCOL_VERSION, 1, 2, 4, None, "3"]))
     if draw(st.integers(0, 9)) > 0:
         body["k"] = draw(st.one_of(st.sampled_from(_KIND_NAMES), _scalar))
     if draw(st.booleans()):  # start from a real message and damage it
