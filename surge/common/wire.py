@@ -20,6 +20,11 @@ does:
   the coordinator's silence by itself and asks the loop to stop the load. If scenario code
   holds the loop so that the request is never served, the thread calls ``on_wedged`` (the CLI
   ends the process), because surge must never leave load running with nobody watching.
+* **Clocks are compared on the threads.** The coordinator's thread stamps a ``Ping`` as it
+  sends it and a ``Pong`` as it arrives; the worker's thread answers at once with its own
+  clock. Neither loop's latency enters the round trip, so the offset estimate
+  (:class:`ClockSample`, the sample with the shortest round trip wins) is off by at most half
+  of that round trip's asymmetry.
 * **A blocked loop is named.** The worker's heartbeat says how long its loop has not run and
   which scenario line holds it (``stall_site``), so ``time.sleep(10)`` in a scenario is
   reported as the cause instead of passing for a lost worker.
@@ -47,8 +52,9 @@ from dataclasses import dataclass
 import zmq
 
 from surge.common import curve, endpoints
+from surge.common.clock import ClockSample, clock_sample
 from surge.common.errors import ExitCode, ProtocolError, SurgeError
-from surge.common.protocol import Heartbeat, Hello, Message, decode, encode, peek_report
+from surge.common.protocol import Heartbeat, Hello, Message, Ping, Pong, decode, encode, peek_report
 from surge.common.ratelimit import LogLimiter
 
 HEARTBEAT_S = 1.0
@@ -150,6 +156,9 @@ class _Thread:
         # Only appends here: the thread alone pops (see _trim), so a frame it is sending
         # cannot be taken from under it.
         self._out.append(frames)
+        self._queue_wake()
+
+    def _queue_wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
         except (BlockingIOError, OSError):
@@ -309,6 +318,9 @@ class RouterLink(_Thread):
         self._arrivals: dict[bytes, float] = {}
         self._health: dict[bytes, Heartbeat] = {}
         self._strangers: dict[bytes, float] = {}
+        self._probes: collections.deque[bytes] = collections.deque()  # identities to Ping (loop appends, thread pops)
+        self._pinged: dict[bytes, float] = {}  # identity -> when its last Ping left (thread's own)
+        self._clocks: dict[bytes, ClockSample] = {}
         self.bad_frames = 0
         self._start()
 
@@ -329,6 +341,7 @@ class RouterLink(_Thread):
         self._watched.discard(identity)
         self._arrivals.pop(identity, None)
         self._health.pop(identity, None)
+        self._clocks.pop(identity, None)
 
     def last_arrival(self, identity: bytes) -> float | None:
         """When the last valid frame from a watched peer arrived (``now()`` clock)."""
@@ -337,6 +350,15 @@ class RouterLink(_Thread):
     def health(self, identity: bytes) -> Heartbeat | None:
         """The last heartbeat a watched peer sent."""
         return self._health.get(identity)
+
+    def probe(self, identity: bytes) -> None:
+        """Measure a watched peer's clock once more: its thread sends the Ping, stamped as it goes."""
+        self._probes.append(identity)
+        self._queue_wake()
+
+    def clock(self, identity: bytes) -> ClockSample | None:
+        """The best clock estimate for a watched peer so far (None before its first Pong)."""
+        return self._clocks.get(identity)
 
     def close(self) -> None:
         self._close_thread()
@@ -385,7 +407,14 @@ class RouterLink(_Thread):
                 if isinstance(msg, Heartbeat):
                     self._health[identity] = msg
                     continue
-            elif isinstance(msg, Heartbeat):
+                if isinstance(msg, Pong):
+                    sent = self._pinged.pop(identity, None)
+                    if sent is not None and msg.t == sent:  # the answer to this link's own last Ping
+                        sample = clock_sample(sent, msg.worker_t, now, self._clocks.get(identity))
+                        if sample is not None:
+                            self._clocks[identity] = sample
+                    continue
+            elif isinstance(msg, (Heartbeat, Pong)):
                 continue
             else:
                 last = self._strangers.get(identity)
@@ -405,6 +434,12 @@ class RouterLink(_Thread):
             self._deliver(Refused(identity, peer, now, reason, report), self._inbox.put_nowait)  # type: ignore[arg-type]
 
     def _write_all(self) -> None:
+        while self._probes:
+            identity = self._probes.popleft()
+            if identity in self._watched:
+                at = self.now()
+                self._pinged[identity] = at
+                self._out.append([identity, encode(Ping(at))])
         while self._out:
             frames = self._out.popleft()
             try:
@@ -524,8 +559,10 @@ class DealerLink(_Thread):
             except ProtocolError as exc:
                 self._log("bad-frame", f"refused a frame from the coordinator at {self.endpoint}: {exc}")
                 continue
-            self.last_rx = self.now()
-            if not isinstance(msg, Heartbeat):
+            self.last_rx = now = self.now()
+            if isinstance(msg, Ping):
+                self._out.append([encode(Pong(msg.t, now))])  # at once, on this thread: the loop's latency stays out
+            elif not isinstance(msg, Heartbeat):
                 self._deliver(msg, self._inbox.put_nowait)  # type: ignore[arg-type]
 
     def _read_extra(self) -> None:

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from surge.common.clock import ClockSample, start_lead_s
 from surge.common.errors import ExitCode, Interrupted, SurgeError, WorkerLost
 from surge.common.metrics import Sink
 from surge.common.protocol import (
@@ -60,6 +61,9 @@ TICK_S = 1.0
 STALL_WARN_S = 2.0  # a worker whose loop has not run this long is named, with the line that holds it
 BUSY_RETRY_S = 5.0  # what a worker that arrives during a run is told
 SETUP_SLACK_S = 10.0  # beyond setupTimeout/teardownTimeout: the worker enforces them; this is if it cannot
+CLOCK_ROUNDS = 5  # Ping/Pong round trips per worker before Start (the shortest one counts)
+CLOCK_GAP_S = 0.02  # between two rounds
+CLOCK_WAIT_S = 1.0  # at most, for the answers: a worker that never answers starts on receipt
 MAX_REASONS = 100  # rejected reports named per worker (the count is in the aggregate's skipped)
 
 # Called every tick with the elapsed time and a function that merges the fleet's sinks (a
@@ -101,6 +105,7 @@ class SessionResult:
     workers: list[str] = field(default_factory=list)
     lost: list[LostWorker] = field(default_factory=list)
     rejected: dict[str, list[str]] = field(default_factory=dict)  # worker -> reasons its reports were refused
+    clocks: list[ClockSample | None] = field(default_factory=list)  # per worker, in index order: its clock offset
 
 
 @dataclass
@@ -285,9 +290,14 @@ class Session:
         await self._await_ready(run_id, peers)
         data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""
 
+        clocks = await self._sync_clocks(peers)
         agg = Aggregate(len(peers))
-        self._broadcast(Start(run_id, data))
-        t0 = self._loop.time()
+        # One start instant for the fleet, on each worker's own clock (surge/common/clock.py).
+        lead = start_lead_s(clocks)
+        start = self._chan.now() + lead
+        for peer, clock in zip(peers, clocks):
+            self._send(peer, Start(run_id, data, start + clock.offset_s if clock is not None else 0.0))
+        t0 = self._loop.time() + lead
         stopped: StopReason | None = None
         stop_sent = False
         stop_deadline = t0 + max_duration_s + self._stop_timeout_s
@@ -393,7 +403,25 @@ class Session:
             duration = (load_ended if load_ended is not None else self._loop.time()) - t0
             if self._dismiss:
                 self.dismiss("run finished")
-        return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected)
+        return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected, clocks)
+
+    async def _sync_clocks(self, peers: list[_Peer]) -> list[ClockSample | None]:
+        """``CLOCK_ROUNDS`` Ping/Pong round trips with every worker (their links stamp them)."""
+        deadline = self._loop.time() + CLOCK_WAIT_S
+        for _ in range(CLOCK_ROUNDS):
+            for peer in peers:
+                self._chan.probe(peer.identity)
+            await asyncio.sleep(CLOCK_GAP_S)
+        while self._loop.time() < deadline:
+            got = [self._chan.clock(p.identity) for p in peers]
+            if all(c is not None and c.rounds >= CLOCK_ROUNDS for c in got):
+                break
+            await asyncio.sleep(CLOCK_GAP_S)
+        clocks = [self._chan.clock(p.identity) for p in peers]
+        for peer, clock in zip(peers, clocks):
+            if clock is None:
+                _log(f"worker {peer.name} answered no clock probe; it starts when Start reaches it")
+        return clocks
 
     async def _setup(self, run_id: str, peers: list[_Peer], timeout_s: float) -> bytes:
         """setup() on worker 0: its packed return value, or the run ends here with no load sent."""

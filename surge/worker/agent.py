@@ -233,7 +233,7 @@ class Agent:
                     self._run.data = lifecycle.unpack(msg.data)
                 except Exception as exc:  # noqa: BLE001 - a bad value from the wire: the VUs get None
                     _log(f"setup()'s data did not unpack ({type(exc).__name__}: {exc}); vu.data is None")
-                self._play = self._loop.create_task(self._play_run())
+                self._play = self._loop.create_task(self._play_run(msg.at))
         elif isinstance(msg, Teardown):
             if self._ours(msg.run_id) and self._run is not None:
                 self._lifecycle_task = self._loop.create_task(self._teardown(msg))
@@ -333,14 +333,14 @@ class Agent:
 
     # ------------------------------------------------------------------ a run
 
-    async def _play_run(self) -> None:
+    async def _play_run(self, at: float) -> None:
         run, msg = self._run, self._run_msg
         assert run is not None and msg is not None
         # A local name: if this run is dropped (a lost coordinator) while its cleanup still
         # awaits, a next run's reporter must not be the one cancelled here.
         reporter = self._reporter = self._loop.create_task(self._report_every(msg.report_interval_s))
         try:
-            await run.play()
+            await run.play(at)
         finally:
             reporter.cancel()
             try:

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any, Union
 
 from surge.common import api
+from surge.common.clock import LATE_START_S
 from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
 from surge.worker import saturation
@@ -65,6 +66,7 @@ class WorkerRun:
         self._discard = discard_response_bodies
         self.executors: list[AnyExecutor] = []
         self._vus_samples: list[tuple[int, int]] = []
+        self._stopped = False
         self.data: Any = None  # what setup() returned: every VU's vu.data
         for sl in slices:
             if sl.executor not in SUPPORTED_EXECUTORS:
@@ -150,9 +152,28 @@ class WorkerRun:
     def elapsed_s(self) -> float:
         return self._elapsed()
 
-    async def play(self) -> None:
-        """Run every slice from now; return when all are done (or stopped)."""
-        self._t0 = self._loop.time()
+    async def play(self, at: float = 0.0) -> None:
+        """Run every slice from ``at`` (loop clock; 0: now); return when all are done (or stopped).
+
+        ``at`` is the fleet's shared start instant on this machine's clock (see
+        :mod:`surge.common.clock`): the plan's time 0 is ``at`` itself, not the moment the loop
+        woke for it, so every worker's stage boundaries fall on the same instants. A start
+        instant already more than ``LATE_START_S`` past (a Start that arrived very late) is
+        not kept: the plan starts now, as it would have without one.
+        """
+        now = self._loop.time()
+        if at > now:
+            wake: asyncio.Future[None] = self._loop.create_future()
+            handle = self._loop.call_at(at, _wake, wake)
+            try:
+                await wake
+            finally:
+                handle.cancel()
+        elif now - at > LATE_START_S:
+            at = now
+        if self._stopped:
+            return  # stopped before its start instant: nothing ran, nothing to record
+        self._t0 = at
         api.install_recorder(self.recorder)
         self.recorder.set_gauge("vus_max", float(self._allocated()))
         self.recorder.set_gauge("vus", 0.0)
@@ -172,6 +193,7 @@ class WorkerRun:
             self.errors.print_summary()  # the run has ended on this worker: one line per kind of error
 
     def stop_now(self) -> None:
+        self._stopped = True
         for ex in self.executors:
             ex.stop_now()
 

@@ -147,3 +147,25 @@ def test_a_worker_that_cannot_connect_says_so_at_once_even_with_keys(endpoint: s
 
     with pytest.raises(LinkError, match="connect"):
         asyncio.run(asyncio.wait_for(main(), 10))  # it used to hang in zmq's term()
+
+
+def test_clock_probes_are_answered_and_measured_on_the_threads_even_while_the_loop_is_blocked() -> None:
+    # Both ends share this host's monotonic clock, so the true offset is 0 and the estimate
+    # must lie within half its round trip (the worker's reading falls inside the trip).
+    async def main() -> tuple[float, float, int]:
+        router, dealer, ident = await _welcomed_pair()
+        try:
+            assert router.clock(ident) is None
+            for _ in range(3):
+                router.probe(ident)
+                time.sleep(0.2)  # the loop is blocked: only the two threads can answer and stamp
+            sample = router.clock(ident)
+            assert sample is not None
+            return sample.offset_s, sample.rtt_s, sample.rounds
+        finally:
+            dealer.close()
+            router.close()
+
+    offset, rtt, rounds = asyncio.run(main())
+    assert rounds == 3
+    assert rtt >= 0 and abs(offset) <= rtt / 2

@@ -44,3 +44,44 @@ def test_running_vus_are_sampled_at_each_whole_second_after_start() -> None:
     first, rest = run_virtual(main())
     assert first == [(0, 2), (1, 2)]
     assert rest == [(2, 2), (3, 0), (4, 1)]  # a ended at 2.5 (gracefulStop 0), b ran 3.5-4.5
+
+
+def test_the_plan_starts_at_the_shared_instant_not_when_start_arrived() -> None:
+    # Start.at is the fleet's start on this machine's clock: the plan's time 0 is that instant.
+    async def main() -> tuple[float, list[tuple[int, int]]]:
+        loop = asyncio.get_running_loop()
+        run = WorkerRun(_module(), "scenario.py", [_slice("a", 1, 0.0, 1.5, 1)], env={}, submetrics=[])
+        at = loop.time() + 0.75
+        play = loop.create_task(run.play(at))
+        await asyncio.sleep(0.5)
+        before = run.take_vus_samples()
+        assert run.elapsed_s == 0.0 and before == []  # nothing runs, nothing is sampled before the instant
+        await play
+        return loop.time() - at, run.take_vus_samples()
+
+    ended_after, samples = run_virtual(main())
+    assert ended_after == 1.5  # the plan's 1.5 s counted from the instant itself
+    assert samples == [(0, 1), (1, 1)]
+
+
+def test_a_start_instant_long_past_is_not_kept_and_a_stop_before_it_runs_nothing() -> None:
+    async def late() -> float:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(10)
+        run = WorkerRun(_module(), "scenario.py", [_slice("a", 1, 0.0, 1.0, 1)], env={}, submetrics=[])
+        started = loop.time()
+        await run.play(started - 5.0)  # far more than LATE_START_S ago: the plan starts now
+        return loop.time() - started
+
+    assert run_virtual(late()) == 1.0
+
+    async def stopped() -> list[tuple[int, int]]:
+        loop = asyncio.get_running_loop()
+        run = WorkerRun(_module(), "scenario.py", [_slice("a", 1, 0.0, 1.0, 1)], env={}, submetrics=[])
+        play = loop.create_task(run.play(loop.time() + 3.0))
+        await asyncio.sleep(1.0)
+        run.stop_now()
+        await play
+        return run.take_vus_samples()
+
+    assert run_virtual(stopped()) == []
