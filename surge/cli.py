@@ -40,6 +40,13 @@ def _seconds(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(exc)) from None
 
 
+def _timeout(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    seconds = _seconds(ctx, param, value)
+    if seconds < 2.0:  # heartbeats come every second: less would declare a healthy worker lost
+        raise click.BadParameter(f"must be at least 2s (heartbeats come every second), got {value}")
+    return seconds
+
+
 T = TypeVar("T")
 
 
@@ -62,8 +69,8 @@ def _finish(coro: Coroutine[Any, Any, Outcome]) -> None:
     code = int(outcome.exit_code)
     if code == ExitCode.THRESHOLDS_FAILED:
         click.echo("surge: error: some thresholds have been crossed", err=True)
-    for line in outcome.epilogue:
-        click.echo(f"surge: error: {line}", err=True)
+    for line in outcome.epilogue:  # each says whether it is an error or a warning
+        click.echo(f"surge: {line}", err=True)
     sys.exit(code)
 
 
@@ -95,6 +102,11 @@ _common = [
                       "fast transport is tested against, slower per request (same options, no proxies from the environment)."),
     click.option("--keys", type=click.Path(path_type=Path), default=None,
                  help="The directory `surge keys` made: CURVE-encrypt the fleet and admit only workers holding its keys."),
+    click.option("--worker-timeout", default="5s", callback=_timeout, show_default=True,
+                 help="A worker silent this long is lost (its heartbeats come every second)."),
+    click.option("--on-worker-loss", type=click.Choice(["fail", "continue"]), default="fail", show_default=True,
+                 help="A worker lost mid-run: fail stops the run (exit 120 after the summary); continue moves its "
+                      "VUs, rate and remaining iterations to the other workers and judges the run by its thresholds."),
 ]
 
 
@@ -170,6 +182,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
         summary_export=summary_export, report_interval_s=report_interval, demo_target=demo_target, quiet=quiet,
         http_transport=http_transport, keys=keys,
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
+        on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
     )
     _finish(run_test(cfg))
 
@@ -192,6 +205,7 @@ def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | Non
         summary_export=summary_export, report_interval_s=report_interval, quiet=quiet, gather_timeout_s=gather_timeout,
         http_transport=http_transport, keys=keys, insecure=insecure,
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
+        on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
     )
     _finish(run_test(cfg))
 

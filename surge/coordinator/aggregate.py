@@ -68,8 +68,10 @@ def _copy(sink: Sink) -> Sink:
 
 
 class Aggregate:
-    def __init__(self, n_workers: int) -> None:
+    def __init__(self, n_workers: int, tracked_counters: frozenset[str] = frozenset()) -> None:
         self.n_workers = n_workers
+        self._tracked = tracked_counters
+        self._counters: list[dict[str, float]] = [{} for _ in range(n_workers)]
         self._next_seq = [1] * n_workers
         self._buffer: list[dict[int, Report | _Skipped]] = [{} for _ in range(n_workers)]
         self._sinks: list[dict[str, Sink]] = [{} for _ in range(n_workers)]
@@ -122,6 +124,11 @@ class Aggregate:
         reqs = report.series.get("http_reqs")
         if isinstance(reqs, CounterSink):
             self.requests[worker] += int(reqs.total)
+        for key in self._tracked:
+            sink = report.series.get(key)
+            if isinstance(sink, CounterSink):
+                counters = self._counters[worker]
+                counters[key] = counters.get(key, 0.0) + sink.total
         sinks = self._sinks[worker]
         for key, sink in report.series.items():
             mine = sinks.get(key)
@@ -170,6 +177,10 @@ class Aggregate:
             self._vus_min, self._vus_max = min(self._vus_min, lo), max(self._vus_max, hi)
         self._vus_now = now
         self._complete = frontier
+
+    def counter(self, worker: int, key: str) -> float:
+        """The total of a tracked counter series in the reports applied from ``worker``."""
+        return self._counters[worker].get(key, 0.0)
 
     def pending_vus_ticks(self) -> int:
         """Ticks held until every live worker has reported them (bounded by the slowest's lag)."""

@@ -98,7 +98,8 @@ def report(
     base_dir: Path = Path("."),
 ) -> Outcome:
     """Judge the run, print or hand over the summary, write exports; return the outcome."""
-    series = result.aggregate.series()  # merged once, for the summary and the warning
+    # merged once, for the summary and the warning; what the session tracked for itself is not shown
+    series = {k: v for k, v in result.aggregate.series().items() if k not in result.internal_series}
     data, verdicts = summarize(prepared, result, series, is_tty=stdout.isatty())
     warning = saturation_warning(series)
     if warning is not None:
@@ -115,7 +116,7 @@ def report(
     if result.lost:
         data["state"]["lostWorkers"] = [
             {"name": w.name, "atSeconds": round(w.at_s, 3), "why": w.why, "reports": w.reports,
-             "reportedSeconds": round(w.reported_s, 3), "requests": w.requests}
+             "reportedSeconds": round(w.reported_s, 3), "requests": w.requests, "handedOver": w.handed_over}
             for w in result.lost
         ]
     if summary_export is not None:

@@ -28,7 +28,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from surge.common.clock import ClockSample, start_lead_s
 from surge.common.errors import ExitCode, Interrupted, SurgeError, WorkerLost
@@ -49,6 +49,7 @@ from surge.common.protocol import (
     SetupDone,
     Start,
     Stop,
+    Takeover,
     Teardown,
     TeardownDone,
     Welcome,
@@ -56,9 +57,11 @@ from surge.common.protocol import (
 from surge.common.ratelimit import LogLimiter
 from surge.common.wire import Arrival, Refused, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
+from surge.coordinator.takeover import COUNTED, iterations_key, take_over
 
 TICK_S = 1.0
 STALL_WARN_S = 2.0  # a worker whose loop has not run this long is named, with the line that holds it
+ON_WORKER_LOSS = ("fail", "continue")  # --on-worker-loss
 BUSY_RETRY_S = 5.0  # what a worker that arrives during a run is told
 SETUP_SLACK_S = 10.0  # beyond setupTimeout/teardownTimeout: the worker enforces them; this is if it cannot
 CLOCK_ROUNDS = 5  # Ping/Pong round trips per worker before Start (the shortest one counts)
@@ -88,13 +91,18 @@ class LostWorker:
     reports: int  # reports applied from it
     reported_s: float  # the run time its applied reports cover
     requests: int  # http_reqs in them
+    handed_over: bool = False  # its share moved to the survivors (--on-worker-loss continue)
 
     def line(self) -> str:
-        return (
+        """What the CLI says of it last: an error, or (its share taken over) a warning."""
+        kept = (
             f"worker {self.name} was lost {self.at_s:.1f}s into the run ({self.why}); kept: its {self.reports} "
             f"report(s) covering the first {self.reported_s:.1f}s ({self.requests} requests); "
             "what it measured after that is not in the summary"
         )
+        if self.handed_over:
+            return f"warning: {kept}; the survivors took over its share from {self.at_s:.1f}s on"
+        return f"error: {kept}"
 
 
 @dataclass
@@ -106,6 +114,7 @@ class SessionResult:
     lost: list[LostWorker] = field(default_factory=list)
     rejected: dict[str, list[str]] = field(default_factory=dict)  # worker -> reasons its reports were refused
     clocks: list[ClockSample | None] = field(default_factory=list)  # per worker, in index order: its clock offset
+    internal_series: frozenset[str] = frozenset()  # tracked for the session's own use, not for the summary
 
 
 @dataclass
@@ -115,6 +124,7 @@ class _Peer:
     index: int
     address: str
     ready: bool = False
+    capacity: int = 1  # worker processes behind it (Hello.capacity)
 
 
 def _log(text: str) -> None:
@@ -268,8 +278,13 @@ class Session:
         setup_timeout_s: float = 60.0,
         teardown_timeout_s: float = 60.0,
         discard_response_bodies: bool = False,
+        on_worker_loss: str = "fail",
     ) -> SessionResult:
         """Phases 2-4. ``slices[i]`` goes to the worker with index i.
+
+        ``on_worker_loss``: ``fail`` stops the run when a worker is lost (exit 120 after the
+        summary); ``continue`` hands its share to the workers still running
+        (:mod:`surge.coordinator.takeover`) and the run goes on, judged by its thresholds.
 
         With ``setup``, worker 0 runs the scenario's ``setup()`` once every worker is Ready, and
         its return value rides on ``Start`` to every VU; with ``teardown``, worker 0 runs
@@ -278,8 +293,19 @@ class Session:
         ``env`` is only the ``-e`` pairs: each worker overlays them on its own machine's
         environment (k6's rule); the coordinator's environment never leaves this process.
         """
+        if on_worker_loss not in ON_WORKER_LOSS:
+            raise ValueError(f"on_worker_loss must be one of {ON_WORKER_LOSS}, got {on_worker_loss!r}")
         peers = sorted(self._peers.values(), key=lambda p: p.index)
         run_id = uuid.uuid4().hex[:12]
+        # What each worker plays (its plan, then what it takes over), for a takeover to cut up.
+        playing: dict[int, list[ScenarioSlice]] = {p.index: list(slices[p.index]) for p in peers}
+        tracked: frozenset[str] = frozenset()
+        if on_worker_loss == "continue":
+            # How many iterations each worker completed, per iteration-counting scenario: what
+            # a lost one still owed is what it was planned minus what it reported done.
+            tracked = frozenset(iterations_key(sl.name) for sls in slices for sl in sls if sl.executor in COUNTED)
+        internal = tracked - set(submetrics)
+        submetrics = [*submetrics, *sorted(internal)]
         for peer in peers:
             self._send(
                 peer,
@@ -291,7 +317,7 @@ class Session:
         data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""
 
         clocks = await self._sync_clocks(peers)
-        agg = Aggregate(len(peers))
+        agg = Aggregate(len(peers), tracked_counters=tracked)
         # One start instant for the fleet, on each worker's own clock (surge/common/clock.py).
         lead = start_lead_s(clocks)
         start = self._chan.now() + lead
@@ -307,15 +333,39 @@ class Session:
         load_ended: float | None = None
         rejected: dict[str, list[str]] = {}
 
-        def declare_lost(p: _Peer, why: str) -> None:
+        def declare_lost(p: _Peer, why: str, *, may_hand_over: bool = True) -> None:
             # Gone: not waited for, and nothing it sends from now on is applied, so that the
             # summary holds exactly what LostWorker says was kept. No more heartbeats to it
             # either: if it is alive, its own guard stops its load.
             i = p.index
+            at_s = self._loop.time() - t0
             agg.finished[i] = True
             lost_idx.add(i)
+            self._send(p, Stop(run_id, "this worker was declared lost"))  # if it is alive, it hears this first
             self._chan.forget(p.identity)
-            lost.append(LostWorker(p.name, self._loop.time() - t0, why, agg.reports[i], agg.reported_s[i], agg.requests[i]))
+            handed = may_hand_over and on_worker_loss == "continue" and stopped is None and hand_over(p, at_s)
+            lost.append(LostWorker(p.name, at_s, why, agg.reports[i], agg.reported_s[i], agg.requests[i], handed))
+
+        def hand_over(p: _Peer, at_s: float) -> bool:
+            """Its share to the workers still playing, one weight per process; False if there are none."""
+            survivors = [q for q in peers if q.index not in lost_idx and not agg.finished[q.index]]
+            if not survivors:
+                return False
+            procs = [(q, member) for q in survivors for member in range(q.capacity)]
+            left = playing[p.index]
+            done = {sl.name: int(agg.counter(p.index, iterations_key(sl.name))) for sl in left if sl.executor in COUNTED}
+            shares = take_over(left, done, at_s, [1] * len(procs))
+            given: dict[int, list[ScenarioSlice]] = {}
+            for (q, member), share in zip(procs, shares):
+                given.setdefault(q.index, []).extend(replace(sl, member=member) for sl in share)
+            for q in survivors:
+                new = given.get(q.index)
+                if new:
+                    playing[q.index].extend(new)
+                    self._send(q, Takeover(run_id, new))
+            _log(f"worker {p.name} was lost {at_s:.1f}s into the run; its share goes to "
+                 f"{', '.join(q.name for q in survivors)}")
+            return True
 
         try:
             while not agg.all_finished:
@@ -332,7 +382,7 @@ class Session:
                     for p in missing:
                         hb = self._chan.health(p.identity)
                         stuck = f"; its event loop was stuck at {hb.where}" if hb and hb.stall_s and hb.where else ""
-                        declare_lost(p, f"no final report{stuck}")
+                        declare_lost(p, f"no final report{stuck}", may_hand_over=False)
                     reason = StopReason(ExitCode.WORKER_LOST, f"no final report from {', '.join(p.name for p in missing)}")
                     stopped = stopped or reason
                     _log(reason.message)
@@ -345,6 +395,8 @@ class Session:
                     if silent and (stopped is None or stopped.exit_code is ExitCode.WORKER_LOST):
                         for p in silent:
                             declare_lost(p, f"silent for {self._worker_timeout_s:g}s")
+                        if stopped is None and all(w.handed_over for w in lost):
+                            continue
                         if stopped is None:
                             names = ", ".join(p.name for p in silent)
                             stopped = StopReason(
@@ -393,7 +445,7 @@ class Session:
                         # fired first): what it had not reported is gone, and waiting for its
                         # final report would only delay the end.
                         declare_lost(sender, "it dropped the run (it heard nothing from this coordinator)")
-                        if stopped is None:
+                        if stopped is None and not lost[-1].handed_over:
                             stopped = StopReason(ExitCode.WORKER_LOST, f"worker {sender.name} dropped the run")
             load_ended = self._loop.time()  # the rates are per second of load, teardown aside
             if teardown and 0 not in lost_idx:
@@ -403,7 +455,7 @@ class Session:
             duration = (load_ended if load_ended is not None else self._loop.time()) - t0
             if self._dismiss:
                 self.dismiss("run finished")
-        return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected, clocks)
+        return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected, clocks, internal)
 
     async def _sync_clocks(self, peers: list[_Peer]) -> list[ClockSample | None]:
         """``CLOCK_ROUNDS`` Ping/Pong round trips with every worker (their links stamp them)."""

@@ -54,6 +54,7 @@ class RunConfig:
     # --no-setup / --no-teardown: carried for setup()/teardown(), which do not exist yet; nothing reads them.
     no_setup: bool = False
     no_teardown: bool = False
+    on_worker_loss: str = "fail"  # or "continue": the lost worker's share moves to the others
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -191,6 +192,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 setup_timeout_s=options.setup_timeout_s,
                 teardown_timeout_s=options.teardown_timeout_s,
                 discard_response_bodies=options.discard_response_bodies,
+                on_worker_loss=cfg.on_worker_loss,
             )
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):

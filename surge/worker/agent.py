@@ -57,6 +57,7 @@ from surge.common.protocol import (
     SetupDone,
     Start,
     Stop,
+    Takeover,
     Teardown,
     TeardownDone,
     Welcome,
@@ -234,6 +235,17 @@ class Agent:
                 except Exception as exc:  # noqa: BLE001 - a bad value from the wire: the VUs get None
                     _log(f"setup()'s data did not unpack ({type(exc).__name__}: {exc}); vu.data is None")
                 self._play = self._loop.create_task(self._play_run(msg.at))
+        elif isinstance(msg, Takeover):
+            if self._run is not None and self._ours(msg.run_id) and self._play is not None:
+                try:
+                    taken = self._run.take_over(msg.slices)
+                except Exception as exc:  # noqa: BLE001 - a slice this worker cannot play: said, never a crash
+                    _log(f"could not take over a lost worker's share ({type(exc).__name__}: {exc})")
+                else:
+                    if taken:
+                        _log(f"taking over {len(msg.slices)} slice(s) of a lost worker's share")
+                    else:
+                        _log("a lost worker's share arrived after this worker's own run had ended; not played")
         elif isinstance(msg, Teardown):
             if self._ours(msg.run_id) and self._run is not None:
                 self._lifecycle_task = self._loop.create_task(self._teardown(msg))

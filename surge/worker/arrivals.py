@@ -114,7 +114,11 @@ class ArrivalRateVUs(PlannedWaits):
             self._free = list(reversed(self._vus))  # popped from the end: the first allocated goes first
             self._on_vus(self.live)
             mine = owned_indices_from(p.index_period, p.index_offsets, self.rates.total())
+            # A share taken over from a lost worker: arrivals planned before the loss were its own.
+            skip = p.skip_before_s - p.start_time_s
             for k, offset in self.rates.schedule(mine):
+                if offset < skip:
+                    continue
                 planned = start + offset
                 if not await self._wait_until(planned):
                     break

@@ -68,20 +68,37 @@ class WorkerRun:
         self._vus_samples: list[tuple[int, int]] = []
         self._stopped = False
         self.data: Any = None  # what setup() returned: every VU's vu.data
+        self._module = module
+        self._source = source
+        self._runs: list[asyncio.Task[None]] = []  # the executors' tasks while playing
         for sl in slices:
-            if sl.executor not in SUPPORTED_EXECUTORS:
-                raise ValueError(f"executor {sl.executor!r} is not supported by this worker")
-            fn = exec_function(module, sl.exec_name, source)
-            common: dict[str, Any] = dict(errors=self.errors, on_abort=self._abort, on_vus=self._vus_changed)
-            ex: AnyExecutor
-            if sl.executor in ("constant-arrival-rate", "ramping-arrival-rate"):
-                common["on_allocated"] = self._allocated_changed
-                ex = ArrivalRateVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
-            elif sl.executor in ("per-vu-iterations", "shared-iterations"):
-                ex = IterationVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
-            else:
-                ex = LoopingVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
-            self.executors.append(ex)
+            self.executors.append(self._executor(sl))
+
+    def _executor(self, sl: ScenarioSlice) -> AnyExecutor:
+        if sl.executor not in SUPPORTED_EXECUTORS:
+            raise ValueError(f"executor {sl.executor!r} is not supported by this worker")
+        fn = exec_function(self._module, sl.exec_name, self._source)
+        common: dict[str, Any] = dict(errors=self.errors, on_abort=self._abort, on_vus=self._vus_changed)
+        if sl.executor in ("constant-arrival-rate", "ramping-arrival-rate"):
+            common["on_allocated"] = self._allocated_changed
+            return ArrivalRateVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
+        if sl.executor in ("per-vu-iterations", "shared-iterations"):
+            return IterationVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
+        return LoopingVUs(sl, fn, self._vu_factory(sl), self.recorder, **common)
+
+    def take_over(self, slices: Sequence[ScenarioSlice]) -> bool:
+        """Play ``slices`` too, from now on, on this run's clock (a lost worker's share).
+
+        False if this run is no longer playing (its own slices are done or it was stopped):
+        then nothing is added, and the caller says so.
+        """
+        if self._t0 is None or self._stopped or all(t.done() for t in self._runs):
+            return False
+        added = [self._executor(sl) for sl in slices]  # every one built before any starts
+        self.executors.extend(added)
+        self._runs.extend(self._loop.create_task(ex.run(self._t0)) for ex in added)
+        self.recorder.set_gauge("vus_max", float(self._allocated()))
+        return True
 
     def _elapsed(self) -> float:
         return self._loop.time() - self._t0 if self._t0 is not None else 0.0
@@ -178,12 +195,16 @@ class WorkerRun:
         self.recorder.set_gauge("vus_max", float(self._allocated()))
         self.recorder.set_gauge("vus", 0.0)
         watch = self._loop.create_task(saturation.monitor(self.recorder))
-        runs = [self._loop.create_task(ex.run(self._t0)) for ex in self.executors]
+        self._runs = [self._loop.create_task(ex.run(self._t0)) for ex in self.executors]
         # created after the executors, so tick 0 sees the VUs that start at Start
         sampler = self._loop.create_task(self._sample_vus(self._t0))
         try:
-            await asyncio.gather(*runs)
+            # take_over() may add executors while these run: wait until every one is done.
+            while not all(t.done() for t in self._runs):
+                await asyncio.gather(*self._runs)
         finally:
+            for task in self._runs:
+                task.cancel()
             watch.cancel()
             sampler.cancel()
             self.stop_now()
