@@ -182,6 +182,7 @@ class _Thread:
             while True:
                 try:
                     events = dict(poller.poll(_POLL_MS))
+                    self._woke(self.now())
                     if sock in events:
                         self._read_all()
                     if self._wake_r.fileno() in events:
@@ -218,6 +219,9 @@ class _Thread:
 
     def _read_extra(self) -> None:
         pass
+
+    def _woke(self, now: float) -> None:
+        """Called as each turn of the thread begins, before anything is read."""
 
     def _after(self, now: float) -> None:
         pass
@@ -508,6 +512,8 @@ class DealerLink(_Thread):
         self._silence_seen = False
         self._wedged = False
         self._stall_logged = False
+        self._turn = self.now()  # when this thread last began a turn
+        self._frozen = False  # this whole process did not run for longer than silence_s
         self._start()
 
     # -------------------------------------------------------------- the agent's side
@@ -524,7 +530,19 @@ class DealerLink(_Thread):
         self._hello = None
         self._silence_at = None
         self._wedged = False
+        self._frozen = False
         self._armed = True
+
+    def gone_quiet(self) -> bool:
+        """Past the silence limit with no frame from the coordinator, or frozen past it (any thread may ask).
+
+        Asked by the VUs before every request (:class:`surge.worker.http.LoadHalted`). A worker
+        that was frozen (SIGSTOP, a paused VM) wakes with its VUs' timers due at once: if the
+        loop runs first, ``last_rx`` is still old; if this thread runs first, it sees that it
+        did not run for that long (:meth:`_woke`) before it reads the frames that waited in
+        the socket, which would make ``last_rx`` look fresh. Either way no request goes out.
+        """
+        return self._armed and (self._frozen or time.monotonic() - self.last_rx > self._silence_s)
 
     def unwelcomed(self, hello: Hello) -> None:
         """Back to saying hello (the coordinator was lost, or a one-run worker leaves)."""
@@ -605,9 +623,18 @@ class DealerLink(_Thread):
         except zmq.ZMQError:
             pass  # not connected: the next beacon will try again
 
+    def _woke(self, now: float) -> None:
+        if self._armed and now - self._turn > self._silence_s:
+            # Nothing of this process ran for that long: what waits in the socket is old news,
+            # and the coordinator has had time to give this worker's share to others.
+            self._frozen = True
+            self._log("frozen", f"this worker did not run for {now - self._turn:.1f}s (stopped or frozen): "
+                                "treating the coordinator as lost")
+        self._turn = now
+
     def _after(self, now: float) -> None:
         """The coordinator-loss guard (see the class docstring)."""
-        if not self._armed or now - self.last_rx <= self._silence_s:
+        if not self._armed or (not self._frozen and now - self.last_rx <= self._silence_s):
             self._silence_at = None
             return
         if self._silence_at is None:

@@ -495,6 +495,16 @@ class RequestOptions(TypedDict, total=False):
 _USER_AGENT = f"surge/{__version__}"
 
 
+class LoadHalted(Exception):
+    """A request refused before it was sent, because this worker may no longer load its target.
+
+    The fence behind the coordinator-loss guard (:mod:`surge.common.wire`): a worker frozen
+    (SIGSTOP, a stalled VM) past its silence limit wakes with every VU's timer due at once,
+    and its VUs would run before its link's thread could say that the coordinator has gone.
+    Checked on the VUs' own thread, before each request, so none goes out.
+    """
+
+
 class HttpClient:
     """A VU's ``http``: k6's request API over a :class:`Transport`, reporting every request once.
 
@@ -504,6 +514,10 @@ class HttpClient:
     is reported first, as failed with ``error == "request interrupted"``, because the server
     received it and the counts on both sides must agree. Without ``transport=`` the client
     uses a new ``make_transport("fast")``.
+
+    ``may_send()``, if given, is asked before every request: False means this worker must not
+    load anyone now (its coordinator has gone silent: see :class:`LoadHalted`), and the request
+    is not sent.
     """
 
     def __init__(
@@ -515,6 +529,7 @@ class HttpClient:
         max_redirects: int = 10,
         base_headers: Mapping[str, str] | None = None,
         discard_response_bodies: bool = False,
+        may_send: Callable[[], bool] | None = None,
     ) -> None:
         if not default_timeout_s > 0:
             raise ValueError(f"default_timeout_s must be > 0, got {default_timeout_s!r}")
@@ -525,6 +540,7 @@ class HttpClient:
         self._default_timeout_s = float(default_timeout_s)
         self._max_redirects = max_redirects
         self._discard = discard_response_bodies  # k6's discardResponseBodies: body is None
+        self._may_send = may_send
         self._base_headers: CIMultiDict[str] = CIMultiDict({"User-Agent": _USER_AGENT})
         if base_headers:
             self._base_headers.update(base_headers)
@@ -557,6 +573,8 @@ class HttpClient:
                 all_headers[name] = value
         if content_type is not None and "Content-Type" not in all_headers:
             all_headers["Content-Type"] = content_type
+        if self._may_send is not None and not self._may_send():
+            raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
         try:
             resp = await self._transport.send(method, url, all_headers, body, timeout_s, self._max_redirects)
         except asyncio.CancelledError:

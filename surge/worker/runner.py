@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Union
 
@@ -52,6 +52,7 @@ class WorkerRun:
         submetrics: Sequence[str],
         http_transport: str = "fast",
         discard_response_bodies: bool = False,
+        halted: Callable[[], bool] | None = None,
     ) -> None:
         make_transport(http_transport)  # an unknown name fails here, at load, not per VU
         self._loop = asyncio.get_running_loop()
@@ -64,6 +65,7 @@ class WorkerRun:
         self._env = env
         self._http_transport = http_transport
         self._discard = discard_response_bodies
+        self._halted = halted  # asked before every request: True stops this run's load (see LoadHalted)
         self.executors: list[AnyExecutor] = []
         self._vus_samples: list[tuple[int, int]] = []
         self._stopped = False
@@ -110,12 +112,18 @@ class WorkerRun:
         def make(vu_id: int) -> VU:
             client = HttpClient(
                 on_response=self.recorder.record_http, transport=make_transport(self._http_transport),
-                discard_response_bodies=self._discard,
+                discard_response_bodies=self._discard, may_send=self._may_send if self._halted else None,
             )
             self._clients.append(client)
             return VU(vu_id, sl.name, env, client, tags, self.data)
 
         return make
+
+    def _may_send(self) -> bool:
+        if self._halted is not None and self._halted():
+            self.stop_now()  # every VU ends now, before the link's thread gets to say so
+            return False
+        return True
 
     def lifecycle_vu(self, name: str) -> VU:
         """The VU that runs ``setup()`` or ``teardown()``: id 0 as in k6, the run's recorder."""

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import collections
+import http.server
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +20,7 @@ from tests.integration.conftest import (
     start,
     stop,
     target_env,
+    wait_for_line,
     wait_for_requests,
 )
 
@@ -66,3 +73,49 @@ def test_fail_is_the_default_and_a_lost_worker_still_ends_the_run_with_exit_120(
         assert err.strip().splitlines()[-1].startswith("surge: error: worker w0 was lost ")
     finally:
         stop(coord, *workers)
+
+
+class _PerWorker(http.server.BaseHTTPRequestHandler):
+    counts: collections.Counter[str] = collections.Counter()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        _PerWorker.counts[self.headers.get("X-Surge-Worker", "?")] += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+        pass
+
+
+def test_a_worker_declared_lost_that_comes_back_sends_no_more_load(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PerWorker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    counts = _PerWorker.counts
+    counts.clear()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    workers = [start("worker", "--connect", endpoint, "--name", f"w{i}", "--coordinator-timeout", "2") for i in range(2)]
+    coord = start("coordinator", "--bind", endpoint, "--expect-workers", "2", "--on-worker-loss", "continue",
+                  "--worker-timeout", "2s", "-e", f"BASE_URL=http://127.0.0.1:{server.server_address[1]}",
+                  str(FIXTURES / "tagged_by_worker.py"))
+    w0 = str(workers[0].pid)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (counts[w0] > 20 and counts[str(workers[1].pid)] > 20):
+            time.sleep(0.05)
+        os.kill(workers[0].pid, signal.SIGSTOP)  # frozen: silent, as a machine behind a dead link
+        wait_for_line(coord, "worker w0 was lost", within_s=30)
+        time.sleep(0.5)
+        before = counts[w0]
+        os.kill(workers[0].pid, signal.SIGCONT)  # back, with its VUs' timers all due at once
+        time.sleep(3.0)
+        assert counts[w0] == before, "a worker declared lost sent requests after it came back"
+        out, err = coord.communicate(timeout=60)
+        assert coord.returncode == 0, err
+        assert counts[str(workers[1].pid)] > 0
+    finally:
+        os.kill(workers[0].pid, signal.SIGCONT)
+        stop(coord, *workers)
+        server.shutdown()
+        server.server_close()
