@@ -25,7 +25,7 @@ The rules are the coordinator's (:mod:`surge.coordinator.aggregate`), applied to
 from __future__ import annotations
 
 from surge.common.inorder import Accepted, InOrder
-from surge.common.metrics import FLEET_SUMMED_GAUGES, GaugeSink, Sink, merge_into
+from surge.common.metrics import FLEET_SUMMED_GAUGES, GaugeSink, Sink, merge_into, new_sink
 from surge.common.protocol import Report
 
 
@@ -101,9 +101,8 @@ class MachineMerge:
                 continue
             mine = series.get(key)
             if mine is None:
-                series[key] = sink  # decoded for us alone: ours to merge into
-            else:
-                merge_into(mine, sink)
+                series[key] = mine = new_sink(sink.type)  # a copy: the report's sinks stay as they came
+            merge_into(mine, sink)
         checks = self._checks[process]
         for name, (p, f) in report.checks.items():
             p0, f0 = checks.get(name, (0, 0))
@@ -126,9 +125,8 @@ class MachineMerge:
         gauges = self._gauges[key]
         mine = gauges[process]
         if mine is None:
-            gauges[process] = sink
-        else:
-            mine.merge(sink)
+            gauges[process] = mine = GaugeSink()
+        mine.merge(sink)
         self._gauges_changed.add(key)
 
     def _advance_ticks(self) -> None:
