@@ -50,7 +50,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +69,7 @@ from surge.common.protocol import (
     Reject,
     Report,
     Run,
+    ScenarioSlice,
     Setup,
     SetupDone,
     Start,
@@ -122,6 +123,16 @@ def watch_parent(parent_pid: int, on_gone: Callable[[], None]) -> threading.Thre
     thread = threading.Thread(target=watch, name="surge-parent-watch", daemon=True)
     thread.start()
     return thread
+
+
+def slices_of(slices: Sequence[ScenarioSlice], process: int) -> list[ScenarioSlice]:
+    """The slices ``process`` of this machine plays, as its own (``member`` 0: it is a single worker)."""
+    return [replace(s, member=0) for s in slices if s.member == process]
+
+
+def process_runs(msg: Run, processes: int) -> list[Run]:
+    """The Run each of ``processes`` gets: its own slices; setup() and teardown() only on process 0."""
+    return [replace(msg, slices=slices_of(msg.slices, i), lifecycle=msg.lifecycle and i == 0) for i in range(processes)]
 
 
 @dataclass
@@ -401,7 +412,7 @@ class Machine:
         elif isinstance(msg, Takeover):
             if self._ours(msg.run_id):
                 for p in self._procs:
-                    mine = [replace(s, member=0) for s in msg.slices if s.member == p.index]
+                    mine = slices_of(msg.slices, p.index)
                     if mine:
                         self._to(p, Takeover(msg.run_id, mine))
         elif isinstance(msg, Teardown):
@@ -434,9 +445,8 @@ class Machine:
         self._clear_run()
         self._run = msg
         self._merge = MachineMerge(self._n)
-        for p in self._procs:
-            slices = [replace(s, member=0) for s in msg.slices if s.member == p.index]
-            self._to(p, replace(msg, slices=slices, lifecycle=msg.lifecycle and p.index == 0))
+        for p, run in zip(self._procs, process_runs(msg, self._n), strict=True):
+            self._to(p, run)
 
     def _lost_coordinator(self) -> None:
         measuring = self._started and not self._final_sent

@@ -177,3 +177,23 @@ def test_any_interleaving_with_resends_merges_to_what_in_order_gives(
             for tick, vus in r.vus_samples:
                 per_tick[tick] = per_tick.get(tick, 0) + vus
     assert samples == sorted(per_tick.items())
+
+
+# ------------------------------------------------------------------ the relay's routing
+
+
+def test_each_process_gets_the_slices_of_its_member_and_only_process_0_the_lifecycle() -> None:
+    from surge.common.protocol import Run, ScenarioSlice
+    from surge.worker.machine import process_runs, slices_of
+
+    def sl(name: str, member: int) -> ScenarioSlice:
+        return ScenarioSlice(name, "constant-vus", "default", 0.0, 1.0, 0.0, 0.0, [(0.0, 1)], [member + 1], member=member)
+
+    slices = [sl("a", 0), sl("a", 1), sl("b", 0), sl("b", 1), sl("c", 2)]
+    runs = process_runs(Run("r", {}, "m", {}, slices, [], 1.0, lifecycle=True), 3)
+    assert [[(s.name, s.vu_ids, s.member) for s in run.slices] for run in runs] == [
+        [("a", [1], 0), ("b", [1], 0)], [("a", [2], 0), ("b", [2], 0)], [("c", [3], 0)],
+    ]
+    assert [run.lifecycle for run in runs] == [True, False, False]
+    assert not any(run.lifecycle for run in process_runs(Run("r", {}, "m", {}, slices, [], 1.0), 3))
+    assert slices_of(slices, 5) == []  # a takeover for a process with nothing of it: nothing sent
