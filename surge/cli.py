@@ -237,6 +237,21 @@ def inspect(scenario: Path, workers: int | None, as_json: bool, env: tuple[str, 
     click.echo(json.dumps(doc, indent=2) if as_json else render_text(doc))
 
 
+def _processes(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    """``--processes``: a whole number from 1 to 1024, or ``auto`` (the CPUs this process may use)."""
+    from surge.worker.machine import MAX_PROCESSES, default_processes
+
+    if value.strip().lower() == "auto":
+        return min(default_processes(), MAX_PROCESSES)
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_PROCESSES:
+        raise click.BadParameter(f"expected a whole number from 1 to {MAX_PROCESSES} or 'auto', got {value!r}")
+    return n
+
+
 @main.command()
 @click.option("--connect", required=True, callback=_endpoint, help="The coordinator's endpoint, e.g. tcp://jumpbox:5557.")
 @click.option("--name", default=None, help="Name shown by the coordinator [default: host-pid].")
@@ -245,9 +260,17 @@ def inspect(scenario: Path, workers: int | None, as_json: bool, env: tuple[str, 
               help="Seconds of coordinator silence after which load stops.")
 @click.option("--keys", type=click.Path(path_type=Path), default=None,
               help="The directory `surge keys` made (or its worker/ part), to join a fleet that uses keys.")
-def worker(connect: str, name: str | None, once: bool, coordinator_timeout: float, keys: Path | None) -> None:
+@click.option("--processes", default="1", callback=_processes, metavar="N|auto", show_default=True,
+              help="Worker processes on this machine, one per core: auto is the CPUs this process may use. With 2 "
+                   "or more, this process relays for them: one member of capacity N to the coordinator, their "
+                   "reports merged here into one report per interval.")
+@click.option("--parent-pid", type=int, default=None, hidden=True,
+              help="Exit when this process is no longer the parent (a machine's relay starts its processes so).")
+def worker(connect: str, name: str | None, once: bool, coordinator_timeout: float, keys: Path | None,
+           processes: int, parent_pid: int | None) -> None:
     """Run load for a coordinator; stays up for the next run unless --once."""
     from surge.worker.agent import run_worker
+    from surge.worker.machine import run_machine, watch_parent
 
     def wedged(reason: str) -> None:
         # Called from the link's thread when scenario code holds the event loop and the
@@ -255,14 +278,26 @@ def worker(connect: str, name: str | None, once: bool, coordinator_timeout: floa
         click.echo(f"surge worker[{os.getpid()}]: {reason}; exiting so that no load is left running", err=True)
         os._exit(int(ExitCode.WORKER_LOST))
 
+    if parent_pid is not None:
+        def orphaned() -> None:
+            # A machine's process whose relay is gone (even killed outright): no load may outlive it.
+            click.echo(f"surge worker[{os.getpid()}]: its relay (pid {parent_pid}) is gone; exiting", err=True)
+            os._exit(int(ExitCode.WORKER_LOST))
+
+        watch_parent(parent_pid, orphaned)
+
     try:
         worker_keys = None
         if keys is not None:
             from surge.common.curve import load_worker_keys
 
             worker_keys = load_worker_keys(keys)
-        code = _run_loop(run_worker(connect, name=name, once=once, coordinator_timeout_s=coordinator_timeout,
-                                    keys=worker_keys, on_wedged=wedged))
+        if processes > 1:
+            code = _run_loop(run_machine(connect, processes, name=name, once=once,
+                                         coordinator_timeout_s=coordinator_timeout, keys=worker_keys, on_wedged=wedged))
+        else:
+            code = _run_loop(run_worker(connect, name=name, once=once, coordinator_timeout_s=coordinator_timeout,
+                                        keys=worker_keys, on_wedged=wedged))
     except SurgeError as exc:
         click.echo(f"surge worker: error: {exc}", err=True)
         code = int(exc.exit_code)

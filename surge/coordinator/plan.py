@@ -17,11 +17,18 @@ slice carries an ownership rule (``index_period``, ``index_offsets``:
 (whose numbers follow the VUs) and the workers' VU counts (``vus``, or their share of
 ``maxVUs``) for shared and arrival-rate iterations, so a worker without a VU owns none; and, for arrival-rate scenarios, the rate plan
 itself (``rate_segments``, ``time_unit_s``), from which the worker computes its own instants.
+
+A member may be a machine of several processes (``surge worker --processes N`` declares
+``Hello.capacity = N``): :func:`plan_members` plans for every process of the fleet as if each
+were a worker of its own, then gives each member the slices of its processes, each marked with
+the process that plays it (``ScenarioSlice.member``). So 2 machines of 2 processes run exactly
+what 4 single workers would: the same VU ids, the same iteration numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from surge.common.options import Executor, Options, ScenarioConfig
 from surge.common.protocol import ScenarioSlice
@@ -74,6 +81,27 @@ def plan_slices(options: Options, weights: Sequence[int]) -> list[list[ScenarioS
             )
         id_base += top
     return per_worker
+
+
+def plan_members(options: Options, capacities: Sequence[int]) -> list[list[ScenarioSlice]]:
+    """One list of slices per member, for members of ``capacities[m]`` processes each.
+
+    The plan is :func:`plan_slices` over every process (weight 1 each), in member order; member
+    m gets its processes' slices, with ``member`` set to the process (0..capacities[m]-1).
+    """
+    if not capacities or any(c <= 0 for c in capacities):
+        raise ValueError(f"member capacities must be positive, got {list(capacities)!r}")
+    per_process = plan_slices(options, [1] * sum(capacities))
+    out: list[list[ScenarioSlice]] = []
+    first = 0
+    for capacity in capacities:
+        out.append([
+            replace(sl, member=local)
+            for local in range(capacity)
+            for sl in per_process[first + local]
+        ])
+        first += capacity
+    return out
 
 
 def _by_capacity(capacity: Sequence[int]) -> list[tuple[int, tuple[int, ...]]]:

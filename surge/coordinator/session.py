@@ -68,6 +68,7 @@ CLOCK_ROUNDS = 5  # Ping/Pong round trips per worker before Start (the shortest 
 CLOCK_GAP_S = 0.02  # between two rounds
 CLOCK_WAIT_S = 1.0  # at most, for the answers: a worker that never answers starts on receipt
 MAX_REASONS = 100  # rejected reports named per worker (the count is in the aggregate's skipped)
+MAX_CAPACITY = 1024  # processes behind one member (surge worker --processes N), as surge run's -w
 
 # Called every tick with the elapsed time and a function that merges the fleet's sinks (a
 # copy of every series of every worker: call it only when the answer is needed); returns a
@@ -124,7 +125,7 @@ class _Peer:
     index: int
     address: str
     ready: bool = False
-    capacity: int = 1  # worker processes behind it (Hello.capacity)
+    capacity: int = 1  # Hello.capacity: worker processes behind this member
 
 
 def _log(text: str) -> None:
@@ -246,14 +247,34 @@ class Session:
             if isinstance(got.msg, Hello):
                 known = self._peers.get(got.identity)
                 if known is None:
-                    known = _Peer(got.identity, got.msg.name, len(self._peers), got.peer)
+                    capacity = got.msg.capacity
+                    if not 1 <= capacity <= MAX_CAPACITY:
+                        self._refuse_capacity(got)
+                        continue
+                    known = _Peer(got.identity, got.msg.name, len(self._peers), got.peer, capacity=capacity)
                     self._peers[got.identity] = known
                     self._chan.watch(got.identity)
                     if not self._dismiss:  # workers of its own (surge run) need no introduction
-                        _log(f"worker {known.name} joined from {got.peer or 'an unknown address'} "
+                        procs = f" with {capacity} processes" if capacity > 1 else ""
+                        _log(f"worker {known.name} joined from {got.peer or 'an unknown address'}{procs} "
                              f"({len(self._peers)} of {self._n})")
                 self._send(known, Welcome(known.index))
         return [p.name for p in sorted(self._peers.values(), key=lambda p: p.index)]
+
+    @property
+    def capacities(self) -> list[int]:
+        """Each gathered member's worker processes (``Hello.capacity``), in worker index order."""
+        return [p.capacity for p in sorted(self._peers.values(), key=lambda p: p.index)]
+
+    def _refuse_capacity(self, got: Arrival) -> None:
+        assert isinstance(got.msg, Hello)
+        reason = (
+            f"capacity {got.msg.capacity} is out of range: a member runs 1 to {MAX_CAPACITY} worker processes "
+            "(surge worker --processes N)"
+        )
+        self._limited(f"capacity {got.identity.hex()}", f"refused worker {got.msg.name} "
+                      f"({got.peer or 'unknown address'}): {reason}")
+        self._chan.send(got.identity, Refuse(reason))
 
     def _forget(self, peer: _Peer) -> None:
         del self._peers[peer.identity]

@@ -25,7 +25,7 @@ from surge.common.endpoints import is_loopback_endpoint
 from surge.common.overrides import Overrides
 from surge.common.wire import LinkError, RouterLink
 from surge.coordinator.local import DemoTarget, reap, spawn_workers
-from surge.coordinator.plan import plan_slices
+from surge.coordinator.plan import plan_members
 from surge.coordinator.prepare import Prepared, prepare
 from surge.coordinator.report import Outcome, report
 from surge.coordinator.session import Session, StopReason, Watchdog
@@ -167,14 +167,17 @@ async def run_test(cfg: RunConfig) -> Outcome:
             loop.add_signal_handler(sig, on_signal, sig.name)
         try:
             workers = await session.gather()
+            capacities = session.capacities
             options = prepared.options
+            processes = f" ({sum(capacities)} processes)" if sum(capacities) != len(workers) else ""
             _say(
                 cfg,
                 f"{len(options.scenarios)} scenario(s), {options.total_max_vus()} max VUs, "
                 f"{format_duration(options.max_duration_s())} max duration (incl. graceful stop), "
-                f"{len(workers)} worker(s)",
+                f"{len(workers)} worker(s){processes}",
             )
-            slices = plan_slices(options, [1] * len(workers))
+            # Planned per process: a machine of N processes weighs N (surge worker --processes N).
+            slices = plan_members(options, capacities)
             result = await session.run(
                 bundle=prepared.bundle,
                 entry=prepared.entry,

@@ -7,11 +7,8 @@ the script error), starts on ``Start``, and streams ``Report`` messages every
 ``report_interval_s``.
 
 Nothing measured is lost: each flush of the recorder becomes a numbered report that stays in
-the *outbox* until the coordinator acknowledges it, and is sent again, with a backoff that
-doubles from ``resend_after_s`` up to :data:`RESEND_MAX_S`, until it is. The outbox is
-bounded (:data:`MAX_OUTBOX`): while it is full, new flushes are merged into one held delta that
-takes the next number once there is room, so memory stays flat and still nothing is dropped.
-A report the coordinator could not validate comes back as ``Reject``: it is dropped alone,
+the *outbox* (:mod:`surge.worker.outbox`) until the coordinator acknowledges it, and is sent
+again, with a backoff, until it is; a full outbox merges new flushes into one held delta. A report the coordinator could not validate comes back as ``Reject``: it is dropped alone,
 counted and logged, and the run goes on. The run is over for this worker when its final
 report is acknowledged (or rejected).
 
@@ -34,14 +31,12 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from surge.common import api
 from surge.common.errors import ExitCode, SurgeError
-from surge.common.metrics import merge_into
 from surge.common.protocol import (
     Ack,
     Bye,
@@ -61,35 +56,32 @@ from surge.common.protocol import (
     Teardown,
     TeardownDone,
     Welcome,
-    encode,
 )
 from surge.common.ratelimit import LogLimiter
 from surge.common.scenario import load_module, write_bundle
-from surge.common.wire import MAX_FRAME_TO_COORDINATOR, DealerLink
+from surge.common.wire import DealerLink
 from surge.worker import lifecycle
+from surge.worker.outbox import (  # noqa: F401 - resend_delay_s, split_report, merged: also read from here
+    MAX_OUTBOX,
+    MAX_REPORT_BYTES,
+    RESEND_AFTER_S,
+    RESEND_MAX_S,
+    Outbox,
+    merged,
+    resend_delay_s,
+    split_report,
+)
 from surge.worker.runner import WorkerRun
 
 if TYPE_CHECKING:
     from surge.common.curve import WorkerKeys
 
-RESEND_AFTER_S = 3.0
-RESEND_MAX_S = 30.0
-MAX_OUTBOX = 64
-MAX_REPORT_BYTES = MAX_FRAME_TO_COORDINATOR - 2**20  # a wider delta goes as several reports
-_MAX_SINK_BYTES = 32 * 1024  # what one encoded sink can take, at most (checks and samples on top)
 FINAL_ACK_WAIT_S = 60.0
 WAITING_NOTICE_S = (2.0, 30.0)  # first "waiting for the coordinator" after, then every
 
 
 def _log(text: str) -> None:
     print(f"surge worker[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class _Pending:
-    report: Report
-    sent_at: float
-    attempts: int = 0
 
 
 class Agent:
@@ -107,8 +99,6 @@ class Agent:
         max_report_bytes: int = MAX_REPORT_BYTES,
     ) -> None:
         self._name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self._max_outbox = max_outbox
-        self._max_report_bytes = max_report_bytes
         self._hello = Hello(self._name, socket.gethostname(), os.getpid())
         self._connect = connect
         self._once = once
@@ -135,10 +125,8 @@ class Agent:
         self._source = ""
         self._play: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
-        self._outbox: dict[int, _Pending] = {}
-        self._held: Report | None = None  # flushes merged while the outbox is full
-        self._seq = 0
-        self._final_seq: int | None = None
+        self._outbox = Outbox(self._link.send, self._loop.time, resend_after_s=resend_after_s,
+                              max_outbox=max_outbox, max_report_bytes=max_report_bytes)
         self._run_done = asyncio.Event()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._bundle_dir = ""
@@ -172,11 +160,7 @@ class Agent:
         next_notice = started + WAITING_NOTICE_S[0]
         while True:
             now = self._loop.time()
-            for pending in list(self._outbox.values()):
-                if now - pending.sent_at >= resend_delay_s(pending.attempts, self._resend_after_s):
-                    pending.sent_at = now
-                    pending.attempts += 1
-                    self._link.send(pending.report)
+            self._outbox.resend_due()
             if self._welcomed:
                 next_notice = now + WAITING_NOTICE_S[0]
             elif now >= next_notice:
@@ -301,11 +285,8 @@ class Agent:
         self._teardown_over.set()
 
     def _settled(self, seq: int) -> None:
-        self._outbox.pop(seq, None)
-        if self._held is not None and len(self._outbox) < self._max_outbox:
-            self._number_and_send(self._held)
-            self._held = None
-        if self._final_seq is not None and not self._outbox and self._held is None:
+        self._outbox.settle(seq)
+        if self._outbox.drained:
             self._run_done.set()
 
     async def _load(self, msg: Run) -> None:
@@ -335,10 +316,7 @@ class Agent:
             self._reset_run()
             return
         self._run_msg = msg
-        self._seq = 0
-        self._final_seq = None
-        self._outbox.clear()
-        self._held = None
+        self._outbox.reset()
         self._run_done.clear()
         self._teardown_over.clear()
         self._link.send(Ready(msg.run_id))
@@ -391,26 +369,7 @@ class Agent:
         series, checks = run.recorder.flush()
         aborted = str(run.aborted) if run.aborted is not None else ""
         samples = run.take_vus_samples()
-        report = Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, samples)
-        if self._held is not None:
-            report = merged(self._held, report)
-            self._held = None
-        elif not series and not checks and not final and not aborted and not samples:
-            return
-        if len(self._outbox) >= self._max_outbox and not final:
-            self._held = report  # numbered and sent once the coordinator catches up
-            return
-        self._number_and_send(report)
-
-    def _number_and_send(self, report: Report) -> None:
-        for part in split_report(report, self._max_report_bytes):
-            self._seq += 1
-            numbered = replace(part, seq=self._seq)
-            # Into the outbox first: the delta now lives there until the coordinator acknowledges it.
-            self._outbox[self._seq] = _Pending(numbered, self._loop.time())
-            if numbered.final:
-                self._final_seq = self._seq
-            self._link.send(numbered)
+        self._outbox.put(Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, samples))
 
     def _stop_load(self) -> None:
         if self._run is not None:
@@ -425,9 +384,7 @@ class Agent:
         self._run = None
         self._run_msg = None
         self._play = None
-        self._outbox.clear()
-        self._held = None
-        self._final_seq = None
+        self._outbox.reset()
         self._bundle_dir = ""
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -441,62 +398,6 @@ class Agent:
                     await task
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                     pass
-
-
-def resend_delay_s(attempts: int, base_s: float, cap_s: float = RESEND_MAX_S) -> float:
-    """How long an unacknowledged report waits before its next resend: doubling, capped.
-
-    A coordinator that is slow, or that holds a report back because it is too far ahead of
-    a gap, is not flooded: 3 s, 6 s, 12 s, 24 s, then every 30 s.
-    """
-    return min(base_s * float(2 ** min(attempts, 32)), cap_s)
-
-
-def split_report(report: Report, max_bytes: int) -> list[Report]:
-    """``report`` as consecutive reports that each encode to at most ``max_bytes``.
-
-    The coordinator's frame limit (``MAXMSGSIZE``) drops a frame beyond it unread, and the
-    peer with it; a delta that wide (thousands of series) is cut in halves by series until
-    each half fits. The checks, the vus samples, the abort reason and ``final`` go with the
-    last part, so the run ends only once every part is in. A single series never needs it.
-    """
-    if len(report.series) < 2:
-        return [report]
-    # Most reports are far below the limit: skip encoding them twice when even the widest
-    # sink they could hold (a t-digest of MAX_CENTROIDS, ~18 kB) could not add up to it.
-    bound = (
-        (len(report.series) + 1) * _MAX_SINK_BYTES
-        + 4 * sum(map(len, report.series))  # UTF-8: at most 4 bytes a character
-        + sum(4 * len(name) + 24 for name in report.checks)
-        + 24 * len(report.vus_samples)
-    )
-    if bound <= max_bytes or len(encode(report)) <= max_bytes:
-        return [report]
-    keys = list(report.series)
-    half = len(keys) // 2
-    first = replace(report, series={k: report.series[k] for k in keys[:half]}, checks={}, final=False,
-                    aborted="", vus_samples=[])
-    rest = replace(report, series={k: report.series[k] for k in keys[half:]})
-    return [*split_report(first, max_bytes), *split_report(rest, max_bytes)]
-
-
-def merged(held: Report, new: Report) -> Report:
-    """``held`` and ``new`` as one delta (new's time, flags and reason win; data adds up)."""
-    series = dict(held.series)
-    for key, sink in new.series.items():
-        mine = series.get(key)
-        if mine is None:
-            series[key] = sink
-        else:
-            merge_into(mine, sink)
-    checks = dict(held.checks)
-    for name, (p, f) in new.checks.items():
-        p0, f0 = checks.get(name, (0, 0))
-        checks[name] = (p0 + p, f0 + f)
-    return replace(
-        new, series=series, checks=checks, aborted=new.aborted or held.aborted,
-        vus_samples=[*held.vus_samples, *new.vus_samples],
-    )
 
 
 async def run_worker(
