@@ -1,0 +1,1 @@
+"""Checks of what deploys surge (the Dockerfile, deploy/kubernetes/), made offline."""
