@@ -119,3 +119,28 @@ def test_a_worker_declared_lost_that_comes_back_sends_no_more_load(tmp_path: Pat
         stop(coord, *workers)
         server.shutdown()
         server.server_close()
+
+
+def test_continue_spreads_a_lost_machines_share_over_the_processes_of_the_others(target: Target, tmp_path: Path) -> None:
+    # Two machines of two processes each: the lost machine's four-way share goes to the two
+    # processes of the other (Takeover slices carry their member), and the total stays exact.
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    export = tmp_path / "s.json"
+    machines = [start("worker", "--connect", endpoint, "--name", f"m{i}", "--processes", "2",
+                      "--coordinator-timeout", "2") for i in range(2)]
+    coord = start("coordinator", "--bind", endpoint, "--expect-workers", "2", "--summary-export", str(export),
+                  "--on-worker-loss", "continue", "--worker-timeout", "2s", *target_env(target),
+                  str(FIXTURES / "shared_takeover.py"))
+    try:
+        wait_for_requests(target, 12)
+        machines[0].kill()  # its processes follow their relay within half a second
+        out, err = coord.communicate(timeout=90)
+        assert coord.returncode == 0, err
+        data = json.loads(export.read_text())
+        assert data["metrics"]["iterations"]["values"]["count"] == 80, err
+        (lost,) = data["state"]["lostWorkers"]
+        assert lost["name"] == "m0" and lost["handedOver"] is True
+    finally:
+        stop(coord, *machines)
+    _, merr = machines[1].communicate(timeout=30)
+    assert merr.count("taking over") == 2, merr  # both of m1's processes took a part
