@@ -15,6 +15,7 @@ machine sent what. Skipped where namespaces cannot be made (not root, no ``ip``,
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -314,3 +315,69 @@ def test_a_killed_coordinator_stops_the_load_within_the_workers_timeout(
             assert f"no word from the coordinator for {COORDINATOR_TIMEOUT_S:g}s: stopping the load now" in err, err
     finally:
         stop(coord, *workers)
+
+
+# ------------------------------------------------------------------ the README's walkthrough, run as written
+
+
+README = REPO / "README.md"
+BLOCK = re.compile(r"<!-- one-machine: (\w+) -->\n```sh\n(.*?)```", re.S)
+
+
+def readme_blocks() -> dict[str, str]:
+    """The fenced blocks of "Trying it on one machine", by their marker."""
+    blocks = dict(BLOCK.findall(README.read_text()))
+    assert set(blocks) == {"setup", "run", "cleanup"}, sorted(blocks)
+    return blocks
+
+
+def test_the_readme_walkthrough_on_one_machine_runs_as_written(tmp_path: Path) -> None:
+    reason = netns.unavailable() or next((f"the walkthrough needs {tool}" for tool in ("unshare", "curl", "bash")
+                                          if shutil.which(tool) is None), None)
+    if reason:
+        pytest.skip(reason)
+    blocks = readme_blocks()
+    # "from the top of this repository": a copy of what the commands use, so that the keys, logs
+    # and results they leave end up here and not in the checkout
+    work = tmp_path / "checkout"
+    shutil.copytree(REPO / "scenarios", work / "scenarios", ignore=shutil.ignore_patterns("__pycache__", "*.json"))
+    # `surge` is the installed command; this checkout's package goes first on its path (a
+    # directory holding only the package, so that the checkout's own scenarios/ is not importable)
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "surge").symlink_to(REPO / "surge")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", "PYTHONPATH": str(pkg),
+           "PYTHONUNBUFFERED": "1"}
+    # The README's names (lan, jumpbox, ...) are made in a tmpfs over /run/netns that only this
+    # mount namespace sees, so they clash with no one's; in a PID namespace of its own, every
+    # process the blocks start dies with it, whatever happens. Nothing else is added to the blocks.
+    script = "\n".join([
+        "mount -t tmpfs surge-readme-test /run/netns",
+        "finish() {", blocks["cleanup"], "ip netns list > netns-left.txt", "}",
+        "trap finish EXIT",
+        "set -e", blocks["setup"], "set +e",
+        blocks["run"],
+    ])
+    Path("/run/netns").mkdir(parents=True, exist_ok=True)  # what `ip netns add` would make anyway
+    try:
+        res = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+                              "--mount-proc", "bash", "-c", script], cwd=work, env=env, capture_output=True, text=True,
+                             timeout=120)
+    except subprocess.TimeoutExpired as exc:  # subprocess.run killed unshare, and with it every process inside
+        raise AssertionError(f"the walkthrough did not end within 120 s: {exc.stderr!r}") from None
+    first = res.stderr.strip().splitlines()[0] if res.stderr.strip() else ""
+    if first.startswith("unshare: ") or (first.startswith("mount: ") and "denied" in first):
+        pytest.skip(f"cannot make a private mount and PID namespace here: {first}")
+    out = res.stdout
+    assert "exit status 0" in out.splitlines(), f"{out}\n{res.stderr}"
+    assert (work / "scenarios" / "results" / "ticket-purchase-results.json").exists()  # the scenario's own results
+    counted = int(re.search(r"^http_reqs (\d+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    served = json.loads(next(line for line in out.splitlines() if line.startswith('{"requests"')))
+    assert served["requests"] == counted > 0, out
+    assert set(served["by_client"]) == {"10.200.0.2", "10.200.0.3"}, served
+    assert min(served["by_client"].values()) > 0
+    assert summary_metrics(work / "summary.json")["http_reqs"]["values"]["count"] == counted
+    # the README's cleanup deleted its namespaces, and removed what the run left but the summary
+    assert (work / "netns-left.txt").read_text() == ""
+    assert sorted(p.name for p in work.iterdir()) == ["netns-left.txt", "scenarios", "summary.json"], res.stderr
+    assert res.returncode == 0, res.stderr
