@@ -70,6 +70,20 @@ def unavailable() -> str | None:
     return None
 
 
+def cannot_create() -> str | None:
+    """Why no network namespace can be made here (trying one), or None when one can."""
+    reason = unavailable()
+    if reason is not None:
+        return reason
+    ns = f"{PREFIX}-{os.getpid()}-probe"
+    try:
+        ip("netns", "add", ns)
+    except (NetnsError, OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot create a network namespace here: {exc}"
+    _kill_and_delete(ns)
+    return None
+
+
 def _in_namespace(ns: str, fn: Callable[[], T]) -> T:
     """``fn()`` in a thread that has joined network namespace ``ns``; sockets it makes stay there.
 

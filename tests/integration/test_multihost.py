@@ -92,8 +92,9 @@ class Target:
 @pytest.fixture
 def target(lan: netns.Network) -> Iterator[Target]:
     m = lan["target"]
+    # --parent-pid: it ends by itself if this process dies without cleaning up (ip netns exec execs it)
     proc = m.popen(*surge("target", "--host", m.address, "--port", str(TARGET_PORT), "--latency-median-ms", "5",
-                         "--latency-sigma", "0.3"), cwd=REPO)
+                         "--latency-sigma", "0.3", "--parent-pid", str(os.getpid())), cwd=REPO)
     t = Target(lan, proc)
     try:
         deadline = time.monotonic() + 30
@@ -332,7 +333,7 @@ def readme_blocks() -> dict[str, str]:
 
 
 def test_the_readme_walkthrough_on_one_machine_runs_as_written(tmp_path: Path) -> None:
-    reason = netns.unavailable() or next((f"the walkthrough needs {tool}" for tool in ("unshare", "curl", "bash")
+    reason = netns.cannot_create() or next((f"the walkthrough needs {tool}" for tool in ("unshare", "curl", "bash")
                                           if shutil.which(tool) is None), None)
     if reason:
         pytest.skip(reason)
