@@ -152,7 +152,8 @@ def summary_metrics(export: Path) -> dict[str, Any]:
 def test_the_machines_reach_only_each_other(lan: netns.Network) -> None:
     # no default route anywhere: a request can only go to an address of the test's own machines
     for m in lan.machines.values():
-        assert m.routes() == [f"{netns.SUBNET}.0/24 dev eth0 proto kernel scope link src {m.address} "], m.routes()
+        routes = m.routes()
+        assert [r.split()[:3] for r in routes] == [[f"{netns.SUBNET}.0/24", "dev", "eth0"]], routes
 
 
 # ------------------------------------------------------------------ a. a run passing
@@ -286,7 +287,7 @@ def test_a_killed_worker_ends_the_run_with_exit_120_after_the_summary_naming_it(
 
 
 COORDINATOR_TIMEOUT_S = 2.0
-STOP_SLACK_S = 1.5  # process start-up of nothing, scheduling and 0.1 s polling on a busy 2-core machine
+STOP_SLACK_S = 1.5  # scheduling noise and the 0.1 s polling on a busy 2-core machine (seen: stopped after ~1.8 s)
 
 
 def test_a_killed_coordinator_stops_the_load_within_the_workers_timeout(
