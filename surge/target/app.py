@@ -8,6 +8,7 @@ validates the order, calls Stripe and answers with the checkout page's URL.
 What a request goes through, in order::
 
     arrive        stats.requests += 1, stats.in_flight += 1        (always, whatever follows)
+                  stats.by_client[client's address] += 1
     method        not POST                  -> 405 {"error"}  + Allow: POST
     auth          Authorization / apikey    -> 401 {"error"}          (names the bad header)
     body          not JSON / not an object  -> 400 {"error"}
@@ -112,13 +113,16 @@ class TargetStats:
     ``requests`` counts every request that reached the route (any method, any outcome) on
     arrival; ``completed`` and ``by_status`` count responses the handler produced.
     ``requests - completed - in_flight`` is non-zero only for requests whose client vanished
-    before the handler could answer (the body could not be read).
+    before the handler could answer (the body could not be read). ``by_client`` splits
+    ``requests`` by the client's address (``"unknown"`` when the transport does not say), so a
+    test with load machines at several addresses can tell which one sent what.
     """
 
     requests: int = 0
     completed: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     in_flight: int = 0
+    by_client: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-able data; status codes become string keys, in order."""
@@ -127,6 +131,7 @@ class TargetStats:
             "completed": self.completed,
             "in_flight": self.in_flight,
             "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
+            "by_client": dict(sorted(self.by_client.items())),
         }
 
     def reset(self) -> None:
@@ -134,6 +139,7 @@ class TargetStats:
         self.requests = 0
         self.completed = 0
         self.by_status = {}
+        self.by_client = {}
 
 
 STATS_KEY = web.AppKey("surge_target_stats", TargetStats)
@@ -203,6 +209,8 @@ class _Checkout:
         stats = self._stats
         stats.requests += 1
         stats.in_flight += 1
+        client = request.remote or "unknown"
+        stats.by_client[client] = stats.by_client.get(client, 0) + 1
         try:
             response = await self._answer(request)
             stats.completed += 1

@@ -327,6 +327,7 @@ def test_stats_count_every_request_exactly_and_not_their_own_endpoints() -> None
             "completed": 53,
             "in_flight": 0,
             "by_status": {"200": 40 - injected, "400": 5, "401": 7, "405": 1, "500": injected},
+            "by_client": {"127.0.0.1": 53},
         }
         assert target.stats.snapshot() == snapshot
         json.dumps(snapshot)  # JSON-able as promised
@@ -360,7 +361,9 @@ def test_a_client_that_gives_up_does_not_cancel_the_request() -> None:
         return target.stats.snapshot()
 
     snapshot = run_with_target(test, config)
-    assert snapshot == {"requests": 1, "completed": 1, "in_flight": 0, "by_status": {"200": 1}}
+    assert snapshot == {
+        "requests": 1, "completed": 1, "in_flight": 0, "by_status": {"200": 1}, "by_client": {"127.0.0.1": 1},
+    }
 
 
 async def post_with_timeout(session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> None:
@@ -379,6 +382,7 @@ def test_reset_zeroes_the_counters() -> None:
                 "completed": 0,
                 "in_flight": 0,
                 "by_status": {},
+                "by_client": {},
             }
         await post(session, headers={})
         async with session.get("/__surge/stats") as resp:
@@ -389,9 +393,27 @@ def test_reset_zeroes_the_counters() -> None:
 
 
 def test_stats_reset_keeps_in_flight() -> None:
-    stats = TargetStats(requests=5, completed=3, by_status={200: 3}, in_flight=2)
+    stats = TargetStats(requests=5, completed=3, by_status={200: 3}, in_flight=2, by_client={"10.0.0.7": 5})
     stats.reset()
-    assert stats.snapshot() == {"requests": 0, "completed": 0, "in_flight": 2, "by_status": {}}
+    assert stats.snapshot() == {"requests": 0, "completed": 0, "in_flight": 2, "by_status": {}, "by_client": {}}
+
+
+def test_by_client_counts_each_source_address_on_arrival() -> None:
+    # Linux answers on all of 127.0.0.0/8, so two client addresses need no network of their own.
+    async def test(target: RunningTarget, session: aiohttp.ClientSession) -> dict[str, Any]:
+        for _ in range(3):
+            await post(session)
+        await post(session, headers={})  # refused (401), still counted for its sender
+        other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(base_url=target.url, connector=other) as second:
+            for _ in range(2):
+                await post(second)
+            async with second.get("/__surge/stats") as resp:  # not counted, like every bookkeeping call
+                return dict(await resp.json())
+
+    snapshot = run_with_target(test)
+    assert snapshot["by_client"] == {"127.0.0.1": 4, "127.0.0.2": 2}
+    assert sum(snapshot["by_client"].values()) == snapshot["requests"] == 6
 
 
 def test_port_zero_binds_a_real_port_and_the_url_says_which() -> None:
