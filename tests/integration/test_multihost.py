@@ -239,13 +239,14 @@ class LostWorkerRun:
     killed: str  # the machine whose worker was killed
     sent_by_killed_after_kill: int  # its requests the target had counted shortly after the kill
     served: dict[str, Any]  # the target's stats once the load had stopped
+    survivor_err: str = ""  # load2's worker's stderr
 
 
 def run_losing_a_worker(lan: netns.Network, keys: Path, target: Target, tmp_path: Path, *coordinator_flags: str) -> LostWorkerRun:
     """A 20 s run over load1 and load2; load1's worker is killed once both send load.
 
-    ``coordinator_flags`` is for a loss policy (e.g. ``--on-worker-loss continue``, once the
-    coordinator has it); the default policy needs none.
+    ``coordinator_flags`` is for a loss policy (``--on-worker-loss continue``); the default
+    policy needs none.
     """
     export = tmp_path / "summary.json"
     workers = {m: start_worker(lan, m, "--keys", str(machine_keys(keys, m, tmp_path))) for m in ("load1", "load2")}
@@ -259,9 +260,11 @@ def run_losing_a_worker(lan: netns.Network, keys: Path, target: Target, tmp_path
         out, err = coord.communicate(timeout=60)
         killed_at = time.monotonic()
         last_change_after(target, killed_at, quiet_s=1.5, within_s=15)  # load2's load ended with the run
-        return LostWorkerRun(coord.returncode, out, err, export, "load1", after_kill, target.stats())
+        run = LostWorkerRun(coord.returncode, out, err, export, "load1", after_kill, target.stats())
     finally:
         stop(coord, *workers.values())
+    run.survivor_err = workers["load2"].communicate(timeout=30)[1]
+    return run
 
 
 def test_a_killed_worker_ends_the_run_with_exit_120_after_the_summary_naming_it(
@@ -281,6 +284,21 @@ def test_a_killed_worker_ends_the_run_with_exit_120_after_the_summary_naming_it(
     # ... and the summary holds all that load2 sent (its final report came in) and what load1 had reported
     assert summary_metrics(run.export)["http_reqs"]["values"]["count"] == other + int(kept.group(1))
     assert int(kept.group(1)) <= killed and other > 0
+
+
+def test_with_continue_the_survivor_takes_over_the_killed_workers_vus_and_the_run_passes(
+    lan: netns.Network, keys: Path, target: Target, tmp_path: Path
+) -> None:
+    run = run_losing_a_worker(lan, keys, target, tmp_path, "--on-worker-loss", "continue")
+    assert run.code == 0, run.err  # judged by its thresholds, which held
+    last = run.err.strip().splitlines()[-1]
+    assert last.startswith(f"surge: warning: worker {run.killed} was lost ") and "took over its share" in last, last
+    (lost,) = json.loads(run.export.read_text())["state"]["lostWorkers"]
+    assert lost["name"] == run.killed and lost["handedOver"] is True
+    assert "taking over 1 slice(s) of a lost worker's share" in run.survivor_err
+    killed, other = run.served["by_client"][lan[run.killed].address], run.served["by_client"][lan["load2"].address]
+    assert killed == run.sent_by_killed_after_kill  # the dead machine sent nothing more
+    assert summary_metrics(run.export)["http_reqs"]["values"]["count"] == other + lost["requests"]
 
 
 # ------------------------------------------------------------------ d. the coordinator killed mid-run
