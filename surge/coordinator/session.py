@@ -155,6 +155,10 @@ class Session:
             self._stop_requested = reason
 
     async def _recv(self, timeout_s: float) -> Arrival | Refused | None:
+        got = self._chan.recv_nowait()
+        if got is not None:  # a busy fleet: no wait_for (a task and a timer per message)
+            await asyncio.sleep(0)  # but still let the loop run its other work (the link's liveness beat)
+            return got
         try:
             return await asyncio.wait_for(self._chan.recv(), max(0.0, timeout_s))
         except TimeoutError:
