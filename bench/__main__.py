@@ -82,7 +82,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help=f"comma-separated subset of: {','.join(PHASES)} [all]")
     ap.add_argument("--mem-vus", default="1000,10000", help="VU counts of the memory runs [1000,10000]")
     ap.add_argument("--mem-duration", type=float, default=20.0, help="seconds per memory run [20]")
-    ap.add_argument("--coord-workers", default="2,16,64", help="simulated worker counts [2,16,64]")
+    ap.add_argument("--coord-workers", default="2,16,64,256,1000", help="simulated worker counts [2,16,64,256,1000]")
     ap.add_argument("--coord-duration", type=float, default=20.0, help="seconds per coordinator run [20]")
     ap.add_argument("--coord-samples", type=int, default=1000, help="synthetic requests per worker per report [1000]")
     ap.add_argument("--server", choices=["nginx", "demo"], default="nginx", help="server to load [nginx]")

@@ -349,9 +349,15 @@ def _check(value: Any, hint: Any, where: str) -> Any:
         key_t, val_t = typing.get_args(hint)
         if not isinstance(value, dict):
             raise ProtocolError(f"{where}: expected a map, got {type(value).__name__}")
-        return {
-            _check(k, key_t, f"{where} key"): _check(v, val_t, f"{where}[{reprlib.repr(k)}]") for k, v in value.items()
-        }
+        out = {}
+        for k, v in value.items():
+            try:
+                out[_check(k, key_t, where)] = _check(v, val_t, where)
+            except ProtocolError:
+                # Again, naming the item: the names are built only for a map that fails (a
+                # report's series map is checked on every report, the hot path).
+                out[_check(k, key_t, f"{where} key")] = _check(v, val_t, f"{where}[{reprlib.repr(k)}]")
+        return out
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     raise ProtocolError(f"{where}: unsupported field type {hint!r}")  # pragma: no cover - schema bug

@@ -333,6 +333,13 @@ class RouterLink(_Thread):
     async def recv(self) -> Arrival | Refused:
         return await self._inbox.get()
 
+    def recv_nowait(self) -> Arrival | Refused | None:
+        """The next message if one is waiting, else None (no task, no timer: the report hot path)."""
+        try:
+            return self._inbox.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     def send(self, identity: bytes, msg: Message) -> None:
         """Queue ``msg`` for ``identity``; a peer that is gone is noticed by its silence."""
         self._queue([identity, encode(msg)])

@@ -2,16 +2,33 @@
 
 Per worker, reports are applied strictly in sequence order: a report that arrives early
 waits in a buffer until the gap before it is filled, and a sequence number already applied is
-a duplicate (a resend whose ack was lost) and is dropped. The fleet view merges the workers'
-sinks in worker order. Both rules together make the merged t-digests a function of the
-reports alone, not of network timing: the same inputs give the same percentiles.
+a duplicate (a resend whose ack was lost) and is dropped.
+
+**Flat in the number of workers.** Each applied report is folded at once into one set of
+fleet-wide sinks; per worker only O(1) state is kept: the next sequence number, the reorder
+buffer (bounded by :data:`MAX_AHEAD`, empty unless the network reorders), the finished flag,
+a few counters and figures (:class:`WorkerFigures`), the totals of the ``tracked_counters``,
+and that worker's ``vus``/``vus_max`` gauges (the fleet's are sums of them). So memory does
+not grow with the fleet, and :meth:`Aggregate.series` costs the same whatever its size
+(copies of the fleet sinks: the watchdog calls it every tick).
+
+**What is exact and what is not.** Counters, rates, checks and every gauge are independent of
+how the workers' reports interleave on the network: sums of the same numbers (exactly so for
+integer-valued counters, as all built-in ones are: ``http_reqs`` in the summary is exactly what
+the workers sent; a custom counter of fractional values may differ in the last bits), and
+gauges by the rule below. Trend percentiles are t-digests folded in the order reports were
+applied: for one worker that is sequence order, so the result is bit-for-bit a function of
+its reports; across workers the interleaving is network timing, and the fleet's percentiles
+agree with any other interleaving's within the t-digest's accuracy (property-tested in
+tests/coordinator/test_aggregate.py), not bit for bit. count, sum, min and max of a trend are
+exact. Keys come out in a fixed order too (by the lowest worker that sent each, then where
+it first appeared in that worker's reports), so the summary does not reorder with timing.
 
 A fleet gauge (any gauge but ``vus`` and ``vus_max``) is defined by the reports alone, never
-by their arrival: each worker's gauge is merged in its own sequence order; the fleet's value
-is the value set at the latest ``at_s`` (seconds since Start on the worker that set it), a
-tie going to the higher worker index (workers are merged in worker order and a later merge
-wins a tie); min and max are the least and greatest value any worker set. Hence any
-interleaving of the same per-worker reports gives the same fleet gauge (property-tested).
+by their arrival: the fleet's value is the value set at the latest ``at_s`` (seconds since
+Start on the worker that set it), a tie going to the higher worker index (and, within one
+worker, to its later report); min and max are the least and greatest value any worker set.
+Hence any interleaving of the same per-worker reports gives the same fleet gauge.
 
 ``vus`` is sampled as k6 does, once per second, on the fleet's shared timeline: each worker
 counts its running VUs at each whole second ``k`` after Start (tick ``k``) and sends the
@@ -36,9 +53,12 @@ no data, so that the reports after it are not held back forever.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
+from itertools import compress
+from operator import not_
 
-from surge.common.metrics import FLEET_SUMMED_GAUGES, CounterSink, GaugeSink, Sink, merge_into, new_sink
+from surge.common.metrics import FLEET_SUMMED_GAUGES, CounterSink, GaugeSink, RateSink, Sink, TrendSink
 from surge.common.protocol import Report
 
 
@@ -62,20 +82,69 @@ class _Skipped:
 
 
 def _copy(sink: Sink) -> Sink:
-    out = new_sink(sink.type)
-    merge_into(out, sink)
+    """An independent copy, without folding anything (a trend's digests are shared, never changed)."""
+    if isinstance(sink, TrendSink):
+        return TrendSink(sink.sketch.copy())
+    if isinstance(sink, CounterSink):
+        return CounterSink(sink.total)
+    if isinstance(sink, RateSink):
+        return RateSink(sink.passes, sink.total)
+    out = GaugeSink()
+    out.value, out.min, out.max, out.at_s = sink.value, sink.min, sink.max, sink.at_s
     return out
 
 
+@dataclass
+class WorkerFigures:
+    """One worker's load and health, from the reports applied from it (see :meth:`Aggregate.figures`).
+
+    ``failures`` is ``http_req_failed``'s passes (a Rate counts its non-zero samples: failed
+    requests). CPU is ``surge_cpu``, a share of one core per second; loop lag is
+    ``surge_loop_lag`` in ms; ``saturated``/``saturation_samples`` are ``surge_saturated``'s
+    seconds saturated out of its seconds sampled (:mod:`surge.worker.saturation`).
+    """
+
+    requests: int = 0
+    failures: int = 0
+    cpu_sum: float = 0.0
+    cpu_samples: int = 0
+    cpu_max: float = 0.0
+    lag_sum_ms: float = 0.0
+    lag_samples: int = 0
+    lag_max_ms: float = 0.0
+    saturated: int = 0
+    saturation_samples: int = 0
+
+    @property
+    def cpu_mean(self) -> float:
+        return self.cpu_sum / self.cpu_samples if self.cpu_samples else 0.0
+
+    @property
+    def lag_mean_ms(self) -> float:
+        return self.lag_sum_ms / self.lag_samples if self.lag_samples else 0.0
+
+    @property
+    def saturated_share(self) -> float:
+        return self.saturated / self.saturation_samples if self.saturation_samples else 0.0
+
+
 class Aggregate:
+    """The fleet's sinks and checks, and O(1) per worker (see the module docstring)."""
+
     def __init__(self, n_workers: int, tracked_counters: frozenset[str] = frozenset()) -> None:
         self.n_workers = n_workers
-        self._tracked = tracked_counters
-        self._counters: list[dict[str, float]] = [{} for _ in range(n_workers)]
         self._next_seq = [1] * n_workers
         self._buffer: list[dict[int, Report | _Skipped]] = [{} for _ in range(n_workers)]
-        self._sinks: list[dict[str, Sink]] = [{} for _ in range(n_workers)]
-        self._checks: list[dict[str, list[int]]] = [{} for _ in range(n_workers)]
+        self._fleet: dict[str, Sink] = {}  # every series but the fleet-summed gauges
+        self._gauge_worker: dict[str, int] = {}  # fleet gauge -> the worker whose value it holds
+        self._summed: list[dict[str, GaugeSink]] = [{} for _ in range(n_workers)]  # vus, vus_max per worker
+        self._checks: dict[str, list[int]] = {}
+        # key -> (worker, seq, position) where it was first seen: the order keys come out in
+        self._series_first: dict[str, tuple[int, int, int]] = {}
+        self._checks_first: dict[str, tuple[int, int, int]] = {}
+        self._tracked = tracked_counters
+        self._counters: list[dict[str, float]] = [{} for _ in range(n_workers)]
+        self._figures = [WorkerFigures() for _ in range(n_workers)]
         self.finished = [False] * n_workers
         self.applied_reports = 0
         # Per worker, for the summary and for what a lost worker leaves behind.
@@ -121,30 +190,101 @@ class Aggregate:
     def _apply(self, worker: int, report: Report) -> None:
         self.reports[worker] += 1
         self.reported_s[worker] = max(self.reported_s[worker], report.elapsed_s)
-        reqs = report.series.get("http_reqs")
-        if isinstance(reqs, CounterSink):
-            self.requests[worker] += int(reqs.total)
-        for key in self._tracked:
-            sink = report.series.get(key)
-            if isinstance(sink, CounterSink):
-                counters = self._counters[worker]
-                counters[key] = counters.get(key, 0.0) + sink.total
-        sinks = self._sinks[worker]
-        for key, sink in report.series.items():
-            mine = sinks.get(key)
-            if mine is None:
-                sinks[key] = _copy(sink)
+        fleet, first, seq = self._fleet, self._series_first, report.seq
+        for pos, (key, sink) in enumerate(report.series.items()):
+            if key in FLEET_SUMMED_GAUGES:
+                if isinstance(sink, GaugeSink):
+                    mine = self._summed[worker].get(key)
+                    if mine is None:
+                        self._summed[worker][key] = mine = GaugeSink()
+                    mine.merge(sink)
+                continue
+            here = (worker, seq, pos)
+            seen = first.get(key)
+            if seen is None or here < seen:
+                first[key] = here
+            into = fleet.get(key)
+            if into is None:
+                fleet[key] = into = type(sink)()
+            elif type(into) is not type(sink):
+                raise TypeError(f"cannot merge {type(sink).__name__} into {type(into).__name__}")
+            if isinstance(into, GaugeSink):
+                self._merge_gauge(key, into, sink, worker)  # type: ignore[arg-type]
             else:
-                merge_into(mine, sink)
-        checks = self._checks[worker]
-        for name, (p, f) in report.checks.items():
-            c = checks.setdefault(name, [0, 0])
-            c[0] += p
-            c[1] += f
+                into.merge(sink)  # type: ignore[arg-type]
+        self._per_worker(worker, report)
+        checks, cfirst = self._checks, self._checks_first
+        for pos, (name, (p, f)) in enumerate(report.checks.items()):
+            here = (worker, seq, pos)
+            seen = cfirst.get(name)
+            if seen is None or here < seen:
+                cfirst[name] = here
+            c = checks.get(name)
+            if c is None:
+                checks[name] = [p, f]
+            else:
+                c[0] += p
+                c[1] += f
         if report.final:
             self.finished[worker] = True
         self._add_vus_samples(worker, report.vus_samples)
         self.applied_reports += 1
+
+    def _merge_gauge(self, key: str, into: GaugeSink, other: GaugeSink, worker: int) -> None:
+        """Latest ``at_s`` wins; a tie goes to the higher worker index, or to the later report of one."""
+        if other.is_empty():
+            return
+        if other.at_s > into.at_s or (other.at_s == into.at_s and worker >= self._gauge_worker.get(key, -1)):
+            into.value, into.at_s = other.value, other.at_s
+            self._gauge_worker[key] = worker
+        into.min = min(into.min, other.min)
+        into.max = max(into.max, other.max)
+
+    def _per_worker(self, worker: int, report: Report) -> None:
+        series = report.series
+        fig = self._figures[worker]
+        reqs = series.get("http_reqs")
+        if isinstance(reqs, CounterSink):
+            self.requests[worker] += int(reqs.total)
+            fig.requests += int(reqs.total)
+        failed = series.get("http_req_failed")
+        if isinstance(failed, RateSink):
+            fig.failures += failed.passes
+        cpu = series.get("surge_cpu")
+        if isinstance(cpu, TrendSink) and cpu.sketch.count:
+            fig.cpu_sum += cpu.sketch.total
+            fig.cpu_samples += cpu.sketch.count
+            fig.cpu_max = max(fig.cpu_max, cpu.sketch.max)
+        lag = series.get("surge_loop_lag")
+        if isinstance(lag, TrendSink) and lag.sketch.count:
+            fig.lag_sum_ms += lag.sketch.total
+            fig.lag_samples += lag.sketch.count
+            fig.lag_max_ms = max(fig.lag_max_ms, lag.sketch.max)
+        sat = series.get("surge_saturated")
+        if isinstance(sat, RateSink):
+            fig.saturated += sat.passes
+            fig.saturation_samples += sat.total
+        if self._tracked:
+            totals = self._counters[worker]
+            for key in self._tracked:
+                sink = series.get(key)
+                if isinstance(sink, CounterSink):
+                    totals[key] = totals.get(key, 0.0) + sink.total
+
+    def counter(self, worker: int, key: str) -> float:
+        """The total of counter series ``key`` in the reports applied from ``worker``.
+
+        Only for keys given as ``tracked_counters`` (e.g. ``"iterations{scenario:purchase}"``:
+        how many iterations a lost worker completed); any other key is a ``KeyError``.
+        """
+        if key not in self._tracked:
+            raise KeyError(f"{key!r} is not a tracked counter (tracked: {', '.join(sorted(self._tracked)) or 'none'})")
+        return self._counters[worker].get(key, 0.0)
+
+    def figures(self, worker: int) -> WorkerFigures:
+        """Requests, failures, CPU, loop lag and saturation of one worker (a copy)."""
+        f = self._figures[worker]
+        return WorkerFigures(**vars(f))
 
     def _add_vus_samples(self, worker: int, samples: list[tuple[int, int]]) -> None:
         last = self._last_tick[worker]
@@ -156,8 +296,10 @@ class Aggregate:
             if tick > self._complete:
                 sums[tick] = sums.get(tick, 0) + vus
         self._last_tick[worker] = last
-        live = [t for t, done in zip(self._last_tick, self.finished) if not done]
-        frontier = min(live) if live else max(self._last_tick)
+        # C-level passes: this runs for every report, over every worker
+        frontier = min(compress(self._last_tick, map(not_, self.finished)), default=None)
+        if frontier is None:
+            frontier = max(self._last_tick)
         if frontier <= self._complete:
             return
         ready = sorted(t for t in sums if t <= frontier)
@@ -178,10 +320,6 @@ class Aggregate:
         self._vus_now = now
         self._complete = frontier
 
-    def counter(self, worker: int, key: str) -> float:
-        """The total of a tracked counter series in the reports applied from ``worker``."""
-        return self._counters[worker].get(key, 0.0)
-
     def pending_vus_ticks(self) -> int:
         """Ticks held until every live worker has reported them (bounded by the slowest's lag)."""
         return len(self._tick_sums)
@@ -191,21 +329,21 @@ class Aggregate:
         return all(self.finished)
 
     def series(self) -> dict[str, Sink]:
-        """Fleet-wide sinks, merged in worker order (a fresh copy: safe to keep)."""
+        """Fleet-wide sinks (fresh copies: safe to keep), in a fixed key order (see the module docstring).
+
+        Costs one copy per series, whatever the number of workers; trend digests are shared
+        with the fleet's (none is ever changed in place), so nothing is folded here.
+        """
         out: dict[str, Sink] = {}
-        for sinks in self._sinks:
-            for key, sink in sinks.items():
-                if key in FLEET_SUMMED_GAUGES:
-                    continue
-                mine = out.get(key)
-                if mine is None:
-                    out[key] = _copy(sink)
-                else:
-                    merge_into(mine, sink)
-        for key in FLEET_SUMMED_GAUGES:
-            fleet = self._fleet_gauge(key)
-            if fleet is not None:
-                out[key] = fleet
+        fleet = self._fleet
+        for key in sorted(self._series_first, key=self._series_first.__getitem__):
+            sink = fleet.get(key)
+            if sink is not None:
+                out[key] = _copy(sink)
+        for key in ("vus", "vus_max"):  # FLEET_SUMMED_GAUGES, last, as they always came
+            summed = self._fleet_gauge(key)
+            if summed is not None:
+                out[key] = summed
         return out
 
     def _fleet_gauge(self, key: str) -> GaugeSink | None:
@@ -214,7 +352,7 @@ class Aggregate:
             fleet.value, fleet.min, fleet.max = float(self._vus_now), float(self._vus_min), float(self._vus_max)
             fleet.at_s = float(self._complete)
             return fleet
-        per_worker = [sinks.get(key) for sinks in self._sinks]
+        per_worker = [gauges.get(key) for gauges in self._summed]
         if not all(isinstance(g, GaugeSink) and not g.is_empty() for g in per_worker):
             return None
         gauges = [g for g in per_worker if isinstance(g, GaugeSink)]
@@ -226,15 +364,10 @@ class Aggregate:
         return fleet
 
     def checks(self) -> dict[str, tuple[int, int]]:
-        """Check key -> (passes, fails), keys in first-seen order by worker.
+        """Check key -> (passes, fails), keys by the lowest worker that sent each, then first seen there.
 
         A key is a check's name, or its group path and name (:func:`surge.common.api.check_key`);
         the summary reads the groups back from it, so keys pass through here untouched.
         """
-        out: dict[str, list[int]] = {}
-        for checks in self._checks:
-            for name, (p, f) in checks.items():
-                c = out.setdefault(name, [0, 0])
-                c[0] += p
-                c[1] += f
-        return {name: (p, f) for name, (p, f) in out.items()}
+        first = self._checks_first
+        return {name: (self._checks[name][0], self._checks[name][1]) for name in sorted(self._checks, key=first.__getitem__)}

@@ -80,6 +80,39 @@ def saturation_warning(series: dict[str, Sink]) -> str | None:
     )
 
 
+def worker_entries(result: SessionResult) -> list[dict[str, Any]]:
+    """``state.workers``: each worker's name and figures, in index order (see surge/results/summary.py).
+
+    ``overloaded`` marks a worker saturated for more than :data:`SATURATION_WARN_SHARE` of its
+    seconds: the machine, not the server, set its latencies.
+    """
+    agg = result.aggregate
+    lost = {w.name for w in result.lost}
+    out = []
+    for i in range(agg.n_workers):
+        f = agg.figures(i)
+        name = result.workers[i] if i < len(result.workers) else f"worker {i}"
+        clock = result.clocks[i] if i < len(result.clocks) else None
+        out.append({
+            "name": name,
+            "processes": result.capacities[i] if i < len(result.capacities) else 1,
+            "lost": name in lost,
+            # its monotonic clock minus the coordinator's, and the round trip that measured it
+            # (surge/common/clock.py); None if it answered no probe and started on receipt
+            "clockOffsetMs": clock.offset_s * 1000 if clock is not None else None,
+            "roundTripMs": clock.rtt_s * 1000 if clock is not None else None,
+            "requests": f.requests,
+            "failures": f.failures,
+            "cpuMean": f.cpu_mean,  # a share of one core
+            "cpuMax": f.cpu_max,
+            "loopLagMeanMs": f.lag_mean_ms,
+            "loopLagMaxMs": f.lag_max_ms,
+            "saturatedShare": f.saturated_share,
+            "overloaded": f.saturated_share > SATURATION_WARN_SHARE,
+        })
+    return out
+
+
 def exit_code_for(result: SessionResult, verdicts: list[Verdict]) -> ExitCode:
     if result.stopped is not None:
         return result.stopped.exit_code
@@ -101,10 +134,16 @@ def report(
     # merged once, for the summary and the warning; what the session tracked for itself is not shown
     series = {k: v for k, v in result.aggregate.series().items() if k not in result.internal_series}
     data, verdicts = summarize(prepared, result, series, is_tty=stdout.isatty())
+    workers = worker_entries(result)
+    data["state"]["workers"] = workers
     warning = saturation_warning(series)
     if warning is not None:
         data["state"]["generatorSaturated"] = True
         stderr.write(f"surge: {warning}\n")
+    overloaded = [w["name"] for w in workers if w["overloaded"]]
+    if overloaded and len(workers) > 1:
+        stderr.write(f"surge: overloaded worker(s): {', '.join(overloaded)} (saturated in more than "
+                     f"{SATURATION_WARN_SHARE:.0%} of their seconds; see the per-worker table)\n")
     if result.rejected:
         data["state"]["rejectedReports"] = {name: list(reasons) for name, reasons in result.rejected.items()}
         skipped = dict(zip(result.workers, result.aggregate.skipped))

@@ -116,6 +116,7 @@ class SessionResult:
     rejected: dict[str, list[str]] = field(default_factory=dict)  # worker -> reasons its reports were refused
     clocks: list[ClockSample | None] = field(default_factory=list)  # per worker, in index order: its clock offset
     internal_series: frozenset[str] = frozenset()  # tracked for the session's own use, not for the summary
+    capacities: list[int] = field(default_factory=list)  # per worker, in index order: its processes
 
 
 @dataclass
@@ -171,6 +172,10 @@ class Session:
             self._stop_requested = reason
 
     async def _recv(self, timeout_s: float) -> Arrival | Refused | None:
+        got = self._chan.recv_nowait()
+        if got is not None:  # a busy fleet: no wait_for (a task and a timer per message)
+            await asyncio.sleep(0)  # but still let the loop run its other work (the link's liveness beat)
+            return got
         try:
             return await asyncio.wait_for(self._chan.recv(), max(0.0, timeout_s))
         except TimeoutError:
@@ -476,7 +481,8 @@ class Session:
             duration = (load_ended if load_ended is not None else self._loop.time()) - t0
             if self._dismiss:
                 self.dismiss("run finished")
-        return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected, clocks, internal)
+        return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected, clocks, internal,
+                             [p.capacity for p in peers])
 
     async def _sync_clocks(self, peers: list[_Peer]) -> list[ClockSample | None]:
         """``CLOCK_ROUNDS`` Ping/Pong round trips with every worker (their links stamp them)."""

@@ -10,8 +10,13 @@ Two pure steps, no I/O (printing and writing files belong to :mod:`surge.results
                        "groups": [{"name", "path": "::name", "id", "groups": [...], "checks": [...]}],
                        "checks": [{"name", "path": "::name", "id": md5(path), "passes", "fails"}]},
         "options":    {"summaryTrendStats": [...], "summaryTimeUnit": "", "noColor": False},
-        "state":      {"isStdOutTTY", "isStdErrTTY", "testRunDurationMs"},
+        "state":      {"isStdOutTTY", "isStdErrTTY", "testRunDurationMs", "workers"?: [...]},
         "metrics":    {key: {"type", "contains", "values", "thresholds"?: {source: {"ok"}}}}}
+
+   ``state.workers`` is surge's own, added by the coordinator
+   (:func:`surge.coordinator.report.worker_entries`): one entry per worker, in index order,
+   with its name, requests, failures, CPU, loop lag and saturation, and :func:`text_summary`
+   prints them as a table when there is more than one worker (:func:`worker_lines`).
 
    ``values`` holds what the sink reports (:mod:`surge.common.metrics`): trends exactly the
    ``summaryTrendStats``, counters ``count``/``rate``, rates ``rate``/``passes``/``fails``,
@@ -481,4 +486,46 @@ def text_summary(data: Mapping[str, Any], indent: str = " ", enable_colors: bool
 
     lines = _group_lines(indent + "    ", data.get("root_group") or {}, deco)
     lines += _metric_lines(indent + "  ", data.get("metrics") or {}, trend_stats, time_unit, deco)
+    lines += worker_lines(indent + "  ", (data.get("state") or {}).get("workers") or [], deco)
     return "\n".join(lines)
+
+
+_WORKER_COLUMNS = ("worker", "requests", "failed", "cpu avg", "cpu max", "loop lag avg", "loop lag max", "saturated")
+
+
+def worker_lines(indent: str, workers: Sequence[Mapping[str, Any]], deco: Decorate = _plain) -> list[str]:
+    """surge's own: one row per worker (``state.workers``), when there is more than one.
+
+    So that a load machine that was the bottleneck is seen: its CPU near a core, its event
+    loop late, its seconds marked saturated; such a row is flagged ``overloaded`` (the
+    entry's ``overloaded``, decided by the coordinator). Entries missing a figure show 0.
+    """
+    if len(workers) < 2:
+        return []
+
+    def num(w: Mapping[str, Any], key: str) -> float:
+        v = w.get(key, 0)
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0
+
+    rows = []
+    for w in workers:
+        requests, failures = num(w, "requests"), num(w, "failures")
+        rows.append([
+            str(w.get("name", "")),
+            _js_str(requests),
+            f"{_js_str(failures)} ({_share(failures / requests if requests else 0.0)})",
+            _share(num(w, "cpuMean")),
+            _share(num(w, "cpuMax")),
+            humanize_duration(num(w, "loopLagMeanMs")),
+            humanize_duration(num(w, "loopLagMaxMs")),
+            _share(num(w, "saturatedShare")),
+        ])
+    widths = [max(_width(c) for c in col) for col in zip(_WORKER_COLUMNS, *rows)]
+    out = ["", indent + "  ".join(h + _pad(h, wd) for h, wd in zip(_WORKER_COLUMNS, widths)).rstrip()]
+    for w, row in zip(workers, rows):
+        cells = "  ".join(deco(c, _CYAN) + _pad(c, wd) if i else c + _pad(c, wd) for i, (c, wd) in enumerate(zip(row, widths)))
+        flag = "  " + deco("overloaded", _RED) if w.get("overloaded") else ""
+        if w.get("lost"):
+            flag += "  " + deco("lost", _RED)
+        out.append((indent + cells).rstrip() + flag)
+    return out

@@ -276,7 +276,10 @@ def _both_orders(batches: tuple[list[float], ...]) -> tuple[Sketch, Sketch]:
     return left, right
 
 
-RANK_TOLERANCE = 0.002  # 0.2 percentile points; seen: < 0.1 over 600 random triples
+# 0.4 percentile points. Flush sketches travel at WIRE_CENTROIDS (400): seen < 0.15 over 300
+# random triples, and up to 0.3 when the three flushes hold the same samples (same seed, which
+# hypothesis finds); at 1000 centroids those same triples reached 0.2, the bound this had then.
+RANK_TOLERANCE = 0.004
 
 
 @settings(max_examples=100, deadline=None)

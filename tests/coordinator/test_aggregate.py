@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from surge.common.metrics import CounterSink, GaugeSink, RateSink, Sink, TrendSink
 from surge.common.errors import ProtocolError
 from surge.common.protocol import Report, decode, encode, peek_report
-from surge.common.sketch import Sketch
+from surge.common.sketch import MERGE_BATCH, Sketch
 from surge.coordinator.aggregate import MAX_AHEAD, Accepted, Aggregate
 
 RUN = "run-1"
@@ -145,9 +145,38 @@ def _arrivals(draw: st.DrawFn) -> tuple[list[int], list[tuple[int, int]]]:
     return n_reports, draw(st.permutations(sent + resent))
 
 
+def _exact(series: dict[str, Sink]) -> dict[str, Any]:
+    """What must not depend on the interleaving: every sink but the trends bit for bit, a trend's count, min, max."""
+    out: dict[str, Any] = {}
+    for key, sink in series.items():
+        if isinstance(sink, TrendSink):
+            out[key] = ("trend", sink.sketch.count, sink.sketch.min, sink.sketch.max)
+        else:
+            out[key] = (sink.type.value, msgpack.packb(sink.to_wire()))
+    return out
+
+
+def _samples(worker: int, seq: int) -> np.ndarray:
+    """The http_req_duration samples of _generated(worker, seq): the same draws, in the same order."""
+    rng = np.random.default_rng([worker, seq])
+    return rng.lognormal(4.0, 0.8, int(rng.integers(0, 3000)))
+
+
+RANK_SLACK = 0.005  # a t-digest's percentile lands within half a percentile point of the exact one
+
+
+def _within_rank(value: float, samples: np.ndarray, q: float) -> bool:
+    slack = max(RANK_SLACK, 1.0 / len(samples))
+    lo, hi = np.quantile(samples, [max(0.0, q - slack), min(1.0, q + slack)])
+    return bool(lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9))
+
+
 @settings(max_examples=100, deadline=None)
 @given(case=_arrivals())
-def test_any_arrival_order_with_duplicates_gives_the_same_bits(case: tuple[list[int], list[tuple[int, int]]]) -> None:
+def test_any_arrival_order_with_duplicates_gives_the_same_counts_and_equally_accurate_percentiles(
+    case: tuple[list[int], list[tuple[int, int]]],
+) -> None:
+    """Counters, rates, gauges and checks exactly; percentiles within the digest's accuracy (see aggregate.py)."""
     n_reports, arrivals = case
     expected = _in_order(n_reports)
 
@@ -160,8 +189,27 @@ def test_any_arrival_order_with_duplicates_gives_the_same_bits(case: tuple[list[
 
     assert agg.applied_reports == sum(n_reports)
     assert agg.all_finished
-    assert _bits(agg.series()) == _bits(expected.series())
-    assert agg.checks() == expected.checks()
+    got, want = agg.series(), expected.series()
+    assert list(got) == list(want)  # the same keys in the same order
+    assert _exact(got) == _exact(want)
+    assert agg.checks() == expected.checks() and list(agg.checks()) == list(expected.checks())
+    samples = np.concatenate([_samples(w, seq) for w, n in enumerate(n_reports) for seq in range(1, n + 1)])
+    duration = got["http_req_duration"]
+    assert isinstance(duration, TrendSink)
+    if len(samples):
+        assert duration.sketch.total == pytest.approx(float(samples.sum()), rel=1e-12)
+        for q in (0.5, 0.9, 0.95, 0.99):
+            assert _within_rank(duration.sketch.quantile(q), samples, q)
+
+
+def test_one_workers_reports_in_any_arrival_order_give_the_same_bits() -> None:
+    """Per worker the fold order is its sequence order: that much stays bit for bit."""
+    expected = _bits(_in_order([6]).series())
+    for arrivals in ([6, 5, 4, 3, 2, 1], [2, 1, 4, 3, 6, 5], [1, 3, 5, 2, 4, 6]):
+        agg = Aggregate(1)
+        for seq in arrivals:
+            agg.accept(0, _generated(0, seq, seq == 6))
+        assert _bits(agg.series()) == expected
 
 
 def test_reading_the_series_mid_run_does_not_change_the_final_bits() -> None:
@@ -432,3 +480,73 @@ def test_the_aggregator_takes_any_frames_as_the_session_does_and_counts_each_rep
         total += sum(reports)
     merged = agg.series().get("http_reqs")
     assert (merged.to_wire() if isinstance(merged, CounterSink) else [0.0]) == [total] or (total == 0 and merged is None)
+
+
+# --------------------------------------------------------------------------- per worker: O(1) figures and counters
+
+
+def _health(seq: int, *, reqs: int, failed: int, cpu: list[float], lag: list[float], saturated: list[float],
+            iterations: float = 0.0, final: bool = False) -> Report:
+    series: dict[str, Sink] = {
+        "http_reqs": CounterSink(float(reqs)),
+        "http_req_failed": RateSink(failed, reqs),
+        "surge_cpu": TrendSink(Sketch.from_samples(cpu)),
+        "surge_loop_lag": TrendSink(Sketch.from_samples(lag)),
+        "surge_saturated": RateSink(sum(1 for s in saturated if s), len(saturated)),
+    }
+    if iterations:
+        series["iterations{scenario:purchase}"] = CounterSink(iterations)
+    return Report(RUN, seq, float(seq), series, {}, final)
+
+
+def test_each_workers_figures_come_from_its_own_reports_only() -> None:
+    agg = Aggregate(2)
+    agg.accept(0, _health(1, reqs=100, failed=3, cpu=[0.5, 0.7], lag=[1.0, 3.0], saturated=[0, 0]))
+    agg.accept(0, _health(2, reqs=50, failed=1, cpu=[0.9], lag=[80.0], saturated=[1]))
+    agg.accept(0, _health(2, reqs=50, failed=1, cpu=[0.9], lag=[80.0], saturated=[1]))  # a resend: not counted
+    agg.accept(1, _health(1, reqs=10, failed=0, cpu=[0.1], lag=[0.5], saturated=[0]))
+
+    a, b = agg.figures(0), agg.figures(1)
+    assert (a.requests, a.failures, a.cpu_samples, a.lag_samples) == (150, 4, 3, 3)
+    assert a.cpu_mean == pytest.approx(0.7) and a.cpu_max == 0.9
+    assert a.lag_mean_ms == pytest.approx(28.0) and a.lag_max_ms == 80.0
+    assert (a.saturated, a.saturation_samples) == (1, 3) and a.saturated_share == pytest.approx(1 / 3)
+    assert (b.requests, b.failures, b.cpu_max, b.saturated_share) == (10, 0, 0.1, 0.0)
+    assert agg.requests == [150, 10]
+    a.requests = 0  # a copy: the aggregate's own is untouched
+    assert agg.figures(0).requests == 150
+
+
+def test_a_worker_without_reports_has_zero_figures() -> None:
+    f = Aggregate(1).figures(0)
+    assert (f.requests, f.cpu_mean, f.lag_mean_ms, f.saturated_share) == (0, 0.0, 0.0, 0.0)
+
+
+def test_tracked_counters_are_totalled_per_worker() -> None:
+    key = "iterations{scenario:purchase}"
+    agg = Aggregate(2, tracked_counters=frozenset({key}))
+    agg.accept(0, _health(2, reqs=1, failed=0, cpu=[0.1], lag=[0.1], saturated=[0], iterations=4.0))  # buffered
+    assert agg.counter(0, key) == 0.0
+    agg.accept(0, _health(1, reqs=1, failed=0, cpu=[0.1], lag=[0.1], saturated=[0], iterations=3.0))
+    agg.accept(1, _health(1, reqs=1, failed=0, cpu=[0.1], lag=[0.1], saturated=[0], iterations=5.0))
+    agg.accept(1, _health(1, reqs=1, failed=0, cpu=[0.1], lag=[0.1], saturated=[0], iterations=5.0))  # duplicate
+
+    assert (agg.counter(0, key), agg.counter(1, key)) == (7.0, 5.0)
+    with pytest.raises(KeyError):
+        agg.counter(0, "iterations")  # not tracked
+
+
+def test_the_fleets_state_does_not_grow_with_the_number_of_workers() -> None:
+    """Fleet sinks once, not per worker: the same series whatever the fleet size, and no per-worker sinks."""
+    def held(n: int) -> tuple[int, int]:
+        agg = Aggregate(n)
+        for w in range(n):
+            for seq in (1, 2):
+                agg.accept(w, _generated(w % 3, seq, seq == 2))
+        trends = [s for s in agg._fleet.values() if isinstance(s, TrendSink)]
+        return len(agg._fleet), max(len(t.sketch._pending) for t in trends)
+
+    few, many = held(3), held(200)
+    assert few[0] == many[0]  # one sink per series, not one per series per worker
+    assert many[1] < MERGE_BATCH  # digests waiting to be folded: bounded by the batch, not by the fleet
+    assert all(not gauges or set(gauges) <= {"vus", "vus_max"} for gauges in Aggregate(2)._summed)

@@ -38,6 +38,11 @@ def test_seed_scenario_passes_and_every_request_is_counted(target: Target, tmp_p
     assert m["iterations"]["values"]["count"] == served["requests"]
     assert m["checks"]["values"]["fails"] == 0
     assert m["vus_max"]["values"]["value"] == 10
+    # per-worker figures: each worker's own share, adding up to the fleet's
+    workers = data["state"]["workers"]
+    assert len(workers) == 2 and all(w["name"] for w in workers)
+    assert sum(w["requests"] for w in workers) == served["requests"]
+    assert all(w["failures"] == 0 and w["requests"] > 0 and w["cpuMax"] >= w["cpuMean"] > 0 for w in workers)
     assert "thresholds" not in m["http_req_duration"]  # only the scenario-scoped sub-metric has them
     assert m["http_req_duration{scenario:purchase}"]["thresholds"] == {"p(95)<500": {"ok": True}, "p(99)<1500": {"ok": True}}
     assert m["checkout_duration"]["type"] == "trend" and m["checkout_duration"]["contains"] == "time"
