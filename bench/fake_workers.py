@@ -7,7 +7,7 @@ processes do (see :func:`bench.machine.snapshot_surge`); it imports nothing from
 
 Each simulated worker is an asyncio task with its own ZeroMQ DEALER socket (its own identity,
 exactly as a worker process has; an asyncio socket here rather than surge's threaded
-:class:`surge.common.wire.DealerLink`, so that a thousand of them do not need a thousand
+:class:`surge.common.dealer.DealerLink`, so that a thousand of them do not need a thousand
 threads) and plays the worker's side of :mod:`surge.common.protocol` as
 :mod:`surge.worker.agent` does::
 

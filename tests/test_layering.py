@@ -4,7 +4,7 @@
   ``coordinator``, ``results``, ``target`` or ``cli``);
 * ``surge.worker`` and ``surge.coordinator`` never import each other;
 * ``surge.results`` imports only ``surge.common`` and itself from surge;
-* only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/curve.py``) imports ``zmq``;
+* only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/dealer.py``, ``surge/common/curve.py``) imports ``zmq``;
 * only the aiohttp transport (``surge/worker/transport_aiohttp.py``) and ``surge/target/`` import
   ``aiohttp``, and only the fast transport imports ``httptools``;
 * only ``surge/cli.py`` ends the process (``sys.exit``, ``exit()``, ``quit()``, ``os._exit``,
@@ -111,7 +111,7 @@ def _results_imports_only_common(src: Source, target: str) -> bool:
     )
 
 
-ZMQ_EDGE = {"surge/common/wire.py", "surge/common/curve.py"}
+ZMQ_EDGE = {"surge/common/wire.py", "surge/common/dealer.py", "surge/common/curve.py"}
 
 
 def _only_the_zmq_edge_imports_zmq(src: Source, target: str) -> bool:
@@ -132,7 +132,7 @@ IMPORT_RULES: dict[str, ImportRule] = {
     "surge.common imports nothing of surge but itself": _common_imports_only_common,
     "surge.worker and surge.coordinator never import each other": _worker_and_coordinator_are_apart,
     "surge.results imports only surge.common and itself": _results_imports_only_common,
-    "only the ZeroMQ edge (wire.py, curve.py) imports zmq": _only_the_zmq_edge_imports_zmq,
+    "only the ZeroMQ edge (wire.py, dealer.py, curve.py) imports zmq": _only_the_zmq_edge_imports_zmq,
     "only surge/worker/transport_aiohttp.py and surge/target/ import aiohttp": _only_http_and_target_import_aiohttp,
     "only surge/worker/transport_fast.py imports httptools": _only_the_fast_transport_imports_httptools,
 }

@@ -1,6 +1,6 @@
 """The worker agent: connects to a coordinator, runs what it is sent, reports, and stays safe.
 
-One agent per worker process. Its :class:`~surge.common.wire.DealerLink` says ``Hello`` until
+One agent per worker process. Its :class:`~surge.common.dealer.DealerLink` says ``Hello`` until
 the coordinator answers ``Welcome``, then the agent waits for a ``Run``: it writes the bundle
 to a temporary directory, imports the scenario and answers ``Ready`` (or ``LoadFailed`` with
 the script error), starts on ``Start``, and streams ``Report`` messages every
@@ -59,7 +59,7 @@ from surge.common.protocol import (
 )
 from surge.common.ratelimit import LogLimiter
 from surge.common.scenario import load_module, write_bundle
-from surge.common.wire import DealerLink
+from surge.common.dealer import DealerLink
 from surge.worker import lifecycle
 from surge.worker.outbox import (  # noqa: F401 - resend_delay_s, split_report, merged: also read from here
     MAX_OUTBOX,

@@ -4,7 +4,7 @@ The ``surge worker`` process becomes a **relay**: it binds a local ROUTER on an 
 endpoint in a private temporary directory (mode 0700: only this user reaches it, so no keys
 are needed), starts N ordinary agents (``surge worker --connect ipc://...``) and, once all N
 said ``Hello``, says ``Hello(capacity=N)`` to the coordinator through its own
-:class:`~surge.common.wire.DealerLink` (keys and timeouts from its command line). To the
+:class:`~surge.common.dealer.DealerLink` (keys and timeouts from its command line). To the
 coordinator it is one worker that weighs N in the plan (:func:`surge.coordinator.plan.plan_members`);
 to its processes it is a coordinator::
 
@@ -80,7 +80,8 @@ from surge.common.protocol import (
     Welcome,
 )
 from surge.common.ratelimit import LogLimiter
-from surge.common.wire import Arrival, DealerLink, Refused, RouterLink
+from surge.common.dealer import DealerLink
+from surge.common.wire import Arrival, Refused, RouterLink
 from surge.worker.localmerge import MachineMerge
 from surge.worker.outbox import RESEND_AFTER_S, Outbox
 

@@ -17,7 +17,8 @@ import msgpack
 import pytest
 
 from surge.common.protocol import PROTOCOL_VERSION, Hello, Welcome
-from surge.common.wire import Arrival, DealerLink, LinkError, Refused, RouterLink, check_endpoint
+from surge.common.dealer import DealerLink
+from surge.common.wire import Arrival, LinkError, Refused, RouterLink, check_endpoint
 
 
 def _hello() -> Hello:

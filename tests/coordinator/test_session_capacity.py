@@ -8,7 +8,8 @@ import pytest
 
 from surge.common.errors import WorkerLost
 from surge.common.protocol import Hello, Message, Refuse, Welcome
-from surge.common.wire import DealerLink, RouterLink
+from surge.common.dealer import DealerLink
+from surge.common.wire import RouterLink
 from surge.coordinator.session import Session
 
 
