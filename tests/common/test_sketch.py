@@ -276,9 +276,9 @@ def _both_orders(batches: tuple[list[float], ...]) -> tuple[Sketch, Sketch]:
     return left, right
 
 
-# 0.4 percentile points. Flush sketches travel at WIRE_CENTROIDS (400): seen < 0.15 over 300
-# random triples, and up to 0.3 when the three flushes hold the same samples (same seed, which
-# hypothesis finds); at 1000 centroids those same triples reached 0.2, the bound this had then.
+# 0.4 percentile points. Flush sketches travel at WIRE_CENTROIDS (300): seen < 0.2 at p99 of 300
+# random triples and up to 0.3 at worst, also when the three flushes hold the same samples (same
+# seed, which hypothesis finds); at 1000 centroids such triples reached 0.2, the bound this had then.
 RANK_TOLERANCE = 0.004
 
 
