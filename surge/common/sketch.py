@@ -12,9 +12,15 @@ sketch is plain numbers, ``[count, sum, min, max, means, weights]``, and :meth:`
 validates every field before it is merged, so a bad or hostile report cannot poison a run.
 
 Workers build one sketch per series per flush from the raw values recorded since the last
-flush (:meth:`Sketch.from_samples`, ~50 ns a value); the coordinator merges them. Merging is
-associative but, like every t-digest, not bit-for-bit commutative, so the coordinator merges
-in a fixed order (per worker in sequence order, then workers in index order).
+flush (:meth:`Sketch.from_samples`, ~50 ns a value, at most :data:`WIRE_CENTROIDS` centroids);
+the coordinator merges them into digests of ``MAX_CENTROIDS``. Merging is associative but,
+like every t-digest, not bit-for-bit commutative: the coordinator merges each worker's reports
+in sequence order, and the workers' in the order they were applied (see
+:mod:`surge.coordinator.aggregate` for what that guarantees).
+
+:meth:`Sketch.from_wire` is the coordinator's hot path (every trend of every report), so it
+checks whole centroid lists with C-level passes and rebuilds digests through fastdigest's own
+byte layout (proven at import); a sketch met again in the same report is validated once.
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ MAX_CENTROIDS = 1000
 # sent: at 1,000 samples a flush, MAX_CENTROIDS kept ~875 centroids, barely fewer than the
 # samples, and the coordinator's CPU per report is proportional to the centroids it
 # validates and merges. Merged at MAX_CENTROIDS, flushes of this size keep the fleet's
-# p50..p99 within the same bounds (tests/common/test_sketch.py); sets of up to ~400 values
-# still travel exactly. (300 kept the 0.5 % bound but not test_merge_is_associative's 0.2 rank points.)
-WIRE_CENTROIDS = 400
+# p50..p99 within the same bounds (tests/common/test_sketch.py); sets of up to ~250 values
+# still travel exactly (one centroid each).
+WIRE_CENTROIDS = 300
 # Digests merged into a sketch wait here and are folded in together by fastdigest.merge_all.
 # Folding them one at a time re-compresses the big digest on every merge, and over a run's
 # hundreds of reports that drifted p99 by up to 1 % on heavy-tailed data; batches keep it
