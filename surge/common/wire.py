@@ -75,6 +75,7 @@ _POLL_MS = 100
 _BEAT_S = 0.1  # how often each loop proves to its thread that it runs
 _STRANGER_EVERY_S = 1.0  # at most one message a second from an identity that is not a peer
 _MAX_STRANGERS = 4096
+_MAX_PINGS = 16  # unanswered clock probes remembered per peer
 
 
 class LinkError(SurgeError):
@@ -327,7 +328,9 @@ class RouterLink(_Thread):
         self._health: dict[bytes, Heartbeat] = {}
         self._strangers: dict[bytes, float] = {}
         self._probes: collections.deque[bytes] = collections.deque()  # identities to Ping (loop appends, thread pops)
-        self._pinged: dict[bytes, float] = {}  # identity -> when its last Ping left (thread's own)
+        # identity -> when its Pings still unanswered left (the thread's own): a round trip longer
+        # than the gap between probes still counts, matched by its stamp
+        self._pinged: dict[bytes, collections.deque[float]] = {}
         self._clocks: dict[bytes, ClockSample] = {}
         self.bad_frames = 0
         self._start()
@@ -357,6 +360,7 @@ class RouterLink(_Thread):
         self._arrivals.pop(identity, None)
         self._health.pop(identity, None)
         self._clocks.pop(identity, None)
+        self._pinged.pop(identity, None)
 
     def last_arrival(self, identity: bytes) -> float | None:
         """When the last valid frame from a watched peer arrived (``now()`` clock)."""
@@ -423,9 +427,10 @@ class RouterLink(_Thread):
                     self._health[identity] = msg
                     continue
                 if isinstance(msg, Pong):
-                    sent = self._pinged.pop(identity, None)
-                    if sent is not None and msg.t == sent:  # the answer to this link's own last Ping
-                        sample = clock_sample(sent, msg.worker_t, now, self._clocks.get(identity))
+                    waiting = self._pinged.get(identity)
+                    if waiting is not None and msg.t in waiting:  # the answer to one of this link's own Pings
+                        waiting.remove(msg.t)
+                        sample = clock_sample(msg.t, msg.worker_t, now, self._clocks.get(identity))
                         if sample is not None:
                             self._clocks[identity] = sample
                     continue
@@ -453,7 +458,7 @@ class RouterLink(_Thread):
             identity = self._probes.popleft()
             if identity in self._watched:
                 at = self.now()
-                self._pinged[identity] = at
+                self._pinged.setdefault(identity, collections.deque(maxlen=_MAX_PINGS)).append(at)
                 self._out.append([identity, encode(Ping(at))])
         while self._out:
             frames = self._out.popleft()

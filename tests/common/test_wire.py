@@ -170,3 +170,47 @@ def test_clock_probes_are_answered_and_measured_on_the_threads_even_while_the_lo
     offset, rtt, rounds = asyncio.run(main())
     assert rounds == 3
     assert rtt >= 0 and abs(offset) <= rtt / 2
+
+
+def test_a_round_trip_longer_than_the_gap_between_probes_still_counts() -> None:
+    # A far worker: every Ping is answered only after the next ones have left. Each answer is
+    # matched by its own stamp, so every round counts (only the last one would, else none).
+    import zmq
+
+    from surge.common.protocol import Ping, Pong, decode, encode
+
+    async def main() -> int:
+        router = RouterLink("tcp://127.0.0.1:*")
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.connect(router.endpoint)
+        try:
+            dealer.send(encode(_hello()))
+            got = await asyncio.wait_for(router.recv(), 10)
+            assert isinstance(got, Arrival)
+            router.watch(got.identity)
+            for _ in range(3):
+                router.probe(got.identity)
+                await asyncio.sleep(0.05)
+            pings = []
+            while len(pings) < 3:
+                assert dealer.poll(5000), "no Ping arrived"
+                msg = decode(dealer.recv())
+                if isinstance(msg, Ping):
+                    pings.append(msg)
+            for ping in pings:  # all answered late, after the last Ping left
+                dealer.send(encode(Pong(ping.t, time.monotonic())))
+            for _ in range(100):
+                sample = router.clock(got.identity)
+                if sample is not None and sample.rounds == 3:
+                    break
+                await asyncio.sleep(0.02)
+            sample = router.clock(got.identity)
+            assert sample is not None
+            return sample.rounds
+        finally:
+            dealer.close(linger=0)
+            ctx.term()
+            router.close()
+
+    assert asyncio.run(main()) == 3
