@@ -352,16 +352,29 @@ class Aggregate:
             fleet.value, fleet.min, fleet.max = float(self._vus_now), float(self._vus_min), float(self._vus_max)
             fleet.at_s = float(self._complete)
             return fleet
-        per_worker = [gauges.get(key) for gauges in self._summed]
-        if not all(isinstance(g, GaugeSink) and not g.is_empty() for g in per_worker):
+        # A finished worker that never sent the gauge (it held no VU, or was lost first) counts 0.
+        per_worker = [(gauges.get(key), done) for gauges, done in zip(self._summed, self.finished)]
+        if not all((isinstance(g, GaugeSink) and not g.is_empty()) or (g is None and done) for g, done in per_worker):
             return None
-        gauges = [g for g in per_worker if isinstance(g, GaugeSink)]
+        gauges = [g for g, _ in per_worker if isinstance(g, GaugeSink) and not g.is_empty()]
+        if not gauges:
+            return None
         fleet = GaugeSink()
         fleet.value = sum(g.value for g in gauges)
         fleet.min = sum(g.min for g in gauges)
         fleet.max = sum(g.max for g in gauges)
         fleet.at_s = max(g.at_s for g in gauges)
         return fleet
+
+    def handed_over(self, worker: int) -> None:
+        """``worker`` was lost and its share moved to the others: it is finished, and holds no VU.
+
+        Its ``vus``/``vus_max`` leave the fleet's sums, since the survivors now count the VUs
+        they took over (the same VUs, by id) in theirs; left in, they would be counted twice.
+        """
+        self.finished[worker] = True
+        for gauge in self._summed[worker].values():
+            gauge.value = gauge.min = gauge.max = 0.0
 
     def checks(self) -> dict[str, tuple[int, int]]:
         """Check key -> (passes, fails), keys by the lowest worker that sent each, then first seen there.

@@ -370,6 +370,8 @@ class Session:
             self._send(p, Stop(run_id, "this worker was declared lost"))  # if it is alive, it hears this first
             self._chan.forget(p.identity)
             handed = may_hand_over and on_worker_loss == "continue" and stopped is None and hand_over(p, at_s)
+            if handed:
+                agg.handed_over(i)
             lost.append(LostWorker(p.name, at_s, why, agg.reports[i], agg.reported_s[i], agg.requests[i], handed))
 
         def hand_over(p: _Peer, at_s: float) -> bool:
@@ -474,6 +476,8 @@ class Session:
                         if stopped is None and not lost[-1].handed_over:
                             stopped = StopReason(ExitCode.WORKER_LOST, f"worker {sender.name} dropped the run")
             load_ended = self._loop.time()  # the rates are per second of load, teardown aside
+            if teardown and 0 in lost_idx:
+                _log(f"teardown() did not run: worker {peers[0].name}, which ran setup(), was lost")
             if teardown and 0 not in lost_idx:
                 failed = await self._teardown(run_id, peers[0], data, teardown_timeout_s, agg)
                 stopped = stopped or failed

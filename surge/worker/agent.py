@@ -337,6 +337,11 @@ class Agent:
                 await reporter
             except asyncio.CancelledError:
                 pass
+        if run.fenced:
+            # Its coordinator went quiet mid-run: no final report (the coordinator must not take
+            # this worker for one that finished its share); the loss is handled as a loss.
+            self._lost_coordinator()
+            return
         if run.interrupted_iterations:
             _log(f"{run.interrupted_iterations} iteration(s) interrupted at the end of their grace period")
         self._send_report(final=True)

@@ -574,6 +574,9 @@ class HttpClient:
         if content_type is not None and "Content-Type" not in all_headers:
             all_headers["Content-Type"] = content_type
         if self._may_send is not None and not self._may_send():
+            # One turn of the loop first: the VU was just cancelled with the rest, and a scenario
+            # that retries in a loop must not spin here without ever letting that cancel land.
+            await asyncio.sleep(0)
             raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
         try:
             resp = await self._transport.send(method, url, all_headers, body, timeout_s, self._max_redirects)

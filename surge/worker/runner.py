@@ -69,6 +69,8 @@ class WorkerRun:
         self.executors: list[AnyExecutor] = []
         self._vus_samples: list[tuple[int, int]] = []
         self._stopped = False
+        self.fenced = False  # a request was refused because the coordinator had gone quiet
+        self._start_wait: asyncio.Future[None] | None = None
         self.data: Any = None  # what setup() returned: every VU's vu.data
         self._module = module
         self._source = source
@@ -120,7 +122,10 @@ class WorkerRun:
         return make
 
     def _may_send(self) -> bool:
+        if self._stopped:
+            return False  # stopped: the VUs still unwinding send nothing more
         if self._halted is not None and self._halted():
+            self.fenced = True  # its final report must not go out as if the run had ended normally
             self.stop_now()  # every VU ends now, before the link's thread gets to say so
             return False
         return True
@@ -188,12 +193,13 @@ class WorkerRun:
         """
         now = self._loop.time()
         if at > now:
-            wake: asyncio.Future[None] = self._loop.create_future()
+            wake = self._start_wait = self._loop.create_future()
             handle = self._loop.call_at(at, _wake, wake)
             try:
-                await wake
+                await wake  # stop_now() wakes it too
             finally:
                 handle.cancel()
+                self._start_wait = None
         elif now - at > LATE_START_S:
             at = now
         if self._stopped:
@@ -223,6 +229,8 @@ class WorkerRun:
 
     def stop_now(self) -> None:
         self._stopped = True
+        if self._start_wait is not None:
+            _wake(self._start_wait)
         for ex in self.executors:
             ex.stop_now()
 

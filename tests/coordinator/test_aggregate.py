@@ -550,3 +550,23 @@ def test_the_fleets_state_does_not_grow_with_the_number_of_workers() -> None:
     assert few[0] == many[0]  # one sink per series, not one per series per worker
     assert many[1] < MERGE_BATCH  # digests waiting to be folded: bounded by the batch, not by the fleet
     assert all(not gauges or set(gauges) <= {"vus", "vus_max"} for gauges in Aggregate(2)._summed)
+
+
+def test_a_worker_whose_share_was_handed_over_leaves_the_fleet_vus_max() -> None:
+    # Two workers of 2 VUs; w0 lost, w1 takes its 2 VUs (the same VUs): the fleet has 4, not 6.
+    agg = Aggregate(2)
+    agg.accept(0, _report(1, vus_max=_gauge(2.0, 1.0)))
+    agg.accept(1, _report(1, vus_max=_gauge(2.0, 1.0)))
+    agg.handed_over(0)
+    agg.accept(1, _report(2, vus_max=_gauge(4.0, 6.0), final=True))
+    values = agg.series()["vus_max"].values(6.0)
+    assert values["value"] == 4.0 and values["max"] == 4.0
+    assert agg.all_finished
+
+
+def test_a_finished_worker_that_never_sent_a_gauge_counts_zero_in_the_fleet_sum() -> None:
+    agg = Aggregate(2)
+    agg.accept(1, _report(1, vus_max=_gauge(3.0, 1.0)))
+    assert "vus_max" not in agg.series()  # worker 0 may still send one
+    agg.handed_over(0)  # lost before its first report
+    assert agg.series()["vus_max"].values(1.0)["value"] == 3.0

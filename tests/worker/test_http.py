@@ -1467,3 +1467,34 @@ def test_discard_response_bodies_drops_the_body_but_reports_the_request() -> Non
     resp = run(lambda: client.get("http://h/x"))
     assert resp.body is None and resp.text == "" and resp.status == 200
     assert len(reports.calls) == 1 and reports.calls[0][0].bytes_received == 90  # read and counted, then dropped
+
+
+def test_a_refused_request_yields_first_so_a_retrying_scenario_loop_can_be_stopped() -> None:
+    # The fence (may_send False: the coordinator went quiet) refuses every request. A scenario
+    # that retries whatever fails must still reach an await, or the cancel that stops its VU
+    # would never land and its loop would spin.
+    from surge.worker.http import HttpClient, LoadHalted
+
+    async def main() -> tuple[int, bool]:
+        client = HttpClient(on_response=lambda _r, _t: None, may_send=lambda: False)
+        refused = 0
+
+        async def vu() -> None:
+            nonlocal refused
+            for _ in range(1000):  # bounded, for the test's sake
+                try:
+                    await client.get("http://127.0.0.1:9/never-sent")
+                except LoadHalted:
+                    refused += 1
+
+        task = asyncio.get_running_loop().create_task(vu())
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return refused, True
+        return refused, False
+
+    refused, cancelled = asyncio.run(main())
+    assert cancelled and refused <= 1
