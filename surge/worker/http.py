@@ -541,6 +541,8 @@ class HttpClient:
         self._max_redirects = max_redirects
         self._discard = discard_response_bodies  # k6's discardResponseBodies: body is None
         self._may_send = may_send
+        if may_send is not None and hasattr(self._transport, "fence"):
+            self._transport.fence = may_send  # a transport that writes again (retry, redirect) asks too
         self._base_headers: CIMultiDict[str] = CIMultiDict({"User-Agent": _USER_AGENT})
         if base_headers:
             self._base_headers.update(base_headers)

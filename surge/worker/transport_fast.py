@@ -71,7 +71,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, Morsel, SimpleCookie
 from time import perf_counter
@@ -678,6 +678,9 @@ class FastTransport:
         self._targets: dict[str, _Target] = {}
         self._jar = _Jar()
         self._interrupted: Response | None = None
+        # Asked right before every write of a request (after its dial, and for retries and
+        # redirect hops too): False means this worker must load no one now (http.LoadHalted).
+        self.fence: Callable[[], bool] | None = None
 
     def take_interrupted(self) -> Response | None:
         resp, self._interrupted = self._interrupted, None
@@ -799,6 +802,10 @@ class FastTransport:
                         pooled = self._conns.get(target.key)
                         if pooled is None or pooled.closed:
                             self._conns[target.key] = conn
+                    if self.fence is not None and not self.fence():
+                        # here, at the write: a dial that began before the worker froze ends after
+                        await asyncio.sleep(0)  # as in HttpClient.request: let the VU's cancel land
+                        raise http.LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
                     waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop)
                     bytes_sent += len(data)
                     try:
