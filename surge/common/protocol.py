@@ -20,8 +20,9 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
     C -> W  Start(run_id, data, at)                  their clocks start at ``at`` (the receiver's own
                                                      monotonic clock, converted by the coordinator)
                                                      data is setup()'s return value (vu.data)
-    C -> W  Takeover(run_id, slices)                 a lost worker's share, for the survivors (policy
+    C -> W  Takeover(run_id, slices, seq)            a lost worker's share, for the survivors (policy
                                                      ``--on-worker-loss continue``)
+    W -> C  Taken(run_id, seq, refused)              what it could not play goes to another survivor
     W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted, vus_samples)  every interval,
                                                      and a final one; vus_samples: (second, VUs) ticks
     C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
@@ -188,6 +189,16 @@ class Takeover:
 
     run_id: str
     slices: list[ScenarioSlice]
+    seq: int = 0  # the coordinator's number for this handover, echoed by Taken
+
+
+@dataclass(frozen=True)
+class Taken:
+    """The answer to a Takeover: the slices this worker could not play (its own run was over)."""
+
+    run_id: str
+    seq: int
+    refused: list[ScenarioSlice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -255,14 +266,14 @@ class Bye:
 
 Message = Union[
     Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
-    Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover,
+    Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover, Taken,
 ]
 
 _KINDS: dict[str, type[Any]] = {
     cls.__name__.lower(): cls
     for cls in (
         Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
-        Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover,
+        Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover, Taken,
     )
 }
 _KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}

@@ -50,6 +50,7 @@ from surge.common.protocol import (
     Start,
     Stop,
     Takeover,
+    Taken,
     Teardown,
     TeardownDone,
     Welcome,
@@ -57,7 +58,8 @@ from surge.common.protocol import (
 from surge.common.ratelimit import LogLimiter
 from surge.common.wire import Arrival, Refused, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
-from surge.coordinator.takeover import COUNTED, iterations_key, take_over
+from surge.coordinator.handover import Handovers
+from surge.coordinator.takeover import COUNTED, iterations_key
 
 TICK_S = 1.0
 STALL_WARN_S = 2.0  # a worker whose loop has not run this long is named, with the line that holds it
@@ -324,7 +326,7 @@ class Session:
         peers = sorted(self._peers.values(), key=lambda p: p.index)
         run_id = uuid.uuid4().hex[:12]
         # What each worker plays (its plan, then what it takes over), for a takeover to cut up.
-        playing: dict[int, list[ScenarioSlice]] = {p.index: list(slices[p.index]) for p in peers}
+        ledger = Handovers([slices[p.index] for p in peers])
         tracked: frozenset[str] = frozenset()
         if on_worker_loss == "continue":
             # How many iterations each worker completed, per iteration-counting scenario: what
@@ -369,34 +371,45 @@ class Session:
             lost_idx.add(i)
             self._send(p, Stop(run_id, "this worker was declared lost"))  # if it is alive, it hears this first
             self._chan.forget(p.identity)
-            handed = may_hand_over and on_worker_loss == "continue" and stopped is None and hand_over(p, at_s)
+            left = ledger.lost(i)
+            handed = False
+            if may_hand_over and on_worker_loss == "continue" and stopped is None:
+                done = {sl.name: int(agg.counter(i, iterations_key(sl.name))) for sl in left if sl.executor in COUNTED}
+                handed = hand_over(p.name, left, done, at_s)
             if handed:
                 agg.handed_over(i)
             lost.append(LostWorker(p.name, at_s, why, agg.reports[i], agg.reported_s[i], agg.requests[i], handed))
 
-        def hand_over(p: _Peer, at_s: float) -> bool:
-            """Its share to the workers still playing, one weight per process; False if there are none."""
-            survivors = [q for q in peers if q.index not in lost_idx and not agg.finished[q.index]]
+        def hand_over(name: str, left: list[ScenarioSlice], done: dict[str, int], at_s: float,
+                      exclude: int | None = None) -> bool:
+            """``name``'s share to the workers still playing, one weight per process; False if there are none."""
+            survivors = [q for q in peers
+                         if q.index not in lost_idx and not agg.finished[q.index] and q.index != exclude]
             if not survivors:
                 return False
-            procs = [(q, member) for q in survivors for member in range(q.capacity)]
-            left = playing[p.index]
-            done = {sl.name: int(agg.counter(p.index, iterations_key(sl.name))) for sl in left if sl.executor in COUNTED}
-            shares = take_over(left, done, at_s, [1] * len(procs))
-            given: dict[int, list[ScenarioSlice]] = {}
-            for (q, member), share in zip(procs, shares):
-                given.setdefault(q.index, []).extend(replace(sl, member=member) for sl in share)
+            sends = ledger.hand_over(name, left, done, at_s, [(q.index, q.capacity) for q in survivors])
             for q in survivors:
-                new = given.get(q.index)
-                if new:
-                    playing[q.index].extend(new)
-                    self._send(q, Takeover(run_id, new))
-            _log(f"worker {p.name} was lost {at_s:.1f}s into the run; its share goes to "
-                 f"{', '.join(q.name for q in survivors)}")
+                if q.index in sends:
+                    seq, new = sends[q.index]
+                    self._send(q, Takeover(run_id, new, seq))
+            _log(f"worker {name}'s share from {at_s:.1f}s into the run goes to {', '.join(q.name for q in survivors)}")
             return True
 
+        def handed_back(sender: _Peer, msg: Taken) -> StopReason | None:
+            """What a survivor could not play goes to another; a reason to stop if nobody is left."""
+            back = ledger.taken(sender.index, msg.seq, msg.refused)
+            if back is None:
+                return None
+            if hand_over(back.lost, back.slices, {}, self._loop.time() - t0, exclude=sender.index):
+                return None
+            for j, w in enumerate(lost):
+                if w.name == back.lost:
+                    lost[j] = replace(w, handed_over=False)
+            return StopReason(ExitCode.WORKER_LOST, f"no worker was left to take over worker {back.lost}'s share")
+
         try:
-            while not agg.all_finished:
+            # Also until every Takeover is answered: a worker that finished may hand one back.
+            while not agg.all_finished or (ledger.pending and stopped is None):
                 now = self._loop.time()
                 if stopped is None and self._stop_requested is not None:
                     stopped = self._stop_requested
@@ -411,7 +424,9 @@ class Session:
                         hb = self._chan.health(p.identity)
                         stuck = f"; its event loop was stuck at {hb.where}" if hb and hb.stall_s and hb.where else ""
                         declare_lost(p, f"no final report{stuck}", may_hand_over=False)
-                    reason = StopReason(ExitCode.WORKER_LOST, f"no final report from {', '.join(p.name for p in missing)}")
+                    unanswered = sorted({peers[x.worker].name for x in ledger.pending.values()})
+                    reason = StopReason(ExitCode.WORKER_LOST, f"no final report from {', '.join(p.name for p in missing)}"
+                                        if missing else f"no answer to a takeover from {', '.join(unanswered)}")
                     stopped = stopped or reason
                     _log(reason.message)
                     break
@@ -465,6 +480,9 @@ class Session:
                         self._send(sender, Ack(run_id, msg.seq))
                     if msg.aborted and stopped is None:
                         stopped = StopReason(ExitCode.SCRIPT_ABORTED, f"{sender.name}: {msg.aborted}")
+                elif isinstance(msg, Taken) and msg.run_id == run_id:
+                    if stopped is None:
+                        stopped = handed_back(sender, msg)
                 elif isinstance(msg, Hello):
                     if agg.finished[sender.index]:
                         self._send(sender, Welcome(sender.index))  # done with this run; the next may come

@@ -53,6 +53,7 @@ from surge.common.protocol import (
     Start,
     Stop,
     Takeover,
+    Taken,
     Teardown,
     TeardownDone,
     Welcome,
@@ -220,16 +221,18 @@ class Agent:
                     _log(f"setup()'s data did not unpack ({type(exc).__name__}: {exc}); vu.data is None")
                 self._play = self._loop.create_task(self._play_run(msg.at))
         elif isinstance(msg, Takeover):
+            # Always answered: what is not played here goes to another worker, never nowhere.
+            refused = msg.slices
             if self._run is not None and self._ours(msg.run_id) and self._play is not None:
                 try:
-                    taken = self._run.take_over(msg.slices)
-                except Exception as exc:  # noqa: BLE001 - a slice this worker cannot play: said, never a crash
-                    _log(f"could not take over a lost worker's share ({type(exc).__name__}: {exc})")
-                else:
-                    if taken:
+                    if self._run.take_over(msg.slices):
+                        refused = []
                         _log(f"taking over {len(msg.slices)} slice(s) of a lost worker's share")
                     else:
-                        _log("a lost worker's share arrived after this worker's own run had ended; not played")
+                        _log("a lost worker's share arrived after this worker's own run had ended; handed back")
+                except Exception as exc:  # noqa: BLE001 - a slice this worker cannot play: said, never a crash
+                    _log(f"could not take over a lost worker's share ({type(exc).__name__}: {exc}); handed back")
+            self._link.send(Taken(msg.run_id, msg.seq, refused))
         elif isinstance(msg, Teardown):
             if self._ours(msg.run_id) and self._run is not None:
                 self._lifecycle_task = self._loop.create_task(self._teardown(msg))

@@ -75,6 +75,7 @@ from surge.common.protocol import (
     Start,
     Stop,
     Takeover,
+    Taken,
     Teardown,
     TeardownDone,
     Welcome,
@@ -129,6 +130,24 @@ def watch_parent(parent_pid: int, on_gone: Callable[[], None]) -> threading.Thre
 def slices_of(slices: Sequence[ScenarioSlice], process: int) -> list[ScenarioSlice]:
     """The slices ``process`` of this machine plays, as its own (``member`` 0: it is a single worker)."""
     return [replace(s, member=0) for s in slices if s.member == process]
+
+
+def route_takeover(slices: Sequence[ScenarioSlice], playing: Sequence[int]) -> list[ScenarioSlice]:
+    """A Takeover's slices with their ``member`` moved, where need be, to a process still playing.
+
+    The coordinator knows the machine, not its processes: one of them may have finished its own
+    share already (a process without a VU of a shared-iterations scenario ends at once) and
+    could not play what it is handed. Its slices go to the processes still playing, in turn.
+    """
+    alive = set(playing)
+    out = []
+    turn = 0
+    for sl in slices:
+        if sl.member not in alive:
+            sl = replace(sl, member=playing[turn % len(playing)])
+            turn += 1
+        out.append(sl)
+    return out
 
 
 def process_runs(msg: Run, processes: int) -> list[Run]:
@@ -192,6 +211,7 @@ class Machine:
         self._teardown_done: TeardownDone | None = None
         self._teardown_deadline = 0.0
         self._all_exited_at: float | None = None
+        self._handovers: dict[int, tuple[set[int], list[ScenarioSlice]]] = {}  # Takeover seq -> (processes to answer, handed back)
         self._outbox.reset()
         for p in self._procs:
             p.ready = False
@@ -411,11 +431,7 @@ class Machine:
                 self._next_report_at = self._loop.time() + self._run.report_interval_s
                 self._to_all(msg)  # ``at`` is on this machine's monotonic clock: the same for every process
         elif isinstance(msg, Takeover):
-            if self._ours(msg.run_id):
-                for p in self._procs:
-                    mine = slices_of(msg.slices, p.index)
-                    if mine:
-                        self._to(p, Takeover(msg.run_id, mine))
+            self._take_over(msg)
         elif isinstance(msg, Teardown):
             if self._ours(msg.run_id):
                 self._to(self._procs[0], msg)
@@ -433,6 +449,26 @@ class Machine:
                 self._outbox.settle(msg.seq)
         elif isinstance(msg, Bye):
             self._exit = 0
+
+    def _take_over(self, msg: Takeover) -> None:
+        """Each slice to a process still playing (:func:`route_takeover`); what they hand back goes up.
+
+        Answered upstream once every process it went to has answered (or at once, all of it
+        handed back, when no process is playing), so nothing handed to this machine is dropped.
+        """
+        merge = self._merge
+        playing = [p.index for p in self._procs if merge is not None and not merge.finished[p.index]]
+        if not self._ours(msg.run_id) or not self._started or not playing:
+            self._send_up(Taken(msg.run_id, msg.seq, list(msg.slices)))
+            return
+        routed = route_takeover(msg.slices, playing)
+        waiting: set[int] = set()
+        for p in self._procs:
+            mine = slices_of(routed, p.index)
+            if mine:
+                waiting.add(p.index)
+                self._to(p, Takeover(msg.run_id, mine, msg.seq))
+        self._handovers[msg.seq] = (waiting, [])
 
     def _load(self, msg: Run) -> None:
         if self._run is not None and not self._outbox.drained:
@@ -496,6 +532,15 @@ class Machine:
             self._send_up(msg)
             self._to_all(Stop(run.run_id, "another process failed to load the scenario"))
             self._clear_run()
+        elif isinstance(msg, Taken):
+            handover = self._handovers.get(msg.seq)
+            if handover is not None and p.index in handover[0]:
+                waiting, refused = handover
+                waiting.discard(p.index)
+                refused.extend(msg.refused)
+                if not waiting:
+                    del self._handovers[msg.seq]
+                    self._send_up(Taken(run.run_id, msg.seq, refused))
         elif isinstance(msg, SetupDone) and p.index == 0:
             self._send_up(msg)
         elif isinstance(msg, TeardownDone) and p.index == 0:

@@ -96,10 +96,12 @@ class WorkerRun:
         False if this run is no longer playing (its own slices are done or it was stopped):
         then nothing is added, and the caller says so.
         """
-        if self._t0 is None or self._stopped or all(t.done() for t in self._runs):
+        if self._stopped or (self._t0 is not None and all(t.done() for t in self._runs)):
             return False
         added = [self._executor(sl) for sl in slices]  # every one built before any starts
         self.executors.extend(added)
+        if self._t0 is None:
+            return True  # still waiting for the start instant: play() starts them with the rest
         self._runs.extend(self._loop.create_task(ex.run(self._t0)) for ex in added)
         self.recorder.set_gauge("vus_max", float(self._allocated()))
         return True

@@ -46,7 +46,7 @@ def test_continue_hands_a_killed_workers_remaining_shared_iterations_to_the_surv
         assert data["metrics"]["http_reqs"]["values"]["count"] == 80
         (lost,) = data["state"]["lostWorkers"]
         assert lost["name"] == "w0" and lost["handedOver"] is True and lost["atSeconds"] > 0
-        assert "its share goes to w1" in err
+        assert "worker w0's share from " in err and "goes to w1" in err
         last = err.strip().splitlines()[-1]
         assert last.startswith("surge: warning: worker w0 was lost ") and "took over its share" in last, last
         # the target saw those 80 and whatever w0 sent but never reported
@@ -152,3 +152,27 @@ def test_continue_spreads_a_lost_machines_share_over_the_processes_of_the_others
         stop(coord, *machines)
     _, merr = machines[1].communicate(timeout=30)
     assert merr.count("taking over") == 2, merr  # both of m1's processes took a part
+
+
+def test_a_share_handed_to_a_process_whose_own_run_is_over_goes_to_one_still_playing(
+    target: Target, tmp_path: Path
+) -> None:
+    # 3 VUs over 4 processes: m1's process without a VU finished at Start. m0's share, handed
+    # to m1's two processes, must all be played (by the one still playing), not half dropped.
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    export = tmp_path / "s.json"
+    machines = [start("worker", "--connect", endpoint, "--name", f"m{i}", "--processes", "2",
+                      "--coordinator-timeout", "2") for i in range(2)]
+    coord = start("coordinator", "--bind", endpoint, "--expect-workers", "2", "--summary-export", str(export),
+                  "--on-worker-loss", "continue", "--worker-timeout", "2s", *target_env(target),
+                  str(FIXTURES / "shared_three_vus.py"))
+    try:
+        wait_for_requests(target, 9)
+        machines[0].kill()
+        out, err = coord.communicate(timeout=90)
+        assert coord.returncode == 0, err
+        data = json.loads(export.read_text())
+        assert data["metrics"]["iterations"]["values"]["count"] == 60, err
+        assert data["state"]["lostWorkers"][0]["handedOver"] is True
+    finally:
+        stop(coord, *machines)
