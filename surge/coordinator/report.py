@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from surge.common.errors import ExitCode, ScriptError
 from surge.common.metrics import RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
 from surge.coordinator.prepare import Prepared
-from surge.coordinator.session import SessionResult
+from surge.coordinator.outcome import SessionResult
 from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
 from surge.results.summary import SeriesResult, build_summary, text_summary
 from surge.results.thresholds import Verdict, evaluate

@@ -27,12 +27,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from surge.common.clock import ClockSample, start_lead_s
 from surge.common.errors import ExitCode, Interrupted, SurgeError, WorkerLost
-from surge.common.metrics import Sink
 from surge.common.protocol import (
     Ack,
     Bye,
@@ -58,6 +57,7 @@ from surge.common.protocol import (
 from surge.common.ratelimit import LogLimiter
 from surge.common.wire import Arrival, Refused, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
+from surge.coordinator.outcome import LostWorker, SessionResult, StopReason, Watchdog
 from surge.coordinator.handover import Handovers
 from surge.coordinator.takeover import COUNTED, iterations_key
 
@@ -71,55 +71,6 @@ CLOCK_GAP_S = 0.02  # between two rounds
 CLOCK_WAIT_S = 1.0  # at most, for the answers: a worker that never answers starts on receipt
 MAX_REASONS = 100  # rejected reports named per worker (the count is in the aggregate's skipped)
 MAX_CAPACITY = 1024  # processes behind one member (surge worker --processes N), as surge run's -w
-
-# Called every tick with the elapsed time and a function that merges the fleet's sinks (a
-# copy of every series of every worker: call it only when the answer is needed); returns a
-# reason to stop the run, or None.
-Watchdog = Callable[[float, Callable[[], dict[str, Sink]]], "StopReason | None"]
-
-
-@dataclass(frozen=True)
-class StopReason:
-    exit_code: ExitCode
-    message: str
-
-
-@dataclass(frozen=True)
-class LostWorker:
-    """A worker that went silent (or never sent its final report) and what it left behind."""
-
-    name: str
-    at_s: float  # seconds into the run when it was declared lost
-    why: str
-    reports: int  # reports applied from it
-    reported_s: float  # the run time its applied reports cover
-    requests: int  # http_reqs in them
-    handed_over: bool = False  # its share moved to the survivors (--on-worker-loss continue)
-
-    def line(self) -> str:
-        """What the CLI says of it last: an error, or (its share taken over) a warning."""
-        kept = (
-            f"worker {self.name} was lost {self.at_s:.1f}s into the run ({self.why}); kept: its {self.reports} "
-            f"report(s) covering the first {self.reported_s:.1f}s ({self.requests} requests); "
-            "what it measured after that is not in the summary"
-        )
-        if self.handed_over:
-            return f"warning: {kept}; the survivors took over its share from {self.at_s:.1f}s on"
-        return f"error: {kept}"
-
-
-@dataclass
-class SessionResult:
-    aggregate: Aggregate
-    duration_s: float
-    stopped: StopReason | None = None
-    workers: list[str] = field(default_factory=list)
-    lost: list[LostWorker] = field(default_factory=list)
-    rejected: dict[str, list[str]] = field(default_factory=dict)  # worker -> reasons its reports were refused
-    clocks: list[ClockSample | None] = field(default_factory=list)  # per worker, in index order: its clock offset
-    internal_series: frozenset[str] = frozenset()  # tracked for the session's own use, not for the summary
-    capacities: list[int] = field(default_factory=list)  # per worker, in index order: its processes
-
 
 @dataclass
 class _Peer:

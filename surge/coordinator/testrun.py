@@ -28,7 +28,8 @@ from surge.coordinator.local import DemoTarget, reap, spawn_workers
 from surge.coordinator.plan import plan_members
 from surge.coordinator.prepare import Prepared, prepare
 from surge.coordinator.report import Outcome, report
-from surge.coordinator.session import Session, StopReason, Watchdog
+from surge.coordinator.outcome import StopReason, Watchdog
+from surge.coordinator.session import Session
 from surge.results.thresholds import abort_verdict, evaluate
 
 DEMO_ANON_KEY = "surge-demo-anon-key"

@@ -7,7 +7,7 @@ from surge.common.protocol import Report
 from surge.common.sketch import Sketch
 from surge.coordinator.aggregate import Aggregate
 from surge.coordinator.report import saturation_warning, worker_entries
-from surge.coordinator.session import SessionResult
+from surge.coordinator.outcome import SessionResult
 from surge.results.summary import text_summary
 
 
