@@ -480,6 +480,33 @@ def _decode(frame: bytes) -> Message:
     return msg
 
 
+def peek_seq(frame: bytes) -> tuple[str, int] | None:
+    """``(run_id, seq)`` of a frame that claims to be a Report, read without building its series.
+
+    For a frame the coordinator may not need to decode at all: a resend of a report it has
+    applied already (a worker resends until acked, and a coordinator that is behind gets
+    resends of what it has not acked yet) is acknowledged again, so its content is never
+    used. msgpack skips the other fields without making objects of them. None for anything
+    else, or anything that does not parse.
+    """
+    try:
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(frame) + 1)
+        unpacker.feed(frame)
+        found: dict[str, Any] = {}
+        for _ in range(unpacker.read_map_header()):
+            key = unpacker.unpack()
+            if key in ("v", "k", "run_id", "seq"):
+                found[key] = unpacker.unpack()
+            else:
+                unpacker.skip()
+    except Exception:  # noqa: BLE001 - not msgpack, or not a map: nothing to peek at
+        return None
+    run_id, seq = found.get("run_id"), found.get("seq")
+    if found.get("v") != PROTOCOL_VERSION or found.get("k") != "report" or type(run_id) is not str or type(seq) is not int:
+        return None
+    return run_id, seq
+
+
 def peek_report(frame: bytes) -> tuple[str, int, bool] | None:
     """``(run_id, seq, final)`` of a frame that claims to be a Report, or None.
 

@@ -68,7 +68,7 @@ import zmq
 from surge.common import curve, endpoints
 from surge.common.clock import ClockSample, clock_sample
 from surge.common.errors import ExitCode, ProtocolError, SurgeError
-from surge.common.protocol import Heartbeat, Message, Ping, Pong, decode, encode, peek_report
+from surge.common.protocol import Ack, Heartbeat, Message, Ping, Pong, decode, encode, peek_report, peek_seq
 from surge.common.ratelimit import LogLimiter
 
 HEARTBEAT_S = 1.0
@@ -89,6 +89,7 @@ _BEAT_S = 0.1  # how often a worker's loop proves to its thread that it runs (it
 # The coordinator's loop beat only has to beat LOOP_STALE_S, and its thread has nothing timed
 # but its heartbeats: both wake once a second, not ten times (an idle coordinator's CPU).
 _ROUTER_BEAT_S = 1.0
+_PEEK_OVER = 4096  # frames larger than this (reports) are peeked at for a resend before decoding
 _STRANGER_EVERY_S = 1.0  # at most one message a second from an identity that is not a peer
 _MAX_STRANGERS = 4096
 
@@ -375,6 +376,8 @@ class RouterLink(_Thread):
         self._probes: collections.deque[bytes] = collections.deque()  # identities to Ping (loop appends, thread pops)
         self._pinged: dict[bytes, float] = {}  # identity -> when its last Ping left (thread's own)
         self._clocks: dict[bytes, ClockSample] = {}
+        self._applied: dict[bytes, tuple[str, int]] = {}  # identity -> (run_id, next seq the session expects)
+        self.duplicates = 0  # resends of applied reports, acknowledged here undecoded
         self.bad_frames = 0
         self._start()
 
@@ -420,8 +423,16 @@ class RouterLink(_Thread):
         self._arrivals.setdefault(identity, now - self.deaf_s(now))
         self._watched.add(identity)
 
+    def applied(self, identity: bytes, run_id: str, next_seq: int) -> None:
+        """Every report of ``run_id`` below ``next_seq`` from this peer is applied: the thread
+        acknowledges resends of them itself, without decoding them (nor queueing them for the
+        loop). A coordinator that falls behind gets resends of what it has not acked yet, and
+        decoding each again would only put it further behind."""
+        self._applied[identity] = (run_id, next_seq)
+
     def forget(self, identity: bytes) -> None:
         self._watched.discard(identity)
+        self._applied.pop(identity, None)
         self._arrivals.pop(identity, None)
         self._health.pop(identity, None)
         self._clocks.pop(identity, None)
@@ -504,6 +515,14 @@ class RouterLink(_Thread):
                 self._refuse(identity, peer, now, f"expected [identity, frame], got {len(frames)} frames", None)
                 continue
             raw = frames[1].bytes
+            done = self._applied.get(identity) if len(raw) > _PEEK_OVER else None
+            if done is not None and identity in self._watched:
+                head = peek_seq(raw)
+                if head is not None and head[0] == done[0] and head[1] < done[1]:
+                    self._arrivals[identity] = now - self._deaf[0]
+                    self.duplicates += 1
+                    self._out.append([identity, encode(Ack(head[0], head[1]))])
+                    continue
             try:
                 msg = decode(raw)
             except ProtocolError as exc:

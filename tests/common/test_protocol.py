@@ -491,3 +491,17 @@ def test_the_report_fast_path_accepts_only_what_the_walker_accepts_and_builds_th
         _assert_same_report(fast, slow)
         assert fast.aborted == slow.aborted and fast.vus_samples == slow.vus_samples
         assert [type(t) for t in fast.vus_samples] == [type(t) for t in slow.vus_samples]
+
+
+def test_peek_seq_reads_a_reports_number_without_its_series() -> None:
+    assert protocol.peek_seq(encode(_report())) == (RUN_ID, 4)
+    assert protocol.peek_seq(encode(Ack(RUN_ID, 4))) is None
+    assert protocol.peek_seq(_frame({**_report_body(), "v": 2})) is None
+    assert protocol.peek_seq(_frame(_report_body(seq="4"))) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(frame=st.binary(max_size=64) | _maps().map(_frame))
+def test_peek_seq_of_anything_is_a_pair_or_none(frame: bytes) -> None:
+    got = protocol.peek_seq(frame)
+    assert got is None or (type(got[0]) is str and type(got[1]) is int)

@@ -17,7 +17,8 @@ import msgpack
 import pytest
 import zmq
 
-from surge.common.protocol import PROTOCOL_VERSION, Heartbeat, Hello, Report, Welcome, encode
+from surge.common.metrics import CounterSink, Sink
+from surge.common.protocol import PROTOCOL_VERSION, Ack, Heartbeat, Hello, Report, Welcome, decode, encode
 from surge.common.dealer import DealerLink
 from surge.common.wire import Arrival, LinkError, Refused, RouterLink, check_endpoint
 
@@ -239,3 +240,41 @@ def test_a_blocked_coordinator_loop_bounds_its_inbox_without_losing_frames_or_ju
             router.close()
 
     asyncio.run(main())
+
+
+def test_a_resend_of_an_applied_report_is_acknowledged_by_the_thread_without_reaching_the_loop() -> None:
+    async def main() -> tuple[list[int], list[tuple[str, int]], int]:
+        router = RouterLink("tcp://127.0.0.1:*")
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(router.endpoint)
+        try:
+            dealer.send(encode(_hello()))
+            got = await asyncio.wait_for(router.recv(), 10)
+            assert isinstance(got, Arrival)
+            router.watch(got.identity)
+            router.applied(got.identity, "r", 3)  # the session has applied seqs 1 and 2
+            series: dict[str, Sink] = {f"c{i}": CounterSink(1.0) for i in range(400)}  # a report-sized frame
+            for seq in (2, 1, 3):
+                dealer.send(encode(Report("r", seq, 1.0, series, {})))
+            dealer.send(encode(Report("other-run", 1, 1.0, series, {})))
+            delivered: list[int] = []
+            while len(delivered) < 2:
+                item = await asyncio.wait_for(router.recv(), 10)
+                assert isinstance(item, Arrival) and isinstance(item.msg, Report)
+                delivered.append(item.msg.seq)
+            acks: list[tuple[str, int]] = []
+            while len(acks) < 2 and dealer.poll(10_000):
+                msg = decode(dealer.recv())
+                if isinstance(msg, Ack):
+                    acks.append((msg.run_id, msg.seq))
+            return delivered, acks, router.duplicates
+        finally:
+            dealer.close()
+            ctx.term()
+            router.close()
+
+    delivered, acks, duplicates = asyncio.run(main())
+    assert delivered == [3, 1]  # seq 3 of run r, and the other run's seq 1
+    assert acks == [("r", 2), ("r", 1)] and duplicates == 2
