@@ -400,8 +400,10 @@ class RouterLink(_Thread):
     def _took(self) -> None:
         self._taken += 1
         # The thread sets _paused before it looks at _taken again (see _reading), so one of
-        # the two always sees the other's write: a paused thread is never left waiting.
-        if self._paused and self._delivered - self._taken <= self._max_unread // 2:
+        # the two always sees the other's write: a paused thread is never left waiting. A
+        # paused thread delivers nothing, so the count falls one by one and passes half once:
+        # one wake-up per pause, not one per message taken.
+        if self._paused and self._delivered - self._taken == self._max_unread // 2:
             self._queue_wake()
 
     @property
