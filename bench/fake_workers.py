@@ -13,6 +13,7 @@ threads) and plays the worker's side of :mod:`surge.common.protocol` as
 
     Hello (every second until Welcome) -> Welcome
     Run -> Ready          (the bundle is ignored: nothing is imported, no VU runs)
+    Ping(t) -> Pong(t, worker_t) at once (the coordinator's clock probes before Start)
     Start -> every report_interval_s: Report(seq, delta) -> Ack (or Reject) ; Heartbeat every second
     an unacknowledged report is sent again with the agent's backoff (3 s doubling up to 30 s)
     at the slice's end: the final Report -> its Ack -> done (Bye, if it comes, is fine too)
@@ -64,6 +65,8 @@ from surge.common.protocol import (
     Heartbeat,
     Hello,
     Message,
+    Ping,
+    Pong,
     Ready,
     Reject,
     Report,
@@ -248,7 +251,11 @@ class FakeWorker:
     async def receive(self) -> None:
         while not self.done.is_set():
             msg = await self.chan.recv()
-            if isinstance(msg, ProtocolError):
+            if isinstance(msg, Ping):
+                # First, as a worker's link thread answers: the coordinator probes every clock
+                # before Start and waits up to a second for the answers.
+                await self.chan.send(Pong(msg.t, time.monotonic()))
+            elif isinstance(msg, ProtocolError):
                 self.window.errors.append(str(msg))
             elif isinstance(msg, Welcome):
                 self.welcomed.set()

@@ -11,7 +11,6 @@ which has k6's ``handleSummary`` shape (``metrics.<name>.values``).
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,8 +42,10 @@ async def default(vu):
 
 
 def surge_command() -> list[str]:
-    exe = shutil.which("surge")
-    return [exe] if exe else [sys.executable, "-m", "surge"]
+    # Not the ``surge`` script on PATH: it may belong to another (non-editable, stale) install.
+    # This interpreter with -m imports surge as the children are told to (the snapshot on
+    # PYTHONPATH, see bench.machine.snapshot_surge).
+    return [sys.executable, "-m", "surge"]
 
 
 def version() -> str:

@@ -392,6 +392,66 @@ def _build(cls: type[Any], body: Any, where: str) -> Any:
     return cls(**kwargs)
 
 
+_REPORT_FIELDS = frozenset(f.name for f in dataclasses.fields(Report))
+_SINK_BY_NAME: dict[str, Any] = {t.value: cls for t, cls in SINK_TYPES.items()}
+_NUMBER = (int, float)
+
+
+def _report_fast(body: dict[Any, Any]) -> Report | None:
+    """A Report checked without the generic walker, or None to let :func:`_build` judge it.
+
+    Reports are nearly every frame a busy coordinator reads, and walking type hints for each
+    field of each one cost as much as msgpack itself. This accepts exactly what ``_build``
+    accepts for a Report and builds the same object, but it never explains: on anything
+    unusual it returns None and the generic walker runs, refusing the frame with its
+    precise reason (so error messages do not depend on which path saw the frame first).
+    """
+    if not body.keys() <= _REPORT_FIELDS:
+        return None
+    run_id, seq, elapsed = body.get("run_id"), body.get("seq"), body.get("elapsed_s")
+    series, checks = body.get("series"), body.get("checks")
+    final, aborted = body.get("final", False), body.get("aborted", "")
+    if (type(run_id) is not str or type(seq) is not int or type(elapsed) not in _NUMBER
+            or type(series) is not dict or type(checks) is not dict or type(final) is not bool
+            or type(aborted) is not str):
+        return None
+    try:
+        elapsed_s = float(body["elapsed_s"])
+    except OverflowError:
+        return None
+    if not math.isfinite(elapsed_s):
+        return None
+    sinks: dict[str, Sink] = {}
+    for key, value in series.items():
+        if type(key) is not str or type(value) is not list or len(value) != 2 or type(value[0]) is not str:
+            return None
+        cls = _SINK_BY_NAME.get(value[0])
+        if cls is None:
+            return None
+        try:
+            sinks[key] = cls.from_wire(value[1])
+        except ProtocolError:
+            return None
+    counts: dict[str, tuple[int, int]] = {}
+    for name, pair in checks.items():
+        if type(name) is not str or type(pair) is not list or len(pair) != 2:
+            return None
+        p, f = pair
+        if type(p) is not int or type(f) is not int:
+            return None
+        counts[name] = (p, f)
+    ticks: list[tuple[int, int]] = []
+    if "vus_samples" in body:
+        samples = body["vus_samples"]
+        if type(samples) is not list:
+            return None
+        for tick in samples:
+            if type(tick) is not list or len(tick) != 2 or type(tick[0]) is not int or type(tick[1]) is not int:
+                return None
+            ticks.append((tick[0], tick[1]))
+    return Report(run_id, seq, elapsed_s, sinks, counts, final, aborted, ticks)
+
+
 def decode(frame: bytes) -> Message:
     """Parse and validate one frame, or raise :class:`ProtocolError` saying what is wrong."""
     try:
@@ -418,7 +478,8 @@ def _decode(frame: bytes) -> Message:
     if cls is None:
         raise ProtocolError(f"unknown message kind {reprlib.repr(kind)}")
     try:
-        msg: Message = _build(cls, body, cls.__name__)
+        fast = _report_fast(body) if cls is Report else None
+        msg: Message = fast if fast is not None else _build(cls, body, cls.__name__)
     except RecursionError:
         raise ProtocolError(f"{cls.__name__}: fields nested too deeply") from None
     if isinstance(msg, Report) and msg.seq < 1:
@@ -428,6 +489,40 @@ def _decode(frame: bytes) -> Message:
             if p < 0 or f < 0:
                 raise ProtocolError(f"Report.checks[{name!r}]: negative count")
     return msg
+
+
+def peek_seq(frame: bytes) -> tuple[str, int] | None:
+    """``(run_id, seq)`` of a frame that claims to be a Report, read without building its series.
+
+    For a frame the coordinator may not need to decode at all: a resend of a report it has
+    applied already (a worker resends until acked, and a coordinator that is behind gets
+    resends of what it has not acked yet) is acknowledged again, and its content is never
+    used. The map is read only until both fields are found (:func:`encode` puts them first;
+    what comes before them is skipped by msgpack without making objects), so this costs a few
+    microseconds, not a decode. Damage after them is not seen, and needs not be: a damaged
+    resend of an applied report is acknowledged too. None for anything else, or anything
+    that does not parse.
+    """
+    found: dict[str, Any] = {}
+    try:
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(frame) + 1)
+        unpacker.feed(frame)
+        for _ in range(unpacker.read_map_header()):
+            key = unpacker.unpack()
+            if key in ("v", "k", "run_id", "seq"):
+                found[key] = unpacker.unpack()
+                if "run_id" in found and "seq" in found:
+                    break
+            else:
+                unpacker.skip()
+    except Exception:  # noqa: BLE001 - not msgpack, or not a map: nothing to peek at
+        return None
+    run_id, seq = found.get("run_id"), found.get("seq")
+    if found.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION or found.get("k", "report") != "report":
+        return None
+    if type(run_id) is not str or type(seq) is not int:
+        return None
+    return run_id, seq
 
 
 def peek_report(frame: bytes) -> tuple[str, int, bool] | None:

@@ -20,6 +20,16 @@ does:
 * **Silence is measured by arrival.** The coordinator's thread stamps each frame when it
   arrives (:meth:`RouterLink.last_arrival`), so a coordinator busy merging for a few seconds
   reads a queue of fresh frames, not a fleet of silent workers.
+* **Backpressure, not a growing inbox.** The coordinator's thread keeps at most ``max_unread``
+  decoded messages waiting for the loop. When the loop falls that far behind, the thread stops
+  reading the socket (it still sends, and still beats) until the loop has taken half of them:
+  frames wait undecoded in ZeroMQ's per-peer queues, then in TCP, then in the workers' own
+  queues (a worker keeps every report until it is acknowledged), so the coordinator's memory
+  does not grow with a backlog it cannot serve, and the decoding it defers leaves the CPU to
+  the loop that is behind. Heartbeats then wait too, so silence is counted in *listening*
+  time: the time the thread was not reading is left out of every peer's silence
+  (:meth:`RouterLink.last_arrival`). A worker is silent when the link listened and heard
+  nothing from it, never because the coordinator was too busy to listen.
 * **The coordinator-loss guard does not depend on the VUs' loop.** A worker's thread notices
   the coordinator's silence by itself and asks the loop to stop the load. If scenario code
   holds the loop so that the request is never served, the thread calls ``on_wedged`` (the CLI
@@ -58,7 +68,7 @@ import zmq
 from surge.common import curve, endpoints
 from surge.common.clock import ClockSample, clock_sample
 from surge.common.errors import ExitCode, ProtocolError, SurgeError
-from surge.common.protocol import Heartbeat, Message, Ping, Pong, decode, encode, peek_report
+from surge.common.protocol import Ack, Heartbeat, Message, Ping, Pong, decode, encode, peek_report, peek_seq
 from surge.common.ratelimit import LogLimiter
 
 HEARTBEAT_S = 1.0
@@ -70,9 +80,16 @@ MAX_FRAME_TO_COORDINATOR = 16 * 2**20  # a report: ~20 kB per trend series
 MAX_FRAME_TO_WORKER = 40 * 2**20  # a Run: the bundle (scenario.MAX_BUNDLE_BYTES) and the plan
 MAX_QUEUED_FRAMES = 4096  # outgoing frames waiting for the I/O thread; the oldest go first
 MAX_INBOX = 10_000  # messages from strangers waiting for the coordinator's loop; more are dropped
+# Decoded messages waiting for the coordinator's loop before its thread stops reading: a
+# report decodes to ~0.1 MB of sketches, and 1,000 workers send 1,000 reports a second.
+MAX_UNREAD = 128
 _LINGER_MS = 2000
 _POLL_MS = 100
-_BEAT_S = 0.1  # how often each loop proves to its thread that it runs
+_BEAT_S = 0.1  # how often a worker's loop proves to its thread that it runs (its stall report's resolution)
+# The coordinator's loop beat only has to beat LOOP_STALE_S, and its thread has nothing timed
+# but its heartbeats: both wake once a second, not ten times (an idle coordinator's CPU).
+_ROUTER_BEAT_S = 1.0
+_PEEK_OVER = 4096  # frames larger than this (reports) are peeked at for a resend before decoding
 _STRANGER_EVERY_S = 1.0  # at most one message a second from an identity that is not a peer
 _MAX_STRANGERS = 4096
 _MAX_PINGS = 16  # unanswered clock probes remembered per peer
@@ -123,6 +140,9 @@ class _Thread:
     (the worker's guard). A subclass owns one socket (``_sock``) and says how to read it.
     """
 
+    _beat_s = _BEAT_S  # the loop's pulse
+    _poll_s: float | None = _POLL_MS / 1000  # the thread's longest wait; None: until the next heartbeat
+
     def __init__(self, name: str, endpoint: str, heartbeat_s: float, log: Callable[[str], None]) -> None:
         self._heartbeat_s = heartbeat_s
         self._emit = _quietly(log)  # a closed or broken stderr must never stop the thread
@@ -150,7 +170,7 @@ class _Thread:
     async def _beat(self) -> None:
         while True:
             self.loop_alive = time.monotonic()
-            await asyncio.sleep(_BEAT_S)
+            await asyncio.sleep(self._beat_s)
 
     @staticmethod
     def now() -> float:
@@ -183,12 +203,17 @@ class _Thread:
         if self._extra is not None:
             poller.register(self._extra, zmq.POLLIN)
         next_beat = self.now()
+        reading = True
         try:
             while True:
                 try:
-                    events = dict(poller.poll(_POLL_MS))
+                    if reading != self._reading():  # backpressure (RouterLink): stop or resume reading
+                        reading = not reading
+                        poller.modify(sock, zmq.POLLIN if reading else 0)
+                    wait_s = max(0.0, next_beat - self.now()) if self._poll_s is None else self._poll_s
+                    events = dict(poller.poll(max(1, int(wait_s * 1000 + 1))))
                     self._woke(self.now())
-                    if sock in events:
+                    if sock in events and reading:
                         self._read_all()
                     if self._wake_r.fileno() in events:
                         self._drain_wake()
@@ -224,6 +249,10 @@ class _Thread:
 
     def _read_extra(self) -> None:
         pass
+
+    def _reading(self) -> bool:
+        """Whether the thread reads its socket this turn (False: the far end waits)."""
+        return True
 
     def _woke(self, now: float) -> None:
         """Called as each turn of the thread begins, before anything is read."""
@@ -292,7 +321,14 @@ class RouterLink(_Thread):
     frames delivered as :class:`Refused` (so that a bad report can be skipped and the worker
     told). Everyone else's bad frames are only counted and logged, and at most one message a
     second per unknown identity reaches the session.
+
+    At most ``max_unread`` decoded messages wait for the session; beyond that the thread stops
+    reading until the session has taken half of them (see the module's docstring: the backlog
+    stays in ZeroMQ's queues and the workers', and silence is counted in listening time).
     """
+
+    _beat_s = _ROUTER_BEAT_S
+    _poll_s = None
 
     def __init__(
         self,
@@ -301,9 +337,20 @@ class RouterLink(_Thread):
         keys: curve.CoordinatorKeys | None = None,
         heartbeat_s: float = HEARTBEAT_S,
         max_frame: int = MAX_FRAME_TO_COORDINATOR,
+        max_unread: int = MAX_UNREAD,
         log: Callable[[str], None] = _log,
     ) -> None:
         check_endpoint(bind)
+        # Backpressure state. Each counter has one writer (the thread delivers, the loop
+        # takes), so their difference is exact without a lock; _deaf is (seconds the thread
+        # did not read before the current pause, when the current pause began or None),
+        # replaced whole so that the loop never reads half an update.
+        self._max_unread = max(2, max_unread)
+        self._delivered = 0
+        self._taken = 0
+        self._paused = False
+        self._deaf: tuple[float, float | None] = (0.0, None)
+        self.pauses = 0
         super().__init__("surge-coordinator-link", bind, heartbeat_s, log)
         self._auth: curve.FleetAuthenticator | None = None
         sock = self._sock = self._ctx.socket(zmq.ROUTER)
@@ -324,7 +371,7 @@ class RouterLink(_Thread):
         self.endpoint: str = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._inbox: asyncio.Queue[Arrival | Refused] = asyncio.Queue()
         self._watched: set[bytes] = set()
-        self._arrivals: dict[bytes, float] = {}
+        self._arrivals: dict[bytes, float] = {}  # identity -> last arrival on the listening clock (now - deaf)
         self._health: dict[bytes, Heartbeat] = {}
         self._strangers: dict[bytes, float] = {}
         self._probes: collections.deque[bytes] = collections.deque()  # identities to Ping (loop appends, thread pops)
@@ -332,39 +379,78 @@ class RouterLink(_Thread):
         # than the gap between probes still counts, matched by its stamp
         self._pinged: dict[bytes, collections.deque[float]] = {}
         self._clocks: dict[bytes, ClockSample] = {}
+        self._applied: dict[bytes, tuple[str, int]] = {}  # identity -> (run_id, next seq the session expects)
+        self.duplicates = 0  # resends of applied reports, acknowledged here undecoded
         self.bad_frames = 0
         self._start()
 
     # -------------------------------------------------------------- the session's side
 
     async def recv(self) -> Arrival | Refused:
-        return await self._inbox.get()
+        got = await self._inbox.get()
+        self._took()
+        return got
 
     def recv_nowait(self) -> Arrival | Refused | None:
         """The next message if one is waiting, else None (no task, no timer: the report hot path)."""
         try:
-            return self._inbox.get_nowait()
+            got = self._inbox.get_nowait()
         except asyncio.QueueEmpty:
             return None
+        self._took()
+        return got
+
+    def _took(self) -> None:
+        self._taken += 1
+        # The thread sets _paused before it looks at _taken again (see _reading), so one of
+        # the two always sees the other's write: a paused thread is never left waiting. A
+        # paused thread delivers nothing, so the count falls one by one and passes half once:
+        # one wake-up per pause, not one per message taken.
+        if self._paused and self._delivered - self._taken == self._max_unread // 2:
+            self._queue_wake()
+
+    @property
+    def unread(self) -> int:
+        """Decoded messages delivered to the loop and not yet taken (at most ``max_unread``)."""
+        return self._delivered - self._taken
+
+    def deaf_s(self, now: float | None = None) -> float:
+        """Seconds, since the link opened, that its thread did not read the socket (backpressure)."""
+        total, since = self._deaf
+        return total if since is None else total + ((self.now() if now is None else now) - since)
 
     def send(self, identity: bytes, msg: Message) -> None:
         """Queue ``msg`` for ``identity``; a peer that is gone is noticed by its silence."""
         self._queue([identity, encode(msg)])
 
     def watch(self, identity: bytes) -> None:
-        self._arrivals.setdefault(identity, self.now())
+        now = self.now()
+        self._arrivals.setdefault(identity, now - self.deaf_s(now))
         self._watched.add(identity)
+
+    def applied(self, identity: bytes, run_id: str, next_seq: int) -> None:
+        """Every report of ``run_id`` below ``next_seq`` from this peer is applied: the thread
+        acknowledges resends of them itself, without decoding them (nor queueing them for the
+        loop). A coordinator that falls behind gets resends of what it has not acked yet, and
+        decoding each again would only put it further behind."""
+        self._applied[identity] = (run_id, next_seq)
 
     def forget(self, identity: bytes) -> None:
         self._watched.discard(identity)
+        self._applied.pop(identity, None)
         self._arrivals.pop(identity, None)
         self._health.pop(identity, None)
         self._clocks.pop(identity, None)
         self._pinged.pop(identity, None)
 
     def last_arrival(self, identity: bytes) -> float | None:
-        """When the last valid frame from a watched peer arrived (``now()`` clock)."""
-        return self._arrivals.get(identity)
+        """When the last valid frame from a watched peer arrived (``now()`` clock), moved later by
+        the time the thread has not read since then (backpressure): ``now() - last_arrival`` is
+        how long the link listened without hearing from the peer."""
+        stamp = self._arrivals.get(identity)
+        if stamp is None:
+            return None
+        return stamp + self.deaf_s()
 
     def health(self, identity: bytes) -> Heartbeat | None:
         """The last heartbeat a watched peer sent."""
@@ -402,8 +488,28 @@ class RouterLink(_Thread):
             for identity in list(self._watched):
                 self._out.append([identity, beat])
 
+    def _reading(self) -> bool:
+        if not self._paused:
+            if self._delivered - self._taken < self._max_unread:
+                return True
+            self._paused = True  # first, then look at _taken again (see _took)
+            self.pauses += 1
+            self._deaf = (self._deaf[0], self.now())
+        if self._delivered - self._taken > self._max_unread // 2:
+            return False
+        total, since = self._deaf
+        self._deaf = (total + (self.now() - since if since is not None else 0.0), None)
+        self._paused = False
+        return True
+
+    def _deliver_one(self, item: Arrival | Refused) -> None:
+        self._delivered += 1
+        self._deliver(item, self._inbox.put_nowait)  # type: ignore[arg-type]
+
     def _read_all(self) -> None:
         for _ in range(1000):  # then look at the outgoing queue and the clock again
+            if self._delivered - self._taken >= self._max_unread:
+                return  # full: the next turn stops reading (_reading)
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -415,6 +521,14 @@ class RouterLink(_Thread):
                 self._refuse(identity, peer, now, f"expected [identity, frame], got {len(frames)} frames", None)
                 continue
             raw = frames[1].bytes
+            done = self._applied.get(identity) if len(raw) > _PEEK_OVER else None
+            if done is not None and identity in self._watched:
+                head = peek_seq(raw)
+                if head is not None and head[0] == done[0] and head[1] < done[1]:
+                    self._arrivals[identity] = now - self._deaf[0]
+                    self.duplicates += 1
+                    self._out.append([identity, encode(Ack(head[0], head[1]))])
+                    continue
             try:
                 msg = decode(raw)
             except ProtocolError as exc:
@@ -422,7 +536,7 @@ class RouterLink(_Thread):
                 continue
             watched = identity in self._watched
             if watched:
-                self._arrivals[identity] = now
+                self._arrivals[identity] = now - self._deaf[0]  # reading: no pause is under way
                 if isinstance(msg, Heartbeat):
                     self._health[identity] = msg
                     continue
@@ -444,14 +558,14 @@ class RouterLink(_Thread):
                 if len(self._strangers) >= _MAX_STRANGERS:
                     self._strangers.clear()
                 self._strangers[identity] = now
-            self._deliver(Arrival(identity, peer, now, msg), self._inbox.put_nowait)  # type: ignore[arg-type]
+            self._deliver_one(Arrival(identity, peer, now, msg))
 
     def _refuse(self, identity: bytes, peer: str, now: float, reason: str, report: tuple[str, int, bool] | None) -> None:
         self.bad_frames += 1
         who = f"{peer or 'unknown address'} (identity {identity.hex()[:10]})"
         self._log(peer or "an unknown address", f"refused a frame from {who}: {reason}")
         if identity in self._watched:
-            self._deliver(Refused(identity, peer, now, reason, report), self._inbox.put_nowait)  # type: ignore[arg-type]
+            self._deliver_one(Refused(identity, peer, now, reason, report))
 
     def _write_all(self) -> None:
         while self._probes:

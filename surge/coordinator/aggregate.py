@@ -158,6 +158,10 @@ class Aggregate:
         self._complete = -1  # ticks up to this one are complete and folded
         self._vus_now = self._vus_min = self._vus_max = 0
 
+    def next_seq(self, worker: int) -> int:
+        """The lowest sequence number of ``worker``'s not yet applied."""
+        return self._next_seq[worker]
+
     def accept(self, worker: int, report: Report) -> Accepted:
         return self._take(worker, report.seq, report)
 

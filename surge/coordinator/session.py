@@ -429,6 +429,7 @@ class Session:
                     # ahead is not: its worker sends it again once the gap before it has filled.
                     if agg.accept(sender.index, msg) is not Accepted.TOO_FAR:
                         self._send(sender, Ack(run_id, msg.seq))
+                        self._chan.applied(sender.identity, run_id, agg.next_seq(sender.index))
                     if msg.aborted and stopped is None:
                         stopped = StopReason(ExitCode.SCRIPT_ABORTED, f"{sender.name}: {msg.aborted}")
                 elif isinstance(msg, Taken) and msg.run_id == run_id:

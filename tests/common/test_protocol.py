@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from surge.common import protocol
 from surge.common.errors import ProtocolError
 from surge.common.metrics import CounterSink, GaugeSink, RateSink, Sink, TrendSink
 from surge.common.protocol import (
@@ -457,3 +458,55 @@ def test_decode_of_arbitrary_maps_raises_only_protocol_error(body: dict[Any, Any
         assert str(exc)
         return
     assert type(msg) in Message.__args__  # type: ignore[attr-defined]
+
+
+@st.composite
+def _report_bodies(draw: st.DrawFn) -> dict[Any, Any]:
+    """A Report's body, valid or damaged one field (or one series, check or tick) at a time."""
+    body: dict[Any, Any] = msgpack.unpackb(encode(draw(st.just(_report()) | reports)), raw=False)
+    body.pop("v"), body.pop("k")
+    for _ in range(draw(st.integers(0, 2))):
+        key = draw(st.sampled_from([*sorted(body), "extra"]))
+        where = draw(st.integers(0, 2))
+        if where == 0 or not isinstance(body.get(key), (dict, list)) or not body[key]:
+            if draw(st.booleans()) or key not in body:
+                body[key] = draw(_json_like)
+            else:
+                del body[key]
+        elif isinstance(body[key], dict):
+            body[key][draw(st.sampled_from(sorted(body[key])))] = draw(_json_like)
+        else:
+            body[key][draw(st.integers(0, len(body[key]) - 1))] = draw(_json_like)
+    return body
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_report_bodies())
+def test_the_report_fast_path_accepts_only_what_the_walker_accepts_and_builds_the_same(body: dict[Any, Any]) -> None:
+    # decode() takes a Report through protocol._report_fast first; whatever it accepts, the
+    # generic walker must accept too, giving the same report (else the walker's refusal holds).
+    fast = protocol._report_fast(dict(body))
+    try:
+        slow = protocol._build(Report, dict(body), "Report")
+    except ProtocolError:
+        assert fast is None
+        return
+    if fast is not None:
+        _assert_same_report(fast, slow)
+        assert fast.aborted == slow.aborted and fast.vus_samples == slow.vus_samples
+        assert [type(t) for t in fast.vus_samples] == [type(t) for t in slow.vus_samples]
+
+
+def test_peek_seq_reads_a_reports_number_without_its_series() -> None:
+    assert protocol.peek_seq(encode(_report())) == (RUN_ID, 4)
+    # read only up to run_id and seq: a kind or version seen before them is checked
+    assert protocol.peek_seq(_frame({"v": PROTOCOL_VERSION, "k": "ack", "run_id": RUN_ID, "seq": 4})) is None
+    assert protocol.peek_seq(_frame({**_report_body(), "v": 2})) is None
+    assert protocol.peek_seq(_frame(_report_body(seq="4"))) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(frame=st.binary(max_size=64) | _maps().map(_frame))
+def test_peek_seq_of_anything_is_a_pair_or_none(frame: bytes) -> None:
+    got = protocol.peek_seq(frame)
+    assert got is None or (type(got[0]) is str and type(got[1]) is int)

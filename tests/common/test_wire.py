@@ -15,8 +15,10 @@ from pathlib import Path
 
 import msgpack
 import pytest
+import zmq
 
-from surge.common.protocol import PROTOCOL_VERSION, Hello, Welcome
+from surge.common.metrics import CounterSink, Sink
+from surge.common.protocol import PROTOCOL_VERSION, Ack, Heartbeat, Hello, Report, Welcome, decode, encode
 from surge.common.dealer import DealerLink
 from surge.common.wire import Arrival, LinkError, Refused, RouterLink, check_endpoint
 
@@ -170,6 +172,112 @@ def test_clock_probes_are_answered_and_measured_on_the_threads_even_while_the_lo
     offset, rtt, rounds = asyncio.run(main())
     assert rounds == 3
     assert rtt >= 0 and abs(offset) <= rtt / 2
+
+
+def test_a_blocked_coordinator_loop_bounds_its_inbox_without_losing_frames_or_judging_anyone_silent() -> None:
+    # Backpressure: a loop that does not read leaves at most max_unread decoded messages
+    # queued; the rest wait undecoded in ZeroMQ. The time the thread did not read is not
+    # silence, and once the loop reads again every frame comes, in order (the bad one as
+    # Refused with its seq), and a peer that then says nothing does become silent.
+    async def main() -> None:
+        router = RouterLink("tcp://127.0.0.1:*", max_unread=8)
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(router.endpoint)
+        try:
+            dealer.send(encode(_hello()))
+            got = await asyncio.wait_for(router.recv(), 10)
+            assert isinstance(got, Arrival)
+            ident = got.identity
+            router.watch(ident)
+            n, bad_seq = 400, 200
+            for seq in range(1, n + 1):
+                if seq == bad_seq:
+                    bad = {"v": PROTOCOL_VERSION, "k": "report", "run_id": "r", "seq": seq, "elapsed_s": 1.0,
+                           "series": {"x": ["counter", [float("nan")]]}, "checks": {}}
+                    dealer.send(msgpack.packb(bad))
+                else:
+                    dealer.send(encode(Report("r", seq, 1.0, {}, {})))
+            # The loop is blocked (as by a long merge) while the worker goes on beating.
+            blocked_from = time.monotonic()
+            deadline = blocked_from + 10
+            while router.pauses == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert router.pauses >= 1
+            for _ in range(15):
+                dealer.send(encode(Heartbeat()))
+                time.sleep(0.1)
+                assert router.unread <= 8
+            blocked = time.monotonic() - blocked_from
+            last = router.last_arrival(ident)
+            assert last is not None
+            assert router.now() - last < blocked  # the link was deaf, not the worker silent
+            seqs: list[int] = []
+            refused: list[Refused] = []
+            while len(seqs) + len(refused) < n:
+                item = await asyncio.wait_for(router.recv(), 10)
+                assert router.unread <= 8
+                if isinstance(item, Refused):
+                    refused.append(item)
+                elif isinstance(item.msg, Report):
+                    seqs.append(item.msg.seq)
+            assert seqs == [s for s in range(1, n + 1) if s != bad_seq]
+            assert [r.report for r in refused] == [("r", bad_seq, False)]
+            # Reading again: a peer that says nothing more is silent, in listening time.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                last = router.last_arrival(ident)
+                assert last is not None
+                if router.now() - last > 0.5:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("a peer that stopped sending never became silent")
+        finally:
+            dealer.close()
+            ctx.term()
+            router.close()
+
+    asyncio.run(main())
+
+
+def test_a_resend_of_an_applied_report_is_acknowledged_by_the_thread_without_reaching_the_loop() -> None:
+    async def main() -> tuple[list[int], list[tuple[str, int]], int]:
+        router = RouterLink("tcp://127.0.0.1:*")
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(router.endpoint)
+        try:
+            dealer.send(encode(_hello()))
+            got = await asyncio.wait_for(router.recv(), 10)
+            assert isinstance(got, Arrival)
+            router.watch(got.identity)
+            router.applied(got.identity, "r", 3)  # the session has applied seqs 1 and 2
+            series: dict[str, Sink] = {f"c{i}": CounterSink(1.0) for i in range(400)}  # a report-sized frame
+            for seq in (2, 1, 3):
+                dealer.send(encode(Report("r", seq, 1.0, series, {})))
+            dealer.send(encode(Report("other-run", 1, 1.0, series, {})))
+            delivered: list[int] = []
+            while len(delivered) < 2:
+                item = await asyncio.wait_for(router.recv(), 10)
+                assert isinstance(item, Arrival) and isinstance(item.msg, Report)
+                delivered.append(item.msg.seq)
+            acks: list[tuple[str, int]] = []
+            while len(acks) < 2 and dealer.poll(10_000):
+                msg = decode(dealer.recv())
+                if isinstance(msg, Ack):
+                    acks.append((msg.run_id, msg.seq))
+            return delivered, acks, router.duplicates
+        finally:
+            dealer.close()
+            ctx.term()
+            router.close()
+
+    delivered, acks, duplicates = asyncio.run(main())
+    assert delivered == [3, 1]  # seq 3 of run r, and the other run's seq 1
+    assert acks == [("r", 2), ("r", 1)] and duplicates == 2
 
 
 def test_a_round_trip_longer_than_the_gap_between_probes_still_counts() -> None:
