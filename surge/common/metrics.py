@@ -99,8 +99,28 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         _builtin("surge_dropped_samples", _C),
         # exceptions raised by the scenario's code, each ending one iteration (surge/worker/vu.py)
         _builtin("surge_script_errors", _C),
+        # surge's own: failed requests by kind, one series per (status, error_code) as
+        # ``surge_http_failures{status:503,error_code:1503}`` (at most MAX_FAILURE_KINDS per worker,
+        # the rest under ``{status:other}``), for the timeline's "failures over time" charts.
+        _builtin("surge_http_failures", _C),
     )
 }
+
+# Metrics surge records for its own outputs (the timeline, the HTML report), not for the
+# end-of-test summary: they are left out of the summary data (a threshold may still name one).
+INTERNAL_METRICS = frozenset({"surge_http_failures"})
+
+# Distinct (status, error_code) series one worker's recorder keeps before it lumps the rest
+# together: a target that answers with many statuses cannot grow the reports without bound.
+MAX_FAILURE_KINDS = 32
+
+
+def failure_kind_key(status: int, error_code: int) -> str:
+    """The ``surge_http_failures`` series key of one kind of failed request."""
+    return f"surge_http_failures{{status:{status},error_code:{error_code}}}"
+
+
+FAILURE_KIND_OTHER = "surge_http_failures{status:other}"
 
 # Gauges whose fleet value is the sum of every worker's latest value (each worker runs its
 # share of the VUs), not the latest value written by any one of them.

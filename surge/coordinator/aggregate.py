@@ -53,6 +53,7 @@ no data, so that the reports after it are not held back forever.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from itertools import compress
@@ -131,8 +132,12 @@ class WorkerFigures:
 class Aggregate:
     """The fleet's sinks and checks, and O(1) per worker (see the module docstring)."""
 
-    def __init__(self, n_workers: int, tracked_counters: frozenset[str] = frozenset()) -> None:
+    def __init__(self, n_workers: int, tracked_counters: frozenset[str] = frozenset(),
+                 on_apply: Callable[[int, Report], None] | None = None) -> None:
         self.n_workers = n_workers
+        # Told of every report as it is applied (in each worker's sequence order, each once):
+        # the session's timeline of interval points (surge/results/timeline.py).
+        self._on_apply = on_apply
         self._next_seq = [1] * n_workers
         self._buffer: list[dict[int, Report | _Skipped]] = [{} for _ in range(n_workers)]
         self._fleet: dict[str, Sink] = {}  # every series but the fleet-summed gauges
@@ -233,6 +238,8 @@ class Aggregate:
             self.finished[worker] = True
         self._add_vus_samples(worker, report.vus_samples)
         self.applied_reports += 1
+        if self._on_apply is not None:
+            self._on_apply(worker, report)
 
     def _merge_gauge(self, key: str, into: GaugeSink, other: GaugeSink, worker: int) -> None:
         """Latest ``at_s`` wins; a tie goes to the higher worker index, or to the later report of one."""

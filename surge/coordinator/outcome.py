@@ -13,6 +13,7 @@ from surge.common.clock import ClockSample
 from surge.common.errors import ExitCode
 from surge.common.metrics import Sink
 from surge.coordinator.aggregate import Aggregate
+from surge.results.timeline import Timeline
 
 # Called every tick with the elapsed time and a function that merges the fleet's sinks (a
 # copy of every series of every worker: call it only when the answer is needed); returns a
@@ -61,3 +62,4 @@ class SessionResult:
     clocks: list[ClockSample | None] = field(default_factory=list)  # per worker, in index order: its clock offset
     internal_series: frozenset[str] = frozenset()  # tracked for the session's own use, not for the summary
     capacities: list[int] = field(default_factory=list)  # per worker, in index order: its processes
+    timeline: Timeline | None = None  # the run's interval points (surge/results/timeline.py)

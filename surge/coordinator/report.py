@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from surge.common.errors import ExitCode, ScriptError
-from surge.common.metrics import RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
+from surge.common.metrics import INTERNAL_METRICS, RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
 from surge.coordinator.prepare import Prepared
 from surge.coordinator.outcome import SessionResult
 from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
@@ -132,10 +132,14 @@ def report(
 ) -> Outcome:
     """Judge the run, print or hand over the summary, write exports; return the outcome."""
     # merged once, for the summary and the warning; what the session tracked for itself is not shown
-    series = {k: v for k, v in result.aggregate.series().items() if k not in result.internal_series}
+    series = {k: v for k, v in result.aggregate.series().items()
+              if k not in result.internal_series and parse_series_name(k).metric not in INTERNAL_METRICS}
     data, verdicts = summarize(prepared, result, series, is_tty=stdout.isatty())
     workers = worker_entries(result)
     data["state"]["workers"] = workers
+    if result.timeline is not None:
+        # surge's own key beside k6's: the run over time, for `surge report` and the outputs
+        data["timeline"] = result.timeline.to_json()
     warning = saturation_warning(series)
     if warning is not None:
         data["state"]["generatorSaturated"] = True

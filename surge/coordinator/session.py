@@ -60,6 +60,7 @@ from surge.coordinator.aggregate import Accepted, Aggregate
 from surge.coordinator.outcome import LostWorker, SessionResult, StopReason, Watchdog
 from surge.coordinator.handover import Handovers
 from surge.coordinator.takeover import COUNTED, iterations_key
+from surge.results.timeline import Timeline
 
 TICK_S = 1.0
 STALL_WARN_S = 2.0  # a worker whose loop has not run this long is named, with the line that holds it
@@ -70,6 +71,8 @@ CLOCK_ROUNDS = 5  # Ping/Pong round trips per worker before Start (the shortest 
 CLOCK_GAP_S = 0.02  # between two rounds
 CLOCK_WAIT_S = 1.0  # at most, for the answers: a worker that never answers starts on receipt
 MAX_REASONS = 100  # rejected reports named per worker (the count is in the aggregate's skipped)
+# Broken down per scenario for the live view and the report, when a run has several.
+SCENARIO_SERIES = ("http_reqs", "http_req_duration", "http_req_failed", "iterations")
 MAX_CAPACITY = 1024  # processes behind one member (surge worker --processes N), as surge run's -w
 
 @dataclass
@@ -112,6 +115,8 @@ class Session:
         self._stop_requested: StopReason | None = None
         self._limited = LogLimiter(_log)
         self._busy_told: dict[bytes, float] = {}
+        # The current (or last) run's interval points, for live views to read while it plays.
+        self.timeline: Timeline | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -283,7 +288,13 @@ class Session:
             # How many iterations each worker completed, per iteration-counting scenario: what
             # a lost one still owed is what it was planned minus what it reported done.
             tracked = frozenset(iterations_key(sl.name) for sls in slices for sl in sls if sl.executor in COUNTED)
-        internal = tracked - set(submetrics)
+        # Per scenario, when there is more than one, what the live view and the report break
+        # down by scenario (each is a sub-metric the workers record beside the others).
+        scenarios = sorted({sl.name for sls in slices for sl in sls})
+        per_scenario = frozenset(
+            f"{metric}{{scenario:{name}}}" for name in scenarios if len(scenarios) > 1 for metric in SCENARIO_SERIES
+        )
+        internal = (tracked | per_scenario) - set(submetrics)
         submetrics = [*submetrics, *sorted(internal)]
         for peer in peers:
             self._send(
@@ -296,7 +307,14 @@ class Session:
         data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""
 
         clocks = await self._sync_clocks(peers)
-        agg = Aggregate(len(peers), tracked_counters=tracked)
+        timeline = self.timeline = Timeline(report_interval_s, max_duration_s, [p.name for p in peers])
+
+        def applied(worker: int, report: Report) -> None:
+            timeline.add(worker, report.elapsed_s, report.series, report.vus_samples)
+            if report.final:
+                timeline.retire(worker)
+
+        agg = Aggregate(len(peers), tracked_counters=tracked, on_apply=applied)
         # One start instant for the fleet, on each worker's own clock (surge/common/clock.py).
         lead = start_lead_s(clocks)
         start = self._chan.now() + lead
@@ -320,6 +338,7 @@ class Session:
             at_s = self._loop.time() - t0
             agg.finished[i] = True
             lost_idx.add(i)
+            timeline.retire(i)
             self._send(p, Stop(run_id, "this worker was declared lost"))  # if it is alive, it hears this first
             self._chan.forget(p.identity)
             left = ledger.lost(i)
@@ -453,10 +472,11 @@ class Session:
                 stopped = stopped or failed
         finally:
             duration = (load_ended if load_ended is not None else self._loop.time()) - t0
+            timeline.finish()
             if self._dismiss:
                 self.dismiss("run finished")
         return SessionResult(agg, duration, stopped, [p.name for p in peers], lost, rejected, clocks, internal,
-                             [p.capacity for p in peers])
+                             [p.capacity for p in peers], timeline)
 
     async def _sync_clocks(self, peers: list[_Peer]) -> list[ClockSample | None]:
         """``CLOCK_ROUNDS`` Ping/Pong round trips with every worker (their links stamp them)."""

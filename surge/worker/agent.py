@@ -25,6 +25,7 @@ for the next run instead of leaving (under honcho, one process leaving stops the
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import sys
@@ -363,8 +364,22 @@ class Agent:
             self._exit = 0 if self._exit is None else self._exit
 
     async def _report_every(self, interval_s: float) -> None:
+        # At whole multiples of the interval after the plan's time 0 (not every interval after
+        # the last report, which drifts by each wake-up's lateness): the k-th report covers the
+        # k-th interval on the fleet's shared timeline, so the coordinator's interval points
+        # (surge/results/timeline.py) line up across workers however long the run. A loop that
+        # stalled past an instant reports at the next one.
+        last_k = 0
         while True:
-            await asyncio.sleep(interval_s)
+            run = self._run
+            t0 = run.started_at if run is not None else None
+            if t0 is None:  # before the start instant: nothing is recorded yet
+                await asyncio.sleep(interval_s)
+            else:
+                now = self._loop.time()
+                # a wake-up a little early must not make two reports of one instant
+                k = last_k = max(math.floor((now - t0) / interval_s) + 1, last_k + 1)
+                await asyncio.sleep(t0 + k * interval_s - now)
             try:
                 self._send_report(final=False)
             except Exception as exc:  # noqa: BLE001 - the reporter must outlive any one bad flush

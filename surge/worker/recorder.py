@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING
 from surge.common import api
 from surge.common.metrics import (
     BUILTIN_METRICS,
+    FAILURE_KIND_OTHER,
+    MAX_FAILURE_KINDS,
     CounterSink,
     GaugeSink,
     MetricDef,
@@ -48,6 +50,7 @@ from surge.common.metrics import (
     SeriesName,
     Sink,
     TrendSink,
+    failure_kind_key,
     parse_series_name,
 )
 from surge.common.sketch import Sketch
@@ -109,6 +112,7 @@ class Recorder:
         self._http_lists = [self._trends.setdefault(name, []) for name in _HTTP_TRENDS]
         self._counters.update(http_reqs=0.0, data_sent=0.0, data_received=0.0)
         self._failed = self._rates.setdefault("http_req_failed", [0, 0])
+        self._failure_keys: dict[tuple[int, int], str] = {}  # (status, error_code) -> its series key
 
     # ------------------------------------------------------------------ samples
 
@@ -203,10 +207,23 @@ class Recorder:
         c["data_sent"] += resp.bytes_sent
         c["data_received"] += resp.bytes_received
         failed = self._failed
-        failed[0] += not resp.expected
         failed[1] += 1
+        if not resp.expected:
+            failed[0] += 1
+            self._count_failure(resp.status, resp.error_code)
         if self._http_subs:
             self._record_http_subs(resp, tags)
+
+    def _count_failure(self, status: int, error_code: int) -> None:
+        """One failed request under its kind (``surge_http_failures{status:..,error_code:..}``)."""
+        kinds = self._failure_keys
+        key = kinds.get((status, error_code))
+        if key is None:
+            key = FAILURE_KIND_OTHER
+            if len(kinds) < MAX_FAILURE_KINDS:
+                key = kinds[(status, error_code)] = failure_kind_key(status, error_code)
+        c = self._counters
+        c[key] = c.get(key, 0.0) + 1.0
 
     def _record_http_subs(self, resp: Response, tags: Mapping[str, str] | None) -> None:
         all_tags = {

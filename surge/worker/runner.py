@@ -184,6 +184,11 @@ class WorkerRun:
     def elapsed_s(self) -> float:
         return self._elapsed()
 
+    @property
+    def started_at(self) -> float | None:
+        """The plan's time 0 on the loop clock, once play() has reached it; None before."""
+        return self._t0
+
     async def play(self, at: float = 0.0) -> None:
         """Run every slice from ``at`` (loop clock; 0: now); return when all are done (or stopped).
 

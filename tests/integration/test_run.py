@@ -52,6 +52,12 @@ def test_seed_scenario_passes_and_every_request_is_counted(target: Target, tmp_p
     assert "✓ { scenario:purchase }" in res.stdout  # text_summary marks the passing sub-metric
     written = json.loads((tmp_path / "results" / "ticket-purchase-results.json").read_text())
     assert written["metrics"]["http_reqs"]["values"]["count"] == served["requests"]
+    # the run over time: every request in exactly one interval point, 200 ms apart
+    tl = data["timeline"]
+    assert sum(tl["series"]["http_reqs"]["values"]["count"]) == served["requests"]
+    assert tl["bucketS"] == 0.2 and all(round(b - a, 6) == 0.2 for a, b in zip(tl["t"], tl["t"][1:]))
+    assert max(v for v in tl["vus"] if v is not None) == 10
+    assert [w for w in tl["workers"]["names"]] == [w["name"] for w in workers]
 
 
 def test_an_impossible_threshold_exits_99(target: Target, tmp_path: Path) -> None:
@@ -107,6 +113,13 @@ def test_a_failing_target_is_counted_not_a_crash(error_target: Target, tmp_path:
     checks = {c["name"]: c for c in _summary(export)["root_group"]["checks"]}
     assert checks["refused is status 0"]["fails"] == 0 and checks["refused is status 0"]["passes"] > 0
     assert checks["is 500"]["passes"] == served["requests"]
+    # failures over time by kind: the target's 500s and the refused connections (status 0)
+    series = _summary(export)["timeline"]["series"]
+    kinds = {k: sum(v["values"]["count"]) for k, v in series.items() if k.startswith("surge_http_failures")}
+    assert kinds["surge_http_failures{status:500,error_code:1500}"] == served["requests"]
+    assert sum(kinds.values()) == failed["passes"]
+    assert any(k.startswith("surge_http_failures{status:0,") for k in kinds)
+    assert not any(k.startswith("surge_http_failures") for k in m)  # surge's own: not in the summary
 
 
 def test_abort_on_fail_stops_the_run_early(error_target: Target, tmp_path: Path) -> None:
@@ -129,6 +142,12 @@ def test_two_scenarios_get_fleet_unique_vu_ids(target: Target, tmp_path: Path) -
     assert m["http_reqs{scenario:ramp}"]["values"]["count"] + m["http_reqs{scenario:steady}"]["values"]["count"] \
         == m["http_reqs"]["values"]["count"] == target.stats()["requests"]
     assert m["vus_max"]["values"]["value"] == 5 + 3
+    # broken down per scenario over time, though no threshold names iterations{scenario:...}
+    data = _summary(export)
+    series = data["timeline"]["series"]
+    for name in ("ramp", "steady"):
+        assert sum(series[f"http_reqs{{scenario:{name}}}"]["values"]["count"]) == m[f"http_reqs{{scenario:{name}}}"]["values"]["count"]
+        assert f"iterations{{scenario:{name}}}" in series and f"iterations{{scenario:{name}}}" not in m
 
 
 def test_sigint_stops_the_run_reports_and_exits_105(target: Target, tmp_path: Path) -> None:

@@ -130,3 +130,27 @@ def test_flush_filters_non_finite_values_that_bypassed_add() -> None:
     assert isinstance(series["http_reqs"], CounterSink) and series["http_reqs"].total == 2
     dropped = series["surge_dropped_samples"]
     assert isinstance(dropped, CounterSink) and dropped.total == 2
+
+
+def test_failed_requests_are_counted_by_kind_and_the_kinds_are_bounded() -> None:
+    from surge.common.metrics import FAILURE_KIND_OTHER, MAX_FAILURE_KINDS, failure_kind_key
+
+    rec = Recorder(clock=lambda: 0.0, metric_defs=DEFS)
+    ok = _resp(200, 5.0)
+    ok.expected = True
+    rec.record_http(ok, None)
+    for status in range(400, 400 + MAX_FAILURE_KINDS + 3):  # more kinds than a worker keeps
+        r = _resp(status, 5.0)
+        r.expected, r.error_code = False, 1000 + status
+        rec.record_http(r, None)
+        rec.record_http(r, None)
+    refused = _resp(0, 1.0)
+    refused.expected, refused.error_code = False, 1212
+    rec.record_http(refused, None)  # a new kind, past the bound: lumped with the rest
+    series, _ = rec.flush()
+    kinds = {k: s.total for k, s in series.items() if k.startswith("surge_http_failures") and isinstance(s, CounterSink)}
+    assert kinds[failure_kind_key(400, 1400)] == 2
+    assert len(kinds) == MAX_FAILURE_KINDS + 1
+    assert kinds[FAILURE_KIND_OTHER] == 3 * 2 + 1
+    assert sum(kinds.values()) == series["http_req_failed"].passes  # type: ignore[union-attr]
+    assert failure_kind_key(200, 0) not in kinds  # an expected response is no failure
