@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from surge.common import api
 from surge.common.durations import format_duration
@@ -30,7 +31,9 @@ from surge.coordinator.prepare import Prepared, prepare
 from surge.coordinator.report import Outcome, report
 from surge.coordinator.outcome import StopReason, Watchdog
 from surge.coordinator.session import Session
+from surge.results.live import LiveSnapshot, LiveView
 from surge.results.thresholds import abort_verdict, evaluate
+from surge.results.timeline import TimelineData
 
 DEMO_ANON_KEY = "surge-demo-anon-key"
 
@@ -72,15 +75,38 @@ def _demo_stats(url: str) -> dict[str, object] | None:
         return None
 
 
-def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float) -> Watchdog:
+def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
+    """The live outputs this run asked for (each reads one snapshot a second)."""
+    views: list[LiveView] = []
+    return views
+
+
+def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float, session: Session, views: list[LiveView]) -> Watchdog:
     abortable = [mt for mt in prepared.thresholds if any(t.abort_on_fail for t in mt.thresholds)]
     last_progress = [0.0]
 
+    def show(elapsed_s: float, series: dict[str, Sink]) -> None:
+        timeline = session.timeline
+        snapshot = LiveSnapshot(
+            elapsed_s=elapsed_s, max_duration_s=max_s, series=series,
+            timeline=timeline.data() if timeline is not None else TimelineData(cfg.report_interval_s, cfg.report_interval_s, (), {}, ()),
+            verdicts=evaluate(prepared.thresholds, series, elapsed_s), options=prepared.options,
+            workers=tuple(timeline.worker_names) if timeline is not None else (),
+        )
+        for view in list(views):
+            try:
+                view.update(snapshot)
+            except Exception as exc:  # noqa: BLE001 - a live view must never be what breaks the run
+                views.remove(view)
+                print(f"surge: {type(view).__name__} switched off: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
     def watch(elapsed_s: float, merged: Callable[[], dict[str, Sink]]) -> StopReason | None:
         progress_due = not cfg.quiet and elapsed_s - last_progress[0] >= 5.0
-        if not progress_due and not abortable:
+        if not progress_due and not abortable and not views:
             return None
         series = merged()
+        if views:
+            show(elapsed_s, series)
         if progress_due:
             last_progress[0] = elapsed_s
             vus = series.get("vus")
@@ -104,6 +130,15 @@ def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float) -> Watchdog:
         )
 
     return watch
+
+
+def _close_views(views: list[LiveView], summary: dict[str, Any] | None) -> None:
+    for view in views:
+        try:
+            view.close(summary)
+        except Exception as exc:  # noqa: BLE001 - as in update: the run's outcome stands
+            print(f"surge: {type(view).__name__} did not close cleanly: {type(exc).__name__}: {exc}", file=sys.stderr,
+                  flush=True)
 
 
 def _coordinator_keys(cfg: RunConfig) -> CoordinatorKeys | None:
@@ -134,9 +169,12 @@ async def run_test(cfg: RunConfig) -> Outcome:
     procs = []
     chan: RouterLink | None = None
     session: Session | None = None
+    views: list[LiveView] = []
+    summary: dict[str, Any] | None = None
     try:
         keys = _coordinator_keys(cfg)
         prepared = prepare(cfg.scenario, cfg.env, cfg.overrides)  # 104/107 here: nothing has been sent yet
+        views = _views(cfg, prepared)  # a port already taken fails here too, before any load
         chan = RouterLink(cfg.bind, keys=keys)
         if cfg.spawn_workers:
             procs = spawn_workers(
@@ -189,7 +227,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 submetrics=prepared.submetrics,
                 report_interval_s=cfg.report_interval_s,
                 max_duration_s=options.max_duration_s(),
-                watchdog=_watchdog(prepared, cfg, options.max_duration_s()),
+                watchdog=_watchdog(prepared, cfg, options.max_duration_s(), session, views),
                 http_transport=cfg.http_transport,
                 setup=prepared.has_setup and not cfg.no_setup,
                 teardown=prepared.has_teardown and not cfg.no_teardown,
@@ -202,12 +240,14 @@ async def run_test(cfg: RunConfig) -> Outcome:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         outcome = report(prepared, result, summary_export=cfg.summary_export)
+        summary = outcome.data
         if target is not None:
             stats = _demo_stats(target.url)
             if stats is not None:
                 _say(cfg, f"demo target counted {stats.get('requests')} requests")
         return outcome
     finally:
+        _close_views(views, summary)
         if session is not None and cfg.spawn_workers:
             session.dismiss("the coordinator is leaving")
         if chan is not None:

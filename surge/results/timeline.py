@@ -293,6 +293,11 @@ class Timeline:
     def points(self) -> Sequence[Point]:
         return self._points
 
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        """The workers with a request series of their own (the first MAX_WORKER_SERIES)."""
+        return self._names
+
     def data(self) -> TimelineData:
         """The closed points so far, with what each series is (a snapshot for outputs to read)."""
         return TimelineData(self.interval_s, self.bucket_s, tuple(self._points), dict(self._types), self._names)
