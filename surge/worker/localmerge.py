@@ -51,6 +51,8 @@ class MachineMerge:
         self.skipped = [0] * n  # reports that did not validate, per process
         self.aborted = ""
         self._elapsed_s = 0.0
+        self._at_s = [0.0] * n  # per process, the elapsed_s of its latest applied report
+        self._sent_s = 0.0  # the elapsed_s of the last report taken
         self._series: list[dict[str, Sink]] = [{} for _ in range(n)]  # per process, since the last take
         self._checks: list[dict[str, tuple[int, int]]] = [{} for _ in range(n)]
         # FLEET_SUMMED_GAUGES: each process's latest gauge (cumulative), and which changed since the last take
@@ -94,6 +96,7 @@ class MachineMerge:
         report = item
         self.reports[process] += 1
         self._elapsed_s = max(self._elapsed_s, report.elapsed_s)
+        self._at_s[process] = max(self._at_s[process], report.elapsed_s)
         series = self._series[process]
         for key, sink in report.series.items():
             if key in FLEET_SUMMED_GAUGES and isinstance(sink, GaugeSink):
@@ -138,6 +141,19 @@ class MachineMerge:
             self._samples.append((tick, self._tick_sums.pop(tick)))
         self._complete = frontier
 
+    def interval_complete(self, interval_s: float) -> bool:
+        """Every process still playing has reported an interval the last take did not carry.
+
+        Processes report at whole multiples of the interval after the shared start; once each
+        has sent its next one, the machine's report for that interval is whole and goes up at
+        once, so the coordinator's timeline (one point per interval) gets each interval in one
+        report instead of split across two.
+        """
+        if not self.has_data:
+            return False
+        edge = self._sent_s + interval_s / 2
+        return all(done or at > edge for at, done in zip(self._at_s, self.finished))
+
     # ------------------------------------------------------------------ out
 
     def take(self, run_id: str) -> Report:
@@ -162,6 +178,7 @@ class MachineMerge:
                 p0, f0 = checks.get(name, (0, 0))
                 checks[name] = (p0 + p, f0 + f)
         samples, self._samples = self._samples, []
+        self._sent_s = self._elapsed_s
         self._series = [{} for _ in range(self.n)]
         self._checks = [{} for _ in range(self.n)]
         return Report(run_id, 0, self._elapsed_s, series, checks, self.all_final, self.aborted, samples)

@@ -523,6 +523,11 @@ class Machine:
                 self._to(p, Ack(run.run_id, msg.seq))  # its data lives in the merge, then in our outbox
             if (merge.aborted and not self._aborted_sent) or (merge.all_final and not self._final_sent):
                 self._report()  # an abort goes up at once, and so does the end of the machine's share
+            elif self._started and not self._final_sent and merge.interval_complete(run.report_interval_s):
+                # every process's report of this interval is in: up it goes, whole; the tick's
+                # deadline is pushed back, as a fallback for a process that stopped reporting
+                self._report()
+                self._next_report_at = self._loop.time() + run.report_interval_s * 1.5
         elif isinstance(msg, Ready):
             p.ready = True
             if all(q.ready for q in self._procs) and not self._ready_sent:

@@ -76,6 +76,9 @@ def test_one_machine_of_two_processes_is_one_member_and_counts_every_request(tar
         assert err.count(" joined from ") == 1 and "worker m1 joined from 127.0.0.1 with 2 processes (1 of 1)" in err
         assert "1 worker(s) (2 processes)" in err
         assert "lostWorkers" not in data["state"]
+        # the machine's timeline: every request in one 500 ms point, none lost in the relay
+        tl = data["timeline"]
+        assert tl["bucketS"] == 0.5 and sum(tl["series"]["http_reqs"]["values"]["count"]) == target.stats()["requests"]
     finally:
         stop(coord, machine)
 

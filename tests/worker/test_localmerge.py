@@ -197,3 +197,20 @@ def test_each_process_gets_the_slices_of_its_member_and_only_process_0_the_lifec
     assert [run.lifecycle for run in runs] == [True, False, False]
     assert not any(run.lifecycle for run in process_runs(Run("r", {}, "m", {}, slices, [], 1.0), 3))
     assert slices_of(slices, 5) == []  # a takeover for a process with nothing of it: nothing sent
+
+
+def test_an_interval_goes_up_once_every_playing_process_has_reported_it() -> None:
+    m = MachineMerge(3)
+    assert not m.interval_complete(1.0)  # nothing yet
+    m.accept(0, _report(1, reqs=1))  # elapsed 1.0
+    m.accept(1, _report(1, reqs=1))
+    assert not m.interval_complete(1.0)  # process 2's interval 1 is not in
+    m.accept(2, _report(1, reqs=1))
+    assert m.interval_complete(1.0)
+    assert _reqs(m.take(RUN)) == 3
+    assert not m.interval_complete(1.0)  # taken: the next interval is not complete yet
+    m.accept(0, _report(2, reqs=1))
+    m.accept(1, _report(2, reqs=1, final=True))  # done: no longer waited for
+    assert not m.interval_complete(1.0)
+    m.accept(2, _report(2, reqs=1))
+    assert m.interval_complete(1.0)
