@@ -308,13 +308,7 @@ class Session:
 
         clocks = await self._sync_clocks(peers)
         timeline = self.timeline = Timeline(report_interval_s, max_duration_s, [p.name for p in peers])
-
-        def applied(worker: int, report: Report) -> None:
-            timeline.add(worker, report.elapsed_s, report.series, report.vus_samples)
-            if report.final:
-                timeline.retire(worker)
-
-        agg = Aggregate(len(peers), tracked_counters=tracked, on_apply=applied)
+        agg = Aggregate(len(peers), tracked_counters=tracked, timeline=timeline)
         # One start instant for the fleet, on each worker's own clock (surge/common/clock.py).
         lead = start_lead_s(clocks)
         start = self._chan.now() + lead

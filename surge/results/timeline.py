@@ -43,7 +43,7 @@ A value is ``null`` in an interval where the series had no data.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +186,9 @@ class Timeline:
         self._frontier = 0 if workers else math.inf
         self._newest = 0
         self._vus: dict[int, int] = {}  # tick (whole seconds) -> fleet sum of samples
+        # Told of each bucket's sinks as it closes, before they are dropped (the aggregate
+        # takes its trends into the fleet's from there).
+        self.on_close: Callable[[Mapping[str, Sink]], None] | None = None
 
     # ------------------------------------------------------------------ feeding
 
@@ -263,6 +266,8 @@ class Timeline:
         for empty in range(self._closed_through + 1, b):
             self._points.append(Point(empty * self.bucket_s, self._vus_at(empty), {}, ()))
         bucket = self._open.pop(b)
+        if self.on_close is not None:
+            self.on_close(bucket.sinks)
         values = {key: _stats(sink, self.bucket_s) for key, sink in bucket.sinks.items()}
         reqs = tuple(bucket.worker_requests.get(i, 0.0) for i in range(len(self._names)))
         self._points.append(Point(b * self.bucket_s, self._vus_at(b), values, reqs))
@@ -288,6 +293,15 @@ class Timeline:
             self._close(min(self._open))
 
     # ------------------------------------------------------------------ reading
+
+    def open_trends(self) -> dict[str, list[TrendSink]]:
+        """The trend sinks of the buckets not closed yet, per key, oldest first."""
+        out: dict[str, list[TrendSink]] = {}
+        for b in sorted(self._open):
+            for key, sink in self._open[b].sinks.items():
+                if isinstance(sink, TrendSink):
+                    out.setdefault(key, []).append(sink)
+        return out
 
     @property
     def points(self) -> Sequence[Point]:

@@ -16,6 +16,7 @@ from surge.common.errors import ProtocolError
 from surge.common.protocol import Report, decode, encode, peek_report
 from surge.common.sketch import MERGE_BATCH, Sketch
 from surge.coordinator.aggregate import MAX_AHEAD, Accepted, Aggregate
+from surge.results.timeline import Timeline
 
 RUN = "run-1"
 
@@ -200,6 +201,42 @@ def test_any_arrival_order_with_duplicates_gives_the_same_counts_and_equally_acc
         assert duration.sketch.total == pytest.approx(float(samples.sum()), rel=1e-12)
         for q in (0.5, 0.9, 0.95, 0.99):
             assert _within_rank(duration.sketch.quantile(q), samples, q)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=_arrivals(), read=st.booleans())
+def test_with_a_timeline_the_fleet_series_are_the_same_at_every_step(
+    case: tuple[list[int], list[tuple[int, int]]], read: bool,
+) -> None:
+    """Trends then reach the fleet bucket by bucket (one merge per report); series() adds the open buckets.
+
+    So at every step, read or not, the fleet's series hold exactly what they would without a
+    timeline (trends: count, min, max exactly; the percentiles within the digest's accuracy).
+    """
+    n_reports, arrivals = case
+    plain = Aggregate(len(n_reports))
+    timeline = Timeline(1.0, 60.0, [f"w{i}" for i in range(len(n_reports))])
+    with_tl = Aggregate(len(n_reports), timeline=timeline)
+    for worker, seq in arrivals:
+        report = _generated(worker, seq, seq == n_reports[worker])
+        plain.accept(worker, report)
+        with_tl.accept(worker, report)
+        if read:
+            assert _exact(with_tl.series()) == _exact(plain.series())
+    assert _exact(with_tl.series()) == _exact(plain.series())
+    timeline.finish()  # every bucket closed: the trends are all in the fleet's own sinks now
+    got = with_tl.series()
+    assert _exact(got) == _exact(plain.series())
+    assert timeline.open_trends() == {}
+    samples = np.concatenate([_samples(w, seq) for w, n in enumerate(n_reports) for seq in range(1, n + 1)])
+    duration = got["http_req_duration"]
+    assert isinstance(duration, TrendSink)
+    if len(samples):
+        for q in (0.5, 0.95, 0.99):
+            assert _within_rank(duration.sketch.quantile(q), samples, q)
+    # and the timeline's points hold every request, once
+    assert sum(p.values.get("http_reqs", {}).get("count", 0.0) for p in timeline.points) == \
+        got["http_reqs"].total  # type: ignore[union-attr]
 
 
 def test_one_workers_reports_in_any_arrival_order_give_the_same_bits() -> None:
