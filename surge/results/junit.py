@@ -82,7 +82,7 @@ def junit_xml(verdicts: Sequence[Verdict], *, suite: str, duration_s: float,
         type_, contains = metrics.get(metric, ("", "default"))
         message = f"{observed_text(v, contains, type_)}, expected {v.source}"
         failure = ET.SubElement(case, "failure", {"type": "threshold", "message": message})
-        why = " (abortOnFail: the run was stopped)" if v.abort_on_fail else ""
+        why = " (abortOnFail)" if v.abort_on_fail else ""
         failure.text = f"threshold {v.source} on {v.key} crossed: {message}{why}"
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

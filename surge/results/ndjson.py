@@ -138,7 +138,9 @@ def _series_order(key: str) -> tuple[str, int, str]:
 def interval_rows(point: Point, types: Mapping[str, str]) -> Iterator[IntervalRow]:
     """The rows of one interval point: ``vus`` first, then every series with data, by metric name.
 
-    A series whose value is not a finite number (no data) is left out.
+    A series whose value is not a finite number (no data) is left out, and so is a counter
+    that counted nothing in the interval (k6 writes no sample then; and the saved timeline's
+    columns hold 0 for it, so live points and points read back give the same rows).
     """
     if point.vus is not None:
         yield IntervalRow("vus", (), "gauge", point.t_s, float(point.vus), {"value": float(point.vus)})
@@ -148,7 +150,7 @@ def interval_rows(point: Point, types: Mapping[str, str]) -> Iterator[IntervalRo
             continue
         stats = point.values[key]
         value = stats.get(VALUE_STAT[type_], math.nan)
-        if not math.isfinite(value):
+        if not math.isfinite(value) or (type_ == "counter" and value == 0):
             continue
         sn = parse_series_name(key)
         yield IntervalRow(sn.metric, sn.tags, type_, point.t_s, value, stats)
