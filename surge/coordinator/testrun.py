@@ -82,9 +82,9 @@ def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
     """The live outputs this run asked for (each reads one snapshot a second)."""
     views: list[LiveView] = []
     # --out files are created now and --junit's path tried: an unwritable one ends the run before any load
-    views.extend(open_outputs(cfg.outputs, prepared.metric_defs, prepared.thresholds))
     if cfg.junit is not None:
         check_writable(cfg.junit, "--junit")
+    views.extend(open_outputs(cfg.outputs, prepared.metric_defs, prepared.thresholds))
     return views
 
 
