@@ -218,6 +218,16 @@ def test_junit_has_the_shape_ci_servers_read() -> None:
     assert [len(c.findall("failure")) for c in cases] == [0 if v.ok else 1 for v in VERDICTS]
 
 
+def test_junit_validates_against_the_schema_ci_servers_read() -> None:
+    xmlschema = pytest.importorskip("xmlschema", reason="xmlschema is in the test extras (pip install -e .[test])")
+    schema = xmlschema.XMLSchema(str(Path(__file__).parent / "schema" / "junit.xsd"))
+    for doc in (junit_xml(VERDICTS, suite="s.py", duration_s=12.5, metrics=KINDS), junit_xml([], suite="s.py", duration_s=0.0),
+                junit_xml(VERDICTS, suite="s.py", duration_s=float("nan"))):
+        schema.validate(doc)
+    with pytest.raises(xmlschema.XMLSchemaValidationError):  # the schema is not a rubber stamp
+        schema.validate('<testsuites><testsuite name="s" tests="1" failures="0"><testcase name="x" /></testsuite></testsuites>')
+
+
 def test_junit_all_passing_and_none() -> None:
     ok = ET.fromstring(junit_xml([Verdict("http_reqs", "count>1", True, 5.0)], suite="s.py", duration_s=1.0))
     assert ok.get("failures") == "0" and not ok.findall(".//failure")
