@@ -158,6 +158,10 @@ def open_outputs(specs: Sequence[OutSpec], metric_defs: Mapping[str, MetricDef],
                  thresholds: Sequence[MetricThresholds], wall_clock: Callable[[], float] = time.time,
                  ) -> list[IntervalFile]:
     """Create every ``--out`` file now; if one cannot be, close the others and raise :class:`OutputError`."""
+    paths = [spec.path.resolve() for spec in specs]
+    twice = sorted({str(s) for s, p in zip(specs, paths) if paths.count(p) > 1})
+    if twice:
+        raise OutputError(f"--out: one file given twice ({', '.join(twice)}); each output needs a file of its own")
     metrics = catalog(metric_defs, thresholds)
     views: list[IntervalFile] = []
     try:

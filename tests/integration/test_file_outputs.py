@@ -29,7 +29,7 @@ def test_ticket_purchase_writes_ndjson_csv_and_junit_that_agree_with_the_summary
     announced = [p["metric"] for p in lines if p["type"] == "Metric"]
     assert len(announced) == len(set(announced)) and {p["metric"] for p in points} == set(announced)
     dur = [p["data"]["stats"] for p in points if p["metric"] == "http_req_duration" and not p["data"]["tags"]]
-    assert sum(s["count"] for s in dur) == summary["metrics"]["http_req_duration"]["values"].get("count", count)
+    assert sum(s["count"] for s in dur) == count  # one duration per request
     assert any(p["metric"] == "vus" and p["data"]["value"] > 0 for p in points)
 
     with (out / "b.csv").open(newline="") as f:

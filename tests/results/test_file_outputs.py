@@ -15,7 +15,6 @@ import io
 import json
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -313,6 +312,12 @@ def test_an_unwritable_out_is_an_error_before_the_run_naming_the_flag(tmp_path: 
     assert err.value.exit_code == 104
     with pytest.raises(OutputError, match="it is a directory"):
         open_outputs([OutSpec("json", tmp_path)], METRICS, THRESHOLDS)
+
+
+def test_one_file_for_two_outputs_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="one file given twice"):
+        open_outputs([OutSpec("json", tmp_path / "x"), OutSpec("csv", tmp_path / "." / "x")], METRICS, THRESHOLDS)
+    assert not (tmp_path / "x").exists()
 
 
 def test_check_writable_leaves_no_file_and_keeps_an_existing_one(tmp_path: Path) -> None:
