@@ -59,6 +59,7 @@ class RunConfig:
     no_setup: bool = False
     no_teardown: bool = False
     on_worker_loss: str = "fail"  # or "continue": the lost worker's share moves to the others
+    prometheus: tuple[str, int] | None = None  # --prometheus: (host, port) to serve /metrics on while the run goes
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -78,6 +79,12 @@ def _demo_stats(url: str) -> dict[str, object] | None:
 def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
     """The live outputs this run asked for (each reads one snapshot a second)."""
     views: list[LiveView] = []
+    if cfg.prometheus is not None:
+        from surge.results.prometheus_server import PrometheusView  # prometheus_client only when asked for
+
+        prom = PrometheusView(*cfg.prometheus, metric_defs=prepared.metric_defs)
+        views.append(prom)
+        _say(cfg, f"prometheus metrics on {prom.url}")
     return views
 
 

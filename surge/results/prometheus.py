@@ -1,0 +1,222 @@
+"""The run as Prometheus metric families: one :class:`LiveSnapshot` in, the exposition's families out.
+
+``surge run --prometheus [ADDR:]PORT`` serves these (:mod:`surge.results.prometheus_server`
+owns the socket; this module only maps). The mapping follows k6's Prometheus remote-write
+output (``experimental-prometheus-rw``), with ``surge_`` where k6 has ``k6_``:
+
+=========  =============================  ===================================================
+k6 type    Prometheus                     name
+=========  =============================  ===================================================
+counter    counter                        ``surge_<metric>_total`` (time counters in seconds)
+gauge      gauge                          ``surge_<metric>[_seconds|_bytes]``
+rate       gauge                          ``surge_<metric>_rate`` (0..1)
+trend      one gauge per stat             ``surge_<metric>_<stat>[_seconds|_bytes]``
+=========  =============================  ===================================================
+
+A trend's stats are the run's ``summaryTrendStats`` (``--summary-trend-stats``): ``p(95)`` becomes
+``p95``, ``p(99.9)`` ``p99_9``, ``count`` a gauge ``_count``. Times are in seconds, Prometheus's
+base unit, where the summary shows milliseconds. A metric whose name already starts with
+``surge_`` (surge's own: ``surge_loop_lag``, ``surge_http_failures``...) is not prefixed twice.
+
+Every number is the fleet's, cumulative since the start (what the end-of-test summary would say
+if the run ended now): a trend's p95 is over the whole run so far, not the last scrape interval;
+take ``rate()`` of a counter for per-second values.
+
+A series key's tags become labels: ``http_req_duration{scenario:purchase}`` is
+``surge_http_req_duration_p95_seconds{scenario="purchase"}`` beside the untagged fleet-wide
+``surge_http_req_duration_p95_seconds`` (select it with ``{scenario=""}``; do not ``sum`` a
+family over its label sets, the untagged series already holds them all). A tag name that is no
+valid label name is rewritten (``[^A-Za-z0-9_]`` to ``_``); values pass as they are and the
+exposition escapes them.
+
+Besides the metrics:
+
+* ``surge_threshold_ok{metric="http_req_duration{scenario:purchase}",threshold="p(95)<500"}``: 1
+  while the threshold holds, 0 once crossed; ``surge_threshold_observed{...}`` the value it was
+  judged on, in the threshold's own units (milliseconds for a time);
+* ``surge_run_elapsed_seconds``, ``surge_run_max_duration_seconds``;
+* ``surge_worker_http_reqs_total{worker="..."}``: requests per worker (the first 32, over the
+  timeline's closed intervals).
+
+The collector is a custom one over the latest snapshot, registered in a registry of its own,
+never prometheus_client's global one: nothing carries over between two runs in one process.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+
+from surge.common.metrics import MetricDef, MetricType, Sink, ValueType, parse_series_name
+from surge.results.live import LiveSnapshot
+
+PREFIX = "surge_"
+
+_LABEL_BAD = re.compile(r"[^A-Za-z0-9_]")
+
+
+def label_name(tag: str) -> str:
+    """A tag name as a valid Prometheus label name (``[A-Za-z_][A-Za-z0-9_]*``, no leading ``__``)."""
+    name = _LABEL_BAD.sub("_", tag)
+    if not name or name[0].isdigit():
+        name = "_" + name
+    if name.startswith("__"):  # reserved for Prometheus's own labels
+        name = "tag" + name
+    return name
+
+
+def stat_suffix(stat: str) -> str:
+    """A trend stat as a name part: ``p(95)`` -> ``p95``, ``p(99.9)`` -> ``p99_9``, ``avg`` -> ``avg``."""
+    if stat.startswith("p(") and stat.endswith(")"):
+        return "p" + stat[2:-1].replace(".", "_")
+    return _LABEL_BAD.sub("_", stat)
+
+
+def _base(metric: str) -> str:
+    return metric if metric.startswith(PREFIX) else PREFIX + metric
+
+
+def _unit(contains: ValueType) -> tuple[str, float]:
+    """The name suffix and the factor to the base unit of what a metric contains."""
+    if contains is ValueType.TIME:
+        return "_seconds", 1e-3  # surge measures milliseconds, as k6 does
+    if contains is ValueType.DATA:
+        return "_bytes", 1.0
+    return "", 1.0
+
+
+class _Families:
+    """Families by name, in first-seen order; a sample whose label set is already there is dropped."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Metric] = {}
+        self._labels_seen: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+
+    def add(self, kind: Callable[[str, str], Metric], name: str, doc: str, labels: Sequence[tuple[str, str]], value: float) -> None:
+        if not math.isfinite(value):
+            return  # an empty gauge's min/max: no sample says more than a bogus one
+        family = self._by_name.get(name)
+        if family is None:
+            family = self._by_name[name] = kind(name, doc)
+            self._labels_seen[name] = set()
+        elif not isinstance(family, kind):  # type: ignore[arg-type]
+            return  # two metrics mapped onto one name (a custom "threshold_ok" gauge...): the first keeps it
+        key = tuple(sorted(labels))
+        if key in self._labels_seen[name]:
+            return
+        self._labels_seen[name].add(key)
+        # Not add_metric: it pairs values with one list of label names for the whole family, and a
+        # family's series carry different tags (none, scenario, scenario and status...).
+        sample_name = family.name + "_total" if family.type == "counter" else family.name
+        family.samples.append(Sample(sample_name, dict(labels), value, None, None))
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._by_name.values())
+
+
+
+def _labels(key: str) -> list[tuple[str, str]]:
+    try:
+        tags = parse_series_name(key).tags
+    except ValueError:
+        return []
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for tag, value in tags:
+        name = label_name(tag)
+        if name not in seen:  # "a-b" and "a.b" both become a_b: the first one keeps it
+            seen.add(name)
+            out.append((name, value))
+    return out
+
+
+def _metric_families(out: _Families, key: str, sink: Sink, metric: MetricDef, elapsed_s: float,
+                     trend_stats: tuple[str, ...]) -> None:
+    base = _base(metric.name)
+    unit, factor = _unit(metric.contains)
+    labels = _labels(key)
+    doc = f"{metric.name} ({metric.type.value}, fleet-wide since the start)"
+    if sink.type is MetricType.COUNTER:
+        out.add(CounterMetricFamily, base, doc, labels, sink.values(elapsed_s)["count"] * factor)
+    elif sink.type is MetricType.GAUGE:
+        if sink.is_empty():
+            return
+        out.add(GaugeMetricFamily, base + unit, doc, labels, sink.values(elapsed_s)["value"] * factor)
+    elif sink.type is MetricType.RATE:
+        if sink.is_empty():
+            return
+        out.add(GaugeMetricFamily, base + "_rate", doc, labels, sink.values(elapsed_s)["rate"])
+    else:
+        if sink.is_empty():
+            return
+        values = sink.values(elapsed_s, trend_stats)
+        for stat in trend_stats:
+            if stat == "count":
+                out.add(GaugeMetricFamily, base + "_count", doc, labels, values[stat])
+            else:
+                out.add(GaugeMetricFamily, f"{base}_{stat_suffix(stat)}{unit}", f"{doc}: {stat}", labels,
+                        values[stat] * factor)
+
+
+def families(snapshot: LiveSnapshot, metric_defs: Mapping[str, MetricDef]) -> list[Metric]:
+    """Every family of one snapshot, in a stable order: the run, the thresholds, then the metrics by key."""
+    out = _Families()
+    out.add(GaugeMetricFamily, "surge_run_elapsed_seconds", "Seconds since the fleet's start.", [],
+            snapshot.elapsed_s)
+    out.add(GaugeMetricFamily, "surge_run_max_duration_seconds",
+            "The plan's longest possible run, graceful stops included.", [], snapshot.max_duration_s)
+    for v in snapshot.verdicts:
+        labels = [("metric", v.key), ("threshold", v.source)]
+        out.add(GaugeMetricFamily, "surge_threshold_ok", "1 while the threshold holds, 0 once crossed.", labels,
+                1.0 if v.ok else 0.0)
+        out.add(GaugeMetricFamily, "surge_threshold_observed",
+                "The value the threshold was judged on (in the threshold's units).", labels, v.observed)
+    trend_stats = tuple(dict.fromkeys(snapshot.options.summary_trend_stats))
+    for key in sorted(snapshot.series):
+        sink = snapshot.series[key]
+        name = key.partition("{")[0].strip()
+        metric = metric_defs.get(name) or MetricDef(name, sink.type)
+        if metric.type is not sink.type:
+            metric = MetricDef(name, sink.type)
+        _metric_families(out, key, sink, metric, snapshot.elapsed_s, trend_stats)
+    per_worker = _worker_requests(snapshot)
+    for worker, total in zip(snapshot.workers, per_worker):
+        out.add(CounterMetricFamily, "surge_worker_http_reqs", "Requests per worker over closed intervals.",
+                [("worker", worker)], total)
+    return list(out)
+
+
+def _worker_requests(snapshot: LiveSnapshot) -> list[float]:
+    totals: list[float] = []
+    for point in snapshot.timeline.points:
+        for i, n in enumerate(point.worker_requests):
+            if i == len(totals):
+                totals.append(0.0)
+            totals[i] += n
+    return totals
+
+
+class SnapshotCollector(Collector):
+    """A prometheus_client collector that renders the latest snapshot it was given, on each scrape.
+
+    ``set`` is called from the coordinator's loop, ``collect`` from the HTTP server's thread: one
+    reference assignment hands the snapshot over (snapshots are never changed once built).
+    """
+
+    def __init__(self, metric_defs: Mapping[str, MetricDef]) -> None:
+        self._metric_defs = dict(metric_defs)
+        self._snapshot: LiveSnapshot | None = None
+
+    def set(self, snapshot: LiveSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        snapshot = self._snapshot
+        if snapshot is None:
+            return []  # before the first second of the run: an empty, valid exposition
+        return families(snapshot, self._metric_defs)
