@@ -91,21 +91,28 @@ def _unit(contains: ValueType) -> tuple[str, float]:
 
 
 class _Families:
-    """Families by name, in first-seen order; a sample whose label set is already there is dropped."""
+    """Families by name, in first-seen order, each owned by the one source that named it first.
+
+    Two sources can map onto one name (a custom gauge ``threshold_ok`` is ``surge_threshold_ok``,
+    the thresholds' family): the later one is left out rather than mixed in. Within a family a
+    label set already there is dropped too, so the exposition never holds a sample twice.
+    """
 
     def __init__(self) -> None:
-        self._by_name: dict[str, Metric] = {}
+        self._by_name: dict[str, tuple[str, Metric]] = {}
         self._labels_seen: dict[str, set[tuple[tuple[str, str], ...]]] = {}
 
-    def add(self, kind: Callable[[str, str], Metric], name: str, doc: str, labels: Sequence[tuple[str, str]], value: float) -> None:
+    def add(self, owner: str, kind: Callable[[str, str], Metric], name: str, doc: str,
+            labels: Sequence[tuple[str, str]], value: float) -> None:
         if not math.isfinite(value):
             return  # an empty gauge's min/max: no sample says more than a bogus one
-        family = self._by_name.get(name)
-        if family is None:
-            family = self._by_name[name] = kind(name, doc)
+        entry = self._by_name.get(name)
+        if entry is None:
+            entry = self._by_name[name] = (owner, kind(name, doc))
             self._labels_seen[name] = set()
-        elif not isinstance(family, kind):  # type: ignore[arg-type]
-            return  # two metrics mapped onto one name (a custom "threshold_ok" gauge...): the first keeps it
+        elif entry[0] != owner:
+            return
+        family = entry[1]
         key = tuple(sorted(labels))
         if key in self._labels_seen[name]:
             return
@@ -116,15 +123,14 @@ class _Families:
         family.samples.append(Sample(sample_name, dict(labels), value, None, None))
 
     def __iter__(self) -> Iterator[Metric]:
-        return iter(self._by_name.values())
-
+        return iter(family for _, family in self._by_name.values())
 
 
 def _labels(key: str) -> list[tuple[str, str]]:
     try:
         tags = parse_series_name(key).tags
     except ValueError:
-        return []
+        return [("series", key)]  # not a key surge makes; kept apart from the untagged series all the same
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for tag, value in tags:
@@ -140,41 +146,42 @@ def _metric_families(out: _Families, key: str, sink: Sink, metric: MetricDef, el
     base = _base(metric.name)
     unit, factor = _unit(metric.contains)
     labels = _labels(key)
+    owner = "metric:" + metric.name
     doc = f"{metric.name} ({metric.type.value}, fleet-wide since the start)"
     if sink.type is MetricType.COUNTER:
-        out.add(CounterMetricFamily, base, doc, labels, sink.values(elapsed_s)["count"] * factor)
+        out.add(owner, CounterMetricFamily, base, doc, labels, sink.values(elapsed_s)["count"] * factor)
     elif sink.type is MetricType.GAUGE:
         if sink.is_empty():
             return
-        out.add(GaugeMetricFamily, base + unit, doc, labels, sink.values(elapsed_s)["value"] * factor)
+        out.add(owner, GaugeMetricFamily, base + unit, doc, labels, sink.values(elapsed_s)["value"] * factor)
     elif sink.type is MetricType.RATE:
         if sink.is_empty():
             return
-        out.add(GaugeMetricFamily, base + "_rate", doc, labels, sink.values(elapsed_s)["rate"])
+        out.add(owner, GaugeMetricFamily, base + "_rate", doc, labels, sink.values(elapsed_s)["rate"])
     else:
         if sink.is_empty():
             return
         values = sink.values(elapsed_s, trend_stats)
         for stat in trend_stats:
             if stat == "count":
-                out.add(GaugeMetricFamily, base + "_count", doc, labels, values[stat])
+                out.add(owner, GaugeMetricFamily, base + "_count", doc, labels, values[stat])
             else:
-                out.add(GaugeMetricFamily, f"{base}_{stat_suffix(stat)}{unit}", f"{doc}: {stat}", labels,
+                out.add(owner, GaugeMetricFamily, f"{base}_{stat_suffix(stat)}{unit}", f"{doc}: {stat}", labels,
                         values[stat] * factor)
 
 
 def families(snapshot: LiveSnapshot, metric_defs: Mapping[str, MetricDef]) -> list[Metric]:
     """Every family of one snapshot, in a stable order: the run, the thresholds, then the metrics by key."""
     out = _Families()
-    out.add(GaugeMetricFamily, "surge_run_elapsed_seconds", "Seconds since the fleet's start.", [],
+    out.add("run", GaugeMetricFamily, "surge_run_elapsed_seconds", "Seconds since the fleet's start.", [],
             snapshot.elapsed_s)
-    out.add(GaugeMetricFamily, "surge_run_max_duration_seconds",
+    out.add("run", GaugeMetricFamily, "surge_run_max_duration_seconds",
             "The plan's longest possible run, graceful stops included.", [], snapshot.max_duration_s)
     for v in snapshot.verdicts:
         labels = [("metric", v.key), ("threshold", v.source)]
-        out.add(GaugeMetricFamily, "surge_threshold_ok", "1 while the threshold holds, 0 once crossed.", labels,
+        out.add("threshold", GaugeMetricFamily, "surge_threshold_ok", "1 while the threshold holds, 0 once crossed.", labels,
                 1.0 if v.ok else 0.0)
-        out.add(GaugeMetricFamily, "surge_threshold_observed",
+        out.add("threshold", GaugeMetricFamily, "surge_threshold_observed",
                 "The value the threshold was judged on (in the threshold's units).", labels, v.observed)
     trend_stats = tuple(dict.fromkeys(snapshot.options.summary_trend_stats))
     for key in sorted(snapshot.series):
@@ -186,7 +193,7 @@ def families(snapshot: LiveSnapshot, metric_defs: Mapping[str, MetricDef]) -> li
         _metric_families(out, key, sink, metric, snapshot.elapsed_s, trend_stats)
     per_worker = _worker_requests(snapshot)
     for worker, total in zip(snapshot.workers, per_worker):
-        out.add(CounterMetricFamily, "surge_worker_http_reqs", "Requests per worker over closed intervals.",
+        out.add("worker", CounterMetricFamily, "surge_worker_http_reqs", "Requests per worker over closed intervals.",
                 [("worker", worker)], total)
     return list(out)
 
