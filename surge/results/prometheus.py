@@ -211,13 +211,15 @@ def _worker_requests(snapshot: LiveSnapshot) -> list[float]:
 class SnapshotCollector(Collector):
     """A prometheus_client collector that renders the latest snapshot it was given, on each scrape.
 
-    ``set`` is called from the coordinator's loop, ``collect`` from the HTTP server's thread: one
-    reference assignment hands the snapshot over (snapshots are never changed once built).
+    ``set`` is called from the coordinator's loop, ``collect`` from the HTTP server's threads: one
+    reference assignment hands the snapshot over (snapshots are never changed once built). A
+    snapshot is rendered once, however many scrapers ask for it in its second.
     """
 
     def __init__(self, metric_defs: Mapping[str, MetricDef]) -> None:
         self._metric_defs = dict(metric_defs)
         self._snapshot: LiveSnapshot | None = None
+        self._rendered: tuple[LiveSnapshot, list[Metric]] | None = None
 
     def set(self, snapshot: LiveSnapshot) -> None:
         self._snapshot = snapshot
@@ -226,4 +228,7 @@ class SnapshotCollector(Collector):
         snapshot = self._snapshot
         if snapshot is None:
             return []  # before the first second of the run: an empty, valid exposition
-        return families(snapshot, self._metric_defs)
+        rendered = self._rendered
+        if rendered is None or rendered[0] is not snapshot:
+            rendered = self._rendered = (snapshot, families(snapshot, self._metric_defs))
+        return rendered[1]

@@ -211,3 +211,14 @@ def test_listen_addresses(text: str, addr: tuple[str, int]) -> None:
 def test_bad_listen_addresses_are_refused_with_the_form_expected(text: str) -> None:
     with pytest.raises(PrometheusError, match=r"--prometheus"):
         parse_listen_address(text)
+
+
+def test_a_snapshot_is_rendered_once_and_a_new_one_replaces_it() -> None:
+    collector = SnapshotCollector(BUILTIN_METRICS)
+    first = _snapshot({"http_reqs": CounterSink(1)})
+    collector.set(first)
+    assert collector.collect() is collector.collect()
+    collector.set(_snapshot({"http_reqs": CounterSink(2)}))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    assert _parse(generate_latest(registry).decode())[1][("surge_http_reqs_total", ())] == 2
