@@ -1,30 +1,33 @@
 """The run as Prometheus metric families: one :class:`LiveSnapshot` in, the exposition's families out.
 
 ``surge run --prometheus [ADDR:]PORT`` serves these (:mod:`surge.results.prometheus_server`
-owns the socket; this module only maps). The mapping follows k6's Prometheus remote-write
-output (``experimental-prometheus-rw``), with ``surge_`` where k6 has ``k6_``:
+owns the socket; this module only maps). The names are those of k6's Prometheus remote-write
+output (``experimental-prometheus-rw``, ``pkg/remotewrite`` in xk6-output-prometheus-remote: its
+trend-as-gauges mapping), with ``surge_`` where k6 has ``k6_``, so a k6 dashboard carries over by
+renaming the prefix:
 
-=========  =============================  ===================================================
-k6 type    Prometheus                     name
-=========  =============================  ===================================================
-counter    counter                        ``surge_<metric>_total`` (time counters in seconds)
-gauge      gauge                          ``surge_<metric>[_seconds|_bytes]``
-rate       gauge                          ``surge_<metric>_rate`` (0..1)
-trend      one gauge per stat             ``surge_<metric>_<stat>[_seconds|_bytes]``
-=========  =============================  ===================================================
+=========  ===========  =========================================================================
+k6 type    Prometheus   name and value
+=========  ===========  =========================================================================
+counter    counter      ``surge_<metric>_total``, as counted (bytes for ``data_sent``)
+gauge      gauge        ``surge_<metric>``, as set (``surge_vus``)
+rate       gauge        ``surge_<metric>_rate``, the share of non-zero values (0..1)
+trend      gauges       ``surge_<metric>_<stat>`` per stat; a time in *seconds* (k6 divides too)
+=========  ===========  =========================================================================
 
-A trend's stats are the run's ``summaryTrendStats`` (``--summary-trend-stats``): ``p(95)`` becomes
-``p95``, ``p(99.9)`` ``p99_9``, ``count`` a gauge ``_count``. Times are in seconds, Prometheus's
-base unit, where the summary shows milliseconds. A metric whose name already starts with
-``surge_`` (surge's own: ``surge_loop_lag``, ``surge_http_failures``...) is not prefixed twice.
+A trend's stats are the run's ``summaryTrendStats`` (``--summary-trend-stats``), named as k6 names
+them: ``p(95)`` is ``p95``, ``p(99.9)`` ``p999``; ``count`` stays a count. A metric whose name
+already starts with ``surge_`` (surge's own: ``surge_loop_lag``, ``surge_http_failures``...) is
+not prefixed twice. k6's docs promise a base-unit suffix (``_seconds``); its gauge and
+trend-as-gauges mapping add none, and surge follows the code, which is what dashboards query.
 
 Every number is the fleet's, cumulative since the start (what the end-of-test summary would say
 if the run ended now): a trend's p95 is over the whole run so far, not the last scrape interval;
 take ``rate()`` of a counter for per-second values.
 
 A series key's tags become labels: ``http_req_duration{scenario:purchase}`` is
-``surge_http_req_duration_p95_seconds{scenario="purchase"}`` beside the untagged fleet-wide
-``surge_http_req_duration_p95_seconds`` (select it with ``{scenario=""}``; do not ``sum`` a
+``surge_http_req_duration_p95{scenario="purchase"}`` beside the untagged fleet-wide
+``surge_http_req_duration_p95`` (select it with ``{scenario=""}``; do not ``sum`` a
 family over its label sets, the untagged series already holds them all). A tag name that is no
 valid label name is rewritten (``[^A-Za-z0-9_]`` to ``_``); values pass as they are and the
 exposition escapes them.
@@ -71,9 +74,9 @@ def label_name(tag: str) -> str:
 
 
 def stat_suffix(stat: str) -> str:
-    """A trend stat as a name part: ``p(95)`` -> ``p95``, ``p(99.9)`` -> ``p99_9``, ``avg`` -> ``avg``."""
+    """A trend stat as k6 names it in a series: ``p(95)`` -> ``p95``, ``p(99.9)`` -> ``p999``, ``avg`` -> ``avg``."""
     if stat.startswith("p(") and stat.endswith(")"):
-        return "p" + stat[2:-1].replace(".", "_")
+        return "p" + stat[2:-1].replace(".", "")
     return _LABEL_BAD.sub("_", stat)
 
 
@@ -81,13 +84,9 @@ def _base(metric: str) -> str:
     return metric if metric.startswith(PREFIX) else PREFIX + metric
 
 
-def _unit(contains: ValueType) -> tuple[str, float]:
-    """The name suffix and the factor to the base unit of what a metric contains."""
-    if contains is ValueType.TIME:
-        return "_seconds", 1e-3  # surge measures milliseconds, as k6 does
-    if contains is ValueType.DATA:
-        return "_bytes", 1.0
-    return "", 1.0
+def _trend_factor(contains: ValueType) -> float:
+    """From a trend's unit to Prometheus's base unit: milliseconds to seconds, as k6's ``adaptUnit``."""
+    return 1e-3 if contains is ValueType.TIME else 1.0
 
 
 class _Families:
@@ -144,16 +143,15 @@ def _labels(key: str) -> list[tuple[str, str]]:
 def _metric_families(out: _Families, key: str, sink: Sink, metric: MetricDef, elapsed_s: float,
                      trend_stats: tuple[str, ...]) -> None:
     base = _base(metric.name)
-    unit, factor = _unit(metric.contains)
     labels = _labels(key)
     owner = "metric:" + metric.name
     doc = f"{metric.name} ({metric.type.value}, fleet-wide since the start)"
     if sink.type is MetricType.COUNTER:
-        out.add(owner, CounterMetricFamily, base, doc, labels, sink.values(elapsed_s)["count"] * factor)
+        out.add(owner, CounterMetricFamily, base, doc, labels, sink.values(elapsed_s)["count"])
     elif sink.type is MetricType.GAUGE:
         if sink.is_empty():
             return
-        out.add(owner, GaugeMetricFamily, base + unit, doc, labels, sink.values(elapsed_s)["value"] * factor)
+        out.add(owner, GaugeMetricFamily, base, doc, labels, sink.values(elapsed_s)["value"])
     elif sink.type is MetricType.RATE:
         if sink.is_empty():
             return
@@ -162,11 +160,12 @@ def _metric_families(out: _Families, key: str, sink: Sink, metric: MetricDef, el
         if sink.is_empty():
             return
         values = sink.values(elapsed_s, trend_stats)
+        factor = _trend_factor(metric.contains)
         for stat in trend_stats:
             if stat == "count":
                 out.add(owner, GaugeMetricFamily, base + "_count", doc, labels, values[stat])
             else:
-                out.add(owner, GaugeMetricFamily, f"{base}_{stat_suffix(stat)}{unit}", f"{doc}: {stat}", labels,
+                out.add(owner, GaugeMetricFamily, f"{base}_{stat_suffix(stat)}", f"{doc}: {stat}", labels,
                         values[stat] * factor)
 
 

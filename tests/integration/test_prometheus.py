@@ -137,7 +137,7 @@ def test_a_real_prometheus_scrapes_the_run_while_it_goes(prometheus: tuple[Prome
     assert set(observed) == expected
 
     # Tags became labels; times are seconds; the VU gauge stayed within the plan.
-    p95 = prom.values('last_over_time(surge_http_req_duration_p95_seconds{job="surge"}[5m])')
+    p95 = prom.values('last_over_time(surge_http_req_duration_p95{job="surge"}[5m])')
     assert (("scenario", "purchase"),) in p95 and () in p95
     assert 0 < p95[()] < 0.5  # the passing p(95)<500 (ms) threshold, in seconds
     vus = prom.values('max_over_time(surge_vus{job="surge"}[5m])')
