@@ -55,7 +55,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from surge.common.metrics import MetricDef, MetricType, Sink, ValueType, parse_series_name
+from surge.common.metrics import METRIC_NAME_RE, MetricDef, MetricType, Sink, ValueType, parse_series_name
 from surge.results.live import LiveSnapshot
 
 PREFIX = "surge_"
@@ -178,14 +178,16 @@ def families(snapshot: LiveSnapshot, metric_defs: Mapping[str, MetricDef]) -> li
             "The plan's longest possible run, graceful stops included.", [], snapshot.max_duration_s)
     for v in snapshot.verdicts:
         labels = [("metric", v.key), ("threshold", v.source)]
-        out.add("threshold", GaugeMetricFamily, "surge_threshold_ok", "1 while the threshold holds, 0 once crossed.", labels,
-                1.0 if v.ok else 0.0)
+        out.add("threshold", GaugeMetricFamily, "surge_threshold_ok", "1 while the threshold holds, 0 once crossed.",
+                labels, 1.0 if v.ok else 0.0)
         out.add("threshold", GaugeMetricFamily, "surge_threshold_observed",
                 "The value the threshold was judged on (in the threshold's units).", labels, v.observed)
     trend_stats = tuple(dict.fromkeys(snapshot.options.summary_trend_stats))
     for key in sorted(snapshot.series):
         sink = snapshot.series[key]
         name = key.partition("{")[0].strip()
+        if not METRIC_NAME_RE.match(name):
+            continue  # no key surge makes; a name the classic text format cannot hold breaks older scrapers
         metric = metric_defs.get(name) or MetricDef(name, sink.type)
         if metric.type is not sink.type:
             metric = MetricDef(name, sink.type)

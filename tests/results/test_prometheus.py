@@ -184,6 +184,12 @@ def test_a_key_that_does_not_parse_keeps_apart_from_the_untagged_series() -> Non
     assert samples[("surge_http_reqs_total", ())] == 9
 
 
+def test_a_key_whose_name_is_no_prometheus_name_is_left_out() -> None:
+    _, samples = _parse(_expose(_snapshot({"bad name": CounterSink(2), "http_reqs": CounterSink(9)})))
+    assert samples[("surge_http_reqs_total", ())] == 9
+    assert not any("bad" in name for name, _ in samples)
+
+
 _tag_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 
