@@ -94,6 +94,17 @@ def _outs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...])
         raise click.BadParameter(str(exc)) from None
 
 
+def _listen_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    from surge.results.prometheus_server import PrometheusError, parse_listen_address
+
+    if value is None:
+        return None
+    try:
+        return parse_listen_address(value)
+    except PrometheusError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="surge")
 def main() -> None:
@@ -121,6 +132,9 @@ _common = [
     click.option("--on-worker-loss", type=click.Choice(["fail", "continue"]), default="fail", show_default=True,
                  help="A worker lost mid-run: fail stops the run (exit 120 after the summary); continue moves its "
                       "VUs, rate and remaining iterations to the other workers and judges the run by its thresholds."),
+    click.option("--prometheus", default=None, metavar="[ADDR:]PORT", callback=_listen_address,
+                 help="Serve the fleet's metrics and thresholds at http://ADDR:PORT/metrics while the run goes "
+                      "(ADDR defaults to 127.0.0.1), for Prometheus to scrape."),
 ]
 
 
@@ -197,7 +211,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
         http_transport=http_transport, keys=keys,
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
-        outputs=flags.pop("out"), junit=flags.pop("junit"),
+        outputs=flags.pop("out"), junit=flags.pop("junit"), prometheus=flags.pop("prometheus"),
     )
     _finish(run_test(cfg))
 
@@ -221,7 +235,7 @@ def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | Non
         http_transport=http_transport, keys=keys, insecure=insecure,
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
-        outputs=flags.pop("out"), junit=flags.pop("junit"),
+        outputs=flags.pop("out"), junit=flags.pop("junit"), prometheus=flags.pop("prometheus"),
     )
     _finish(run_test(cfg))
 

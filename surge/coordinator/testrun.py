@@ -62,6 +62,7 @@ class RunConfig:
     on_worker_loss: str = "fail"  # or "continue": the lost worker's share moves to the others
     outputs: tuple[OutSpec, ...] = ()  # --out json=FILE / csv=FILE: interval points, written as the run goes
     junit: Path | None = None  # --junit FILE: one test case per threshold, written by the report
+    prometheus: tuple[str, int] | None = None  # --prometheus: (host, port) to serve /metrics on while the run goes
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -79,12 +80,26 @@ def _demo_stats(url: str) -> dict[str, object] | None:
 
 
 def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
-    """The live outputs this run asked for (each reads one snapshot a second)."""
+    """The live outputs this run asked for (each reads one snapshot a second).
+
+    Each is opened now, before any load: an unwritable file or a port in use ends the run
+    here, and the views already opened are closed again.
+    """
     views: list[LiveView] = []
-    # --out files are created now and --junit's path tried: an unwritable one ends the run before any load
-    if cfg.junit is not None:
-        check_writable(cfg.junit, "--junit")
-    views.extend(open_outputs(cfg.outputs, prepared.metric_defs, prepared.thresholds))
+    try:
+        # --out files are created now and --junit's path tried
+        if cfg.junit is not None:
+            check_writable(cfg.junit, "--junit")
+        views.extend(open_outputs(cfg.outputs, prepared.metric_defs, prepared.thresholds))
+        if cfg.prometheus is not None:
+            from surge.results.prometheus_server import PrometheusView  # prometheus_client only when asked for
+
+            prom = PrometheusView(*cfg.prometheus, metric_defs=prepared.metric_defs)
+            views.append(prom)
+            _say(cfg, f"prometheus metrics on {prom.url}")
+    except BaseException:
+        _close_views(views, None)
+        raise
     return views
 
 
