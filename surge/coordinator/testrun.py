@@ -59,6 +59,8 @@ class RunConfig:
     no_setup: bool = False
     no_teardown: bool = False
     on_worker_loss: str = "fail"  # or "continue": the lost worker's share moves to the others
+    report: Path | None = None  # --report FILE.html: the HTML report, written after the summary
+    dashboard: tuple[str, int] | None = None  # --dashboard [ADDR:]PORT: the live dashboard's (host, port)
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -78,6 +80,13 @@ def _demo_stats(url: str) -> dict[str, object] | None:
 def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
     """The live outputs this run asked for (each reads one snapshot a second)."""
     views: list[LiveView] = []
+    if cfg.dashboard is not None:
+        from surge.results.dashboard import Dashboard  # aiohttp's server, only when asked for
+
+        board = Dashboard(*cfg.dashboard, title=cfg.scenario.name, interval_s=cfg.report_interval_s)
+        for line in board.notices:  # even with -q: the URL is what the flag is for
+            print(f"surge: {line}", file=sys.stderr, flush=True)
+        views.append(board)
     return views
 
 
@@ -241,6 +250,13 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 loop.remove_signal_handler(sig)
         outcome = report(prepared, result, summary_export=cfg.summary_export)
         summary = outcome.data
+        if cfg.report is not None:
+            from surge.results.report_file import write_report
+
+            try:
+                write_report(cfg.report, summary, title=cfg.scenario.name)
+            except OSError as exc:  # as a summary export that fails: the run's verdict stands, said loudly
+                print(f"surge: error: --report {cfg.report}: cannot write it ({exc})", file=sys.stderr, flush=True)
         if target is not None:
             stats = _demo_stats(target.url)
             if stats is not None:
