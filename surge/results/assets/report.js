@@ -1,13 +1,13 @@
 /* surge's HTML report and live dashboard: draws one report document (surge/results/report_data.py).
  *
- * The document is inlined in <script id="surge-data" type="application/json">. When <body> has a
+ * The document is inlined in the JSON script element #surge-data. When the body has a
  * data-events attribute (the live dashboard), the page also subscribes to that Server-Sent Events
  * stream: each "message" is a new document, the "final" event the end-of-test one, after which the
  * stream is closed. Charts are uPlot (vendored, inlined by the renderer); a chart whose series keep
  * their labels is updated in place with setData, so a live page does not flicker.
  *
  * Every string from the run (scenario names, tag values, check names, threshold sources) goes into
- * the page through textContent, never innerHTML.
+ * the page through textContent, never parsed as markup.
  */
 (function () {
   "use strict";
