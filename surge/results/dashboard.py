@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -41,7 +42,8 @@ from aiohttp import web
 from surge.common.errors import ExitCode, SurgeError
 from surge.results.html_report import render_html, script_json
 from surge.results.live import LiveSnapshot
-from surge.results.report_data import ReportDataError, live_document, report_document, waiting_document
+from surge.results.live_document import LiveDocuments
+from surge.results.report_data import ReportDataError, report_document, waiting_document
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -118,9 +120,10 @@ class Dashboard:
             self.notices.append(
                 f"warning: the dashboard listens on {host}, beyond loopback: anyone who reaches it sees the run's "
                 "metric names, tag values (URLs) and thresholds (it is read-only)")
-        self._snapshot: LiveSnapshot | None = None
-        self._doc: dict[str, Any] = waiting_document(title=title, interval_s=interval_s)
-        self._payload: str | None = None  # script_json of the current document, built on first demand
+        self._snapshot: LiveSnapshot | None = None  # the newest, not yet made a document
+        self._documents = LiveDocuments(title)
+        # the current document as script-safe JSON, built on first demand after each snapshot
+        self._payload = script_json(waiting_document(title=title, interval_s=interval_s))
         self._version = 0
         self._final = False
         self._changed = asyncio.Event()
@@ -160,13 +163,13 @@ class Dashboard:
             except ReportDataError:
                 doc = None  # a summary without a timeline (cannot happen from a run): keep the live one
         if doc is None:
-            doc = self._current_doc()
+            doc = json.loads(self._current_payload())
         doc["live"] = True
         doc["finished"] = True
-        self._doc, self._snapshot = doc, None
+        self._snapshot = None
         self._final = True
         self._publish()
-        self._payload = script_json(self._doc)  # now: the loop may be about to close
+        self._payload = script_json(doc)  # now: the loop may be about to close
         self._spawn(self._stop())
 
     async def _stop(self) -> None:
@@ -181,26 +184,20 @@ class Dashboard:
 
     def _publish(self) -> None:
         self._version += 1
-        self._payload = None
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    def _current_doc(self) -> dict[str, Any]:
-        if self._snapshot is not None:
-            self._doc = live_document(self._snapshot, title=self.title)
-            self._snapshot = None
-        return self._doc
-
     def _current_payload(self) -> str:
-        if self._payload is None:
-            self._payload = script_json(self._current_doc())
+        if self._snapshot is not None:
+            self._payload = self._documents.payload(self._snapshot)
+            self._snapshot = None
         return self._payload
 
     # ------------------------------------------------------------------ handlers
 
     async def _page(self, request: web.Request) -> web.Response:
         payload = self._current_payload()
-        page = render_html(self._doc, events_url="/events", document=payload)
+        page = render_html({"title": self.title}, events_url="/events", document=payload)
         return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _data(self, request: web.Request) -> web.Response:

@@ -6,7 +6,8 @@ this module builds it, from either source:
 - :func:`report_document`: a finished run's summary data (what ``--summary-export`` writes and
   ``handle_summary`` gets, with surge's ``timeline`` key), for ``--report FILE.html`` and
   ``surge report RESULTS.json``;
-- :func:`live_document`: a :class:`~surge.results.live.LiveSnapshot`, for ``--dashboard``.
+- :mod:`surge.results.live_document`: a :class:`~surge.results.live.LiveSnapshot`, for
+  ``--dashboard`` (the same shape, built incrementally).
 
 So the file and the dashboard are the same page with the same code path; the dashboard only
 swaps the document once a second. The document's shape (version 1)::
@@ -34,8 +35,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from surge.common.metrics import BUILTIN_METRICS, Sink, TrendSink, parse_series_name
-from surge.results.live import LiveSnapshot
+from surge.common.metrics import BUILTIN_METRICS, parse_series_name
 from surge.results.thresholds import parse_expression
 from surge.results.timeline import TimelineData, TimelineFormatError, timeline_from_json
 
@@ -50,7 +50,7 @@ _CHARTED = frozenset({
     "http_req_tls_handshaking", "http_req_blocked", "http_req_sending", "http_req_receiving",
     "surge_http_failures",
 })
-_TREND_STATS = ("avg", "med", "p(90)", "p(95)", "p(99)", "max")
+CHARTED_TREND_STATS = ("avg", "med", "p(90)", "p(95)", "p(99)", "max")
 _PER_SCENARIO = frozenset({"http_reqs", "http_req_duration", "http_req_failed", "iterations"})
 
 
@@ -58,13 +58,14 @@ class ReportDataError(ValueError):
     """A file that is not a surge summary export: says which key is wrong and what was expected."""
 
 
-def _finite(x: object) -> float | None:
+def finite(x: object) -> float | None:
+    """``x`` as a float if it is a finite number, else None."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return None
     return float(x) if math.isfinite(x) else None
 
 
-def _charted(key: str) -> bool:
+def is_charted(key: str) -> bool:
     try:
         name = parse_series_name(key)
     except ValueError:
@@ -80,20 +81,16 @@ def trim_timeline(timeline: Mapping[str, Any]) -> dict[str, Any]:
     """The timeline JSON with only the charted series, and of trends only the charted stats."""
     series: dict[str, Any] = {}
     for key, entry in (timeline.get("series") or {}).items():
-        if not _charted(key):
+        if not is_charted(key):
             continue
         if entry.get("type") == "trend":
             values = entry.get("values") or {}
-            entry = {"type": "trend", "values": {s: values[s] for s in _TREND_STATS if s in values}}
+            entry = {"type": "trend", "values": {s: values[s] for s in CHARTED_TREND_STATS if s in values}}
         series[key] = entry
     return {**timeline, "series": series}
 
 
-def _type_of(sink: Sink | None) -> str | None:
-    return None if sink is None else sink.type.value
-
-
-def _scenarios(keys: Sequence[str]) -> list[str]:
+def scenario_names(keys: Sequence[str]) -> list[str]:
     """Scenario names of the ``http_reqs{scenario:X}`` series (multi-scenario runs), in first-seen order.
 
     Not of any ``{scenario:X}`` series: a single-scenario run has some too, for its thresholds.
@@ -110,7 +107,7 @@ def _scenarios(keys: Sequence[str]) -> list[str]:
     return out
 
 
-def _failure_kinds(timeline: Mapping[str, Any]) -> list[dict[str, Any]]:
+def failure_kinds(timeline: Mapping[str, Any]) -> list[dict[str, Any]]:
     kinds = []
     for key, entry in (timeline.get("series") or {}).items():
         try:
@@ -141,7 +138,7 @@ def _aggregation(source: str) -> str | None:
         return None
 
 
-def _threshold_unit(metric: str, type_: str | None, source: str, contains: str | None = None) -> str:
+def threshold_unit(metric: str, type_: str | None, source: str, contains: str | None = None) -> str:
     """How to show a threshold's observed value: a rate's rate is a share, a count has no unit."""
     aggregation = _aggregation(source)
     if type_ == "rate" and aggregation == "rate":
@@ -165,7 +162,7 @@ def _value(metrics: Mapping[str, Any], key: str, stat: str) -> float | None:
     entry = metrics.get(key)
     if not isinstance(entry, Mapping):
         return None
-    return _finite((entry.get("values") or {}).get(stat))
+    return finite((entry.get("values") or {}).get(stat))
 
 
 def _base(title: str, timeline: Mapping[str, Any], *, live: bool, finished: bool, elapsed_s: float,
@@ -174,7 +171,7 @@ def _base(title: str, timeline: Mapping[str, Any], *, live: bool, finished: bool
     return {
         "version": DOCUMENT_VERSION, "title": title, "live": live, "finished": finished,
         "elapsedS": elapsed_s, "maxDurationS": max_duration_s,
-        "failureKinds": _failure_kinds(trimmed),
+        "failureKinds": failure_kinds(trimmed),
         "workerNames": list((trimmed.get("workers") or {}).get("names") or []),
         "timeline": trimmed,
     }
@@ -208,7 +205,7 @@ def _report_document(summary: object, *, title: str, source: str) -> dict[str, A
         raise ReportDataError(f"{source}: 'metrics': expected an object of metrics")
     state = summary.get("state") if isinstance(summary.get("state"), Mapping) else {}
     assert isinstance(state, Mapping)
-    duration_s = (_finite(state.get("testRunDurationMs")) or 0.0) / 1000.0
+    duration_s = (finite(state.get("testRunDurationMs")) or 0.0) / 1000.0
     doc = _base(title, summary["timeline"], live=False, finished=True, elapsed_s=duration_s, max_duration_s=None)
 
     thresholds = []
@@ -219,8 +216,8 @@ def _report_document(summary: object, *, title: str, source: str) -> dict[str, A
         for expr, verdict in (entry.get("thresholds") or {}).items():
             thresholds.append({"metric": key, "source": expr,
                                "ok": bool(verdict.get("ok")) if isinstance(verdict, Mapping) else False,
-                               "observed": _finite(values.get(_aggregation(expr) or "")),
-                               "unit": _threshold_unit(parse_series_name(key).metric, entry.get("type"), expr,
+                               "observed": finite(values.get(_aggregation(expr) or "")),
+                               "unit": threshold_unit(parse_series_name(key).metric, entry.get("type"), expr,
                                                        entry.get("contains"))})
     root = summary.get("root_group")
     doc["thresholds"] = thresholds
@@ -236,7 +233,7 @@ def _report_document(summary: object, *, title: str, source: str) -> dict[str, A
         "dataReceived": _value(metrics, "data_received", "count"),
         "dataSent": _value(metrics, "data_sent", "count"),
     }
-    scenarios = _scenarios(list(doc["timeline"]["series"]))
+    scenarios = scenario_names(list(doc["timeline"]["series"]))
     doc["scenarios"] = scenarios
     doc["scenarioRows"] = [
         {"scenario": s,
@@ -250,63 +247,6 @@ def _report_document(summary: object, *, title: str, source: str) -> dict[str, A
     doc["workers"] = [dict(w) for w in workers if isinstance(w, Mapping)] if isinstance(workers, list) else []
     doc["metrics"] = [{"key": key, "type": entry.get("type"), "contains": entry.get("contains"),
                        "values": entry.get("values") or {}} for key, entry in metrics.items()]
-    return doc
-
-
-def _sink_value(series: Mapping[str, Sink], key: str, stat: str, elapsed_s: float) -> float | None:
-    sink = series.get(key)
-    if sink is None:
-        return None
-    if isinstance(sink, TrendSink) and sink.sketch.count == 0:
-        return None
-    stats = (stat,) if isinstance(sink, TrendSink) else ()
-    return _finite(sink.values(elapsed_s, stats).get(stat))
-
-
-def charted_timeline_json(data: TimelineData) -> dict[str, Any]:
-    """:meth:`TimelineData.to_json` of the charted series only (what :func:`trim_timeline` would keep).
-
-    The dashboard builds this every second; the columns it leaves out are never computed.
-    """
-    full = TimelineData(data.interval_s, data.bucket_s, data.points,
-                        {k: t for k, t in data.types.items() if _charted(k)}, data.worker_names).to_json()
-    return trim_timeline(full)
-
-
-def live_document(snapshot: LiveSnapshot, *, title: str) -> dict[str, Any]:
-    """The document of a run still going, from one live snapshot (checks: only their overall rate)."""
-    el = snapshot.elapsed_s
-    doc = _base(title, charted_timeline_json(snapshot.timeline), live=True, finished=False, elapsed_s=el,
-                max_duration_s=snapshot.max_duration_s)
-    doc["thresholds"] = [{"metric": v.key, "source": v.source, "ok": v.ok, "observed": _finite(v.observed),
-                          "unit": _threshold_unit(parse_series_name(v.key).metric, _type_of(snapshot.series.get(v.key)),
-                                                  v.source)}
-                         for v in snapshot.verdicts]
-    doc["checks"] = []
-    s = snapshot.series
-    doc["stats"] = {
-        "requests": _sink_value(s, "http_reqs", "count", el),
-        "requestRate": _sink_value(s, "http_reqs", "rate", el),
-        "failedShare": _sink_value(s, "http_req_failed", "rate", el),
-        "p95Ms": _sink_value(s, "http_req_duration", "p(95)", el),
-        "checksShare": _sink_value(s, "checks", "rate", el),
-        "iterations": _sink_value(s, "iterations", "count", el),
-        "vusMax": _sink_value(s, "vus_max", "max", el),
-        "dataReceived": _sink_value(s, "data_received", "count", el),
-        "dataSent": _sink_value(s, "data_sent", "count", el),
-    }
-    scenarios = _scenarios(list(doc["timeline"]["series"]))
-    doc["scenarios"] = scenarios
-    doc["scenarioRows"] = [
-        {"scenario": sc,
-         "requests": _sink_value(s, f"http_reqs{{scenario:{sc}}}", "count", el),
-         "failedShare": _sink_value(s, f"http_req_failed{{scenario:{sc}}}", "rate", el),
-         "p95Ms": _sink_value(s, f"http_req_duration{{scenario:{sc}}}", "p(95)", el),
-         "iterations": _sink_value(s, f"iterations{{scenario:{sc}}}", "count", el)}
-        for sc in scenarios
-    ]
-    doc["workers"] = []
-    doc["metrics"] = []
     return doc
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from surge.common.errors import ExitCode
 from surge.common.metrics import CounterSink
-from surge.results import dashboard as dashboard_module
 from surge.results.dashboard import Dashboard, DashboardError, is_loopback, parse_address
 from surge.results.live import LiveSnapshot
+from surge.results.live_document import LiveDocuments
 from surge.results.timeline import Timeline
 
 
@@ -80,13 +80,13 @@ def test_a_port_in_use_is_an_error_before_anything_else() -> None:
 
 def test_clients_share_one_document_per_snapshot_and_get_the_final_one(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[float] = []
-    real = dashboard_module.live_document
+    real = LiveDocuments.payload
 
-    def counting(snapshot: LiveSnapshot, *, title: str) -> dict[str, Any]:
+    def counting(self: LiveDocuments, snapshot: LiveSnapshot) -> str:
         built.append(snapshot.elapsed_s)
-        return real(snapshot, title=title)
+        return real(self, snapshot)
 
-    monkeypatch.setattr(dashboard_module, "live_document", counting)
+    monkeypatch.setattr(LiveDocuments, "payload", counting)
 
     async def go() -> None:
         board = Dashboard("127.0.0.1", 0, title="t")

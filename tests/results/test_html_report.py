@@ -12,7 +12,8 @@ from surge.common.metrics import CounterSink, RateSink, Sink, TrendSink, failure
 from surge.common.sketch import Sketch
 from surge.results.html_report import asset, render_html, script_json
 from surge.results.live import LiveSnapshot
-from surge.results.report_data import ReportDataError, live_document, report_document, trim_timeline
+from surge.results.live_document import LiveDocuments, live_document
+from surge.results.report_data import ReportDataError, report_document, trim_timeline
 from surge.results.thresholds import Verdict
 from surge.results.timeline import Timeline
 
@@ -167,3 +168,27 @@ def test_the_live_document_judges_thresholds_from_the_snapshot() -> None:
     assert doc["stats"]["requests"] == 60 and doc["stats"]["requestRate"] == 20.0
     assert "surge_loop_lag" not in doc["timeline"]["series"]
     assert doc["timeline"]["t"] == [1.0, 2.0, 3.0]
+
+
+def test_the_incremental_live_document_is_the_one_built_from_scratch() -> None:
+    tl = Timeline(1.0, 60.0, ["w-0", "w-1"])
+    docs = LiveDocuments("t")
+    for k in range(1, 7):
+        for w in (0, 1):
+            series: dict[str, Sink] = {"http_reqs": CounterSink(10 + k),
+                                       "http_req_duration": TrendSink(Sketch.from_samples([float(k), 2.0 * k]))}
+            if k >= 4:  # series that appear mid-run get their column back to the first point
+                series[failure_kind_key(0, 1211)] = CounterSink(k)
+                series["http_reqs{scenario:" + HOSTILE + "}"] = CounterSink(1)
+            if w == 1 and k % 2:
+                series["http_req_failed"] = RateSink(1, 3)
+            tl.add(w, float(k), series)
+        snap = LiveSnapshot(elapsed_s=float(k), max_duration_s=60.0, series={}, timeline=tl.data(), verdicts=(),
+                            options=None, workers=("w-0", "w-1"))  # type: ignore[arg-type]
+        text = docs.payload(snap)
+        assert "<" not in text and "\u2028" not in text  # script-safe, hostile keys included
+        incremental = json.loads(text)
+        assert incremental == live_document(snap, title="t")
+        assert incremental["timeline"] == trim_timeline(tl.to_json())  # what the report file holds
+    assert incremental["failureKinds"] == [{"key": failure_kind_key(0, 1211), "status": "0", "errorCode": "1211",
+                                            "total": 2 * (4 + 5 + 6)}]
