@@ -28,9 +28,11 @@ from surge.results.live import LiveSnapshot
 from surge.results.report_data import (
     CHARTED_TREND_STATS,
     DOCUMENT_VERSION,
+    SCENARIO_SUMS,
     finite,
     is_charted,
     scenario_names,
+    scenario_row,
     threshold_unit,
 )
 from surge.results.timeline import STATS_BY_TYPE, TIMELINE_VERSION, Point, TimelineData
@@ -38,6 +40,14 @@ from surge.results.timeline import STATS_BY_TYPE, TIMELINE_VERSION, Point, Timel
 
 def _num(x: float | None) -> str:
     return "null" if x is None or not math.isfinite(x) else repr(float(x))
+
+
+def _sum_cell(p: Point, key: str, stat: str) -> float:
+    v = p.values.get(key) or {}
+    if stat == "avg*count":
+        return v.get("avg", 0.0) * v.get("count", 0.0) if math.isfinite(v.get("avg", 0.0)) else 0.0
+    x = v.get(stat, 0.0)
+    return x if math.isfinite(x) else 0.0
 
 
 def _joined(text: str, cells: list[str]) -> str:
@@ -64,6 +74,7 @@ class _Columns:
         self.names: tuple[str, ...] = ()
         self.workers: list[str] = []
         self.failure_totals: dict[str, float] = {}
+        self.sums: dict[tuple[str, str], float] = {}  # the per-scenario totals (report_data.SCENARIO_SUMS)
 
     def fits(self, data: TimelineData) -> bool:
         return (data.interval_s, data.bucket_s) == (self.interval_s, self.bucket_s) and len(data.points) >= self.n
@@ -89,6 +100,9 @@ class _Columns:
                                 {stat: ",".join(self._cell(p, key, stat, type_) for p in old) for stat in stats})
             if parse_series_name(key).metric == "surge_http_failures":
                 self.failure_totals[key] = sum(p.values.get(key, {}).get("count", 0.0) for p in old)
+            for metric, stat in SCENARIO_SUMS:
+                if key.startswith(metric + "{scenario:"):
+                    self.sums[key, stat] = sum(_sum_cell(p, key, stat) for p in old)
         if data.worker_names != self.names:
             self.names = data.worker_names
             self.workers = [",".join(self._worker_cell(p, i) for p in old) for i in range(len(self.names))]
@@ -102,6 +116,8 @@ class _Columns:
                 self.workers[i] = _joined(self.workers[i], [self._worker_cell(p, i) for p in new])
             for key in self.failure_totals:
                 self.failure_totals[key] += sum(p.values.get(key, {}).get("count", 0.0) for p in new)
+            for (key, stat) in self.sums:
+                self.sums[key, stat] += sum(_sum_cell(p, key, stat) for p in new)
         self.n = len(data.points)
 
     def text(self) -> str:
@@ -172,11 +188,7 @@ class LiveDocuments:
             },
             "scenarios": scenarios,
             "scenarioRows": [
-                {"scenario": sc,
-                 "requests": _sink_value(s, f"http_reqs{{scenario:{sc}}}", "count", el),
-                 "failedShare": _sink_value(s, f"http_req_failed{{scenario:{sc}}}", "rate", el),
-                 "p95Ms": _sink_value(s, f"http_req_duration{{scenario:{sc}}}", "p(95)", el),
-                 "iterations": _sink_value(s, f"iterations{{scenario:{sc}}}", "count", el)}
+                scenario_row(sc, cols.sums, _sink_value(s, f"http_req_duration{{scenario:{sc}}}", "p(95)", el))
                 for sc in scenarios],
             "workers": [],
             "metrics": [],

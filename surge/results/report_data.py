@@ -20,7 +20,7 @@ swaps the document once a second. The document's shape (version 1)::
      "checks": [{"path", "name", "passes", "fails"}],           # every check, groups flattened
      "failureKinds": [{"key", "status", "errorCode", "total"}], # surge_http_failures series
      "scenarios": ["purchase", ...],                            # with per-scenario series, else []
-     "scenarioRows": [{"scenario", "requests", "failedShare", "p95Ms", "iterations"}],
+     "scenarioRows": [{"scenario", "requests", "failedShare", "avgMs", "p95Ms", "iterations"}],
      "workers": [state.workers entries],                        # [] while live
      "workerNames": [...],
      "metrics": [{"key", "type", "contains", "values"}],        # the summary's metrics (finished only)
@@ -50,7 +50,7 @@ _CHARTED = frozenset({
     "http_req_tls_handshaking", "http_req_blocked", "http_req_sending", "http_req_receiving",
     "surge_http_failures",
 })
-CHARTED_TREND_STATS = ("avg", "med", "p(90)", "p(95)", "p(99)", "max")
+CHARTED_TREND_STATS = ("count", "avg", "med", "p(90)", "p(95)", "p(99)", "max")
 _PER_SCENARIO = frozenset({"http_reqs", "http_req_duration", "http_req_failed", "iterations"})
 
 
@@ -122,6 +122,46 @@ def failure_kinds(timeline: Mapping[str, Any]) -> list[dict[str, Any]]:
                       "total": sum(c for c in counts if isinstance(c, (int, float)))})
     kinds.sort(key=lambda k: -k["total"])
     return kinds
+
+
+SCENARIO_SUMS = (("http_reqs", "count"), ("iterations", "count"), ("http_req_failed", "passes"),
+                 ("http_req_failed", "fails"), ("http_req_duration", "count"), ("http_req_duration", "avg*count"))
+
+
+def _column_sums(timeline: Mapping[str, Any]) -> dict[tuple[str, str], float]:
+    """Per-scenario totals over the points (see :func:`scenario_row`) from the timeline's JSON."""
+    out: dict[tuple[str, str], float] = {}
+    for key, entry in (timeline.get("series") or {}).items():
+        values = entry.get("values") or {}
+        for metric, stat in SCENARIO_SUMS:
+            if not key.startswith(metric + "{scenario:"):
+                continue
+            if stat == "avg*count":
+                pairs = zip(values.get("avg") or [], values.get("count") or [])
+                out[key, stat] = sum(a * n for a, n in pairs if a is not None and n is not None)
+            else:
+                out[key, stat] = sum(x for x in values.get(stat) or [] if x is not None)
+    return out
+
+
+def scenario_row(scenario: str, sums: Mapping[tuple[str, str], float], p95_ms: float | None) -> dict[str, Any]:
+    """One scenario's totals, from sums over the timeline's points of its ``{scenario:X}`` series.
+
+    Sums of counts are exact, and so is the average (each point's exact average weighted by its
+    count); a percentile is not a sum, so ``p95_ms`` comes from the summary (the series has one
+    only when a threshold names it) or the live sinks.
+    """
+    def total(metric: str, stat: str) -> float | None:
+        return sums.get((f"{metric}{{scenario:{scenario}}}", stat))
+
+    failed, passed = total("http_req_failed", "passes"), total("http_req_failed", "fails")
+    n, weighted = total("http_req_duration", "count"), total("http_req_duration", "avg*count")
+    return {
+        "scenario": scenario, "requests": total("http_reqs", "count"),
+        "failedShare": failed / (failed + (passed or 0.0)) if failed is not None and failed + (passed or 0.0) else None,
+        "avgMs": weighted / n if n and weighted is not None else None, "p95Ms": p95_ms,
+        "iterations": total("iterations", "count"),
+    }
 
 
 def _unit(metric: str, contains: str | None = None) -> str:
@@ -235,13 +275,9 @@ def _report_document(summary: object, *, title: str, source: str) -> dict[str, A
     }
     scenarios = scenario_names(list(doc["timeline"]["series"]))
     doc["scenarios"] = scenarios
+    sums = _column_sums(doc["timeline"])
     doc["scenarioRows"] = [
-        {"scenario": s,
-         "requests": _value(metrics, f"http_reqs{{scenario:{s}}}", "count"),
-         "failedShare": _value(metrics, f"http_req_failed{{scenario:{s}}}", "rate"),
-         "p95Ms": _value(metrics, f"http_req_duration{{scenario:{s}}}", "p(95)"),
-         "iterations": _value(metrics, f"iterations{{scenario:{s}}}", "count")}
-        for s in scenarios
+        scenario_row(sc, sums, _value(metrics, f"http_req_duration{{scenario:{sc}}}", "p(95)")) for sc in scenarios
     ]
     workers = state.get("workers")
     doc["workers"] = [dict(w) for w in workers if isinstance(w, Mapping)] if isinstance(workers, list) else []

@@ -34,6 +34,8 @@ def _timeline(scenarios: tuple[str, ...] = ()) -> Timeline:
             }
             for s in scenarios:
                 series[f"http_reqs{{scenario:{s}}}"] = CounterSink(5)
+                series[f"http_req_failed{{scenario:{s}}}"] = RateSink(1, 5)
+                series[f"http_req_duration{{scenario:{s}}}"] = TrendSink(Sketch.from_samples([10.0, 20.0 * k]))
             tl.add(w, float(k), series)
     tl.finish()
     return tl
@@ -80,7 +82,7 @@ def test_the_document_carries_failure_kinds_and_only_the_charted_series() -> Non
                                     "errorCode": "1503", "total": 6.0}]
     series = doc["timeline"]["series"]
     assert "surge_loop_lag" not in series and "http_req_waiting" in series
-    assert set(series["http_req_duration"]["values"]) == {"avg", "med", "p(90)", "p(95)", "p(99)", "max"}
+    assert set(series["http_req_duration"]["values"]) == {"count", "avg", "med", "p(90)", "p(95)", "p(99)", "max"}
     assert doc["timeline"]["workers"]["names"] == ["w-0", "w-1"]
     assert doc["scenarios"] == []  # a single-scenario run: no per-scenario section
 
@@ -91,8 +93,11 @@ def test_scenarios_come_from_the_per_scenario_request_series() -> None:
                                                       "values": {"count": 15, "rate": 5.0}}})
     doc = report_document(summary, title="t")
     assert doc["scenarios"] == ["browse", "buy"]
-    assert doc["scenarioRows"][1] == {"scenario": "buy", "requests": 15.0, "failedShare": None, "p95Ms": None,
-                                      "iterations": None}
+    assert doc["scenarioRows"][0]["failedShare"] == pytest.approx(0.2)
+    assert doc["scenarioRows"][0]["avgMs"] == pytest.approx((15 + 25 + 35) / 3)  # exact: weighted by count
+    # totals are sums over the timeline's points (2 workers x 3 intervals x 5); p95 from the summary only
+    assert doc["scenarioRows"][1] == {"scenario": "buy", "requests": 30.0, "failedShare": None, "avgMs": None,
+                                      "p95Ms": None, "iterations": None}
 
 
 def test_trim_keeps_per_scenario_series_but_not_other_tags() -> None:
@@ -180,6 +185,7 @@ def test_the_incremental_live_document_is_the_one_built_from_scratch() -> None:
             if k >= 4:  # series that appear mid-run get their column back to the first point
                 series[failure_kind_key(0, 1211)] = CounterSink(k)
                 series["http_reqs{scenario:" + HOSTILE + "}"] = CounterSink(1)
+                series["http_req_duration{scenario:" + HOSTILE + "}"] = TrendSink(Sketch.from_samples([1.0, 3.0]))
             if w == 1 and k % 2:
                 series["http_req_failed"] = RateSink(1, 3)
             tl.add(w, float(k), series)

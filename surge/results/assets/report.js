@@ -328,9 +328,11 @@
   }
 
   function scenarioTable(doc) {
-    return table([["scenario", false], ["requests", true], ["failed", true], ["p95 duration", true], ["iterations", true]],
+    return table([["scenario", false], ["requests", true], ["failed", true], ["avg duration", true],
+                  ["p95 duration", true], ["iterations", true]],
       (doc.scenarioRows || []).map(function (r) {
-        return [r.scenario, fmtNum(r.requests), fmtPct(r.failedShare), fmtMs(r.p95Ms), fmtNum(r.iterations)];
+        return [r.scenario, fmtNum(r.requests), fmtPct(r.failedShare), fmtMs(r.avgMs), fmtMs(r.p95Ms),
+                fmtNum(r.iterations)];
       }));
   }
 
