@@ -96,7 +96,7 @@ def test_scenarios_come_from_the_per_scenario_request_series() -> None:
     assert doc["scenarioRows"][0]["failedShare"] == pytest.approx(0.2)
     assert doc["scenarioRows"][0]["avgMs"] == pytest.approx((15 + 25 + 35) / 3)  # exact: weighted by count
     # totals are sums over the timeline's points (2 workers x 3 intervals x 5); p95 from the summary only
-    assert doc["scenarioRows"][1] == {"scenario": "buy", "requests": 30.0, "failedShare": None, "avgMs": None,
+    assert doc["scenarioRows"][1] == {"scenario": "buy", "requests": 30.0, "failedShare": 0.2, "avgMs": 25.0,
                                       "p95Ms": None, "iterations": None}
 
 
