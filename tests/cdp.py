@@ -207,3 +207,17 @@ class Browser:
         value: list[int] = await self.evaluate(f"({script})({json.dumps(png_base64)}, {json.dumps(rects)})")
         return value
 
+
+
+async def _screenshot_file(page: Path, out: Path, width: int) -> None:
+    async with Browser(width=width, height=900) as b:
+        await b.navigate(page.resolve().as_uri())
+        await b.wait_for("window.__surgeRendered >= 1")
+        await b.screenshot(out)
+
+
+if __name__ == "__main__":
+    # python -m tests.cdp REPORT.html OUT.png [WIDTH]: how docs/report.png is made (see README).
+    import sys
+
+    asyncio.run(_screenshot_file(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1400))
