@@ -83,7 +83,8 @@ def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
     if cfg.dashboard is not None:
         from surge.results.dashboard import Dashboard  # aiohttp's server, only when asked for
 
-        board = Dashboard(*cfg.dashboard, title=cfg.scenario.name, interval_s=cfg.report_interval_s)
+        board = Dashboard(*cfg.dashboard, title=cfg.scenario.name, interval_s=cfg.report_interval_s,
+                          metric_defs=prepared.metric_defs)
         for line in board.notices:  # even with -q: the URL is what the flag is for
             print(f"surge: {line}", file=sys.stderr, flush=True)
         views.append(board)

@@ -40,6 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from surge.common.errors import ExitCode, SurgeError
+from surge.common.metrics import MetricDef
 from surge.results.html_report import render_html, script_json
 from surge.results.live import LiveSnapshot
 from surge.results.live_document import LiveDocuments
@@ -109,7 +110,8 @@ def _bind(host: str, port: int) -> socket.socket:
 class Dashboard:
     """The live dashboard of one run (see the module docstring). Construct it inside the running loop."""
 
-    def __init__(self, host: str, port: int, *, title: str, interval_s: float = 1.0) -> None:
+    def __init__(self, host: str, port: int, *, title: str, interval_s: float = 1.0,
+                 metric_defs: Mapping[str, MetricDef] | None = None) -> None:
         self.title = title
         self._sock = _bind(host, port)
         bound = self._sock.getsockname()
@@ -121,7 +123,7 @@ class Dashboard:
                 f"warning: the dashboard listens on {host}, beyond loopback: anyone who reaches it sees the run's "
                 "metric names, tag values (URLs) and thresholds (it is read-only)")
         self._snapshot: LiveSnapshot | None = None  # the newest, not yet made a document
-        self._documents = LiveDocuments(title)
+        self._documents = LiveDocuments(title, metric_defs)
         # the current document as script-safe JSON, built on first demand after each snapshot
         self._payload = script_json(waiting_document(title=title, interval_s=interval_s))
         self._version = 0

@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from surge.common.metrics import Sink, TrendSink, parse_series_name
+from surge.common.metrics import MetricDef, Sink, TrendSink, parse_series_name
 from surge.results.html_report import script_json
 from surge.results.live import LiveSnapshot
 from surge.results.report_data import (
@@ -147,9 +147,11 @@ def _sink_value(series: Mapping[str, Sink], key: str, stat: str, elapsed_s: floa
 class LiveDocuments:
     """Report documents of one run as it goes, each as script-safe JSON text (see the module docstring)."""
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, metric_defs: Mapping[str, MetricDef] | None = None) -> None:
         self.title = title
         self._columns: _Columns | None = None
+        # the scenario's own metrics too (a Trend("checkout_duration", is_time=True) is in ms)
+        self._contains = {name: m.contains.value for name, m in (metric_defs or {}).items()}
 
     def payload(self, snapshot: LiveSnapshot) -> str:
         data = snapshot.timeline
@@ -172,7 +174,8 @@ class LiveDocuments:
             "thresholds": [
                 {"metric": v.key, "source": v.source, "ok": v.ok, "observed": finite(v.observed),
                  "unit": threshold_unit(parse_series_name(v.key).metric,
-                                        None if s.get(v.key) is None else s[v.key].type.value, v.source)}
+                                        None if s.get(v.key) is None else s[v.key].type.value, v.source,
+                                        self._contains.get(parse_series_name(v.key).metric))}
                 for v in snapshot.verdicts],
             "checks": [],  # each check's counts come with the summary; live, the overall rate (stats)
             "stats": {

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from surge.common.metrics import CounterSink, RateSink, Sink, TrendSink, failure_kind_key
+from surge.common.metrics import (
+    CounterSink,
+    MetricDef,
+    MetricType,
+    RateSink,
+    Sink,
+    TrendSink,
+    ValueType,
+    failure_kind_key,
+)
 from surge.common.sketch import Sketch
 from surge.results.html_report import asset, render_html, script_json
 from surge.results.live import LiveSnapshot
@@ -163,13 +172,17 @@ def test_the_live_document_judges_thresholds_from_the_snapshot() -> None:
         series={"http_reqs": CounterSink(60), "http_req_failed": RateSink(6, 60),
                 "http_req_duration": TrendSink(Sketch.from_samples([10.0, 20.0]))},
         timeline=tl.data(),
-        verdicts=[Verdict("http_req_failed", "rate<0.01", False, 0.1), Verdict("http_req_duration", "p(95)<5", False, 19.5)],
+        verdicts=[Verdict("http_req_failed", "rate<0.01", False, 0.1), Verdict("http_req_duration", "p(95)<5", False, 19.5),
+                  Verdict("checkout_duration", "p(95)<5", False, 7.0), Verdict("plain", "p(95)<5", False, 7.0)],
         options=None,  # type: ignore[arg-type]  # the document does not read the options
         workers=("w-0", "w-1"),
     )
-    doc = live_document(snap, title="t")
+    doc = json.loads(LiveDocuments("t", {"checkout_duration": MetricDef("checkout_duration", MetricType.TREND,
+                                                                        ValueType.TIME)}).payload(snap))
+    assert doc == live_document(snap, title="t") | {"thresholds": doc["thresholds"]}
     assert doc["live"] and not doc["finished"] and doc["maxDurationS"] == 10.0
-    assert [(t["observed"], t["unit"]) for t in doc["thresholds"]] == [(0.1, "share"), (19.5, "ms")]
+    assert [(t["observed"], t["unit"]) for t in doc["thresholds"]] == [(0.1, "share"), (19.5, "ms"), (7.0, "ms"),
+                                                                       (7.0, "")]
     assert doc["stats"]["requests"] == 60 and doc["stats"]["requestRate"] == 20.0
     assert "surge_loop_lag" not in doc["timeline"]["series"]
     assert doc["timeline"]["t"] == [1.0, 2.0, 3.0]
