@@ -105,6 +105,17 @@ def _listen_address(_ctx: click.Context, _param: click.Parameter, value: str | N
         raise click.BadParameter(str(exc)) from None
 
 
+def _dashboard_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    from surge.results.dashboard import parse_address
+
+    if value is None:
+        return None
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="surge")
 def main() -> None:
@@ -129,6 +140,10 @@ _common = [
                       "(k6's csv columns plus every statistic); repeatable."),
     click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), default=None,
                  help="Write JUnit XML at the end: one test case per threshold, a failure naming the observed value."),
+    click.option("--report", "report", type=click.Path(path_type=Path), default=None, metavar="FILE.html",
+                 help="Write the HTML report (one self-contained file) at the end; `surge report` renders one later."),
+    click.option("--dashboard", "dashboard", default=None, callback=_dashboard_address, metavar="[ADDR:]PORT",
+                 help="Serve the live dashboard while the run goes (127.0.0.1 unless ADDR; port 0 picks one)."),
     click.option("--on-worker-loss", type=click.Choice(["fail", "continue"]), default="fail", show_default=True,
                  help="A worker lost mid-run: fail stops the run (exit 120 after the summary); continue moves its "
                       "VUs, rate and remaining iterations to the other workers and judges the run by its thresholds."),
@@ -212,6 +227,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
         outputs=flags.pop("out"), junit=flags.pop("junit"), prometheus=flags.pop("prometheus"),
+        report=flags.pop("report"), dashboard=flags.pop("dashboard"),
     )
     _finish(run_test(cfg))
 
@@ -236,6 +252,7 @@ def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | Non
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
         outputs=flags.pop("out"), junit=flags.pop("junit"), prometheus=flags.pop("prometheus"),
+        report=flags.pop("report"), dashboard=flags.pop("dashboard"),
     )
     _finish(run_test(cfg))
 
@@ -334,6 +351,26 @@ def worker(connect: str, name: str | None, once: bool, coordinator_timeout: floa
     except KeyboardInterrupt:
         code = int(ExitCode.EXTERNAL_ABORT)
     sys.exit(code)
+
+
+@main.command("report")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, metavar="FILE.html",
+              help="Where to write the page [default: RESULTS with .html].")
+def report_command(results: Path, output: Path | None) -> None:
+    """Render the HTML report of a saved run: RESULTS is a `surge run --summary-export` file."""
+    from surge.results.report_file import report_from_file
+
+    out = output if output is not None else results.with_suffix(".html")
+    if out.resolve() == results.resolve():
+        click.echo(f"surge: error: {out} would overwrite the results it is made from; give -o FILE.html", err=True)
+        sys.exit(int(ExitCode.INVALID_CONFIG))
+    try:
+        report_from_file(results, out)
+    except SurgeError as exc:
+        click.echo(f"surge: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    click.echo(f"wrote {out}")
 
 
 @main.command()

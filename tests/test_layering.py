@@ -5,8 +5,9 @@
 * ``surge.worker`` and ``surge.coordinator`` never import each other;
 * ``surge.results`` imports only ``surge.common`` and itself from surge;
 * only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/dealer.py``, ``surge/common/curve.py``) imports ``zmq``;
-* only the aiohttp transport (``surge/worker/transport_aiohttp.py``) and ``surge/target/`` import
-  ``aiohttp``, and only the fast transport imports ``httptools``;
+* only the aiohttp transport (``surge/worker/transport_aiohttp.py``), ``surge/target/`` and the
+  live dashboard's server (``surge/results/dashboard.py``) import ``aiohttp``, and only the fast
+  transport imports ``httptools``;
 * only ``surge/cli.py`` ends the process (``sys.exit``, ``exit()``, ``quit()``, ``os._exit``,
   ``raise SystemExit``).
 
@@ -120,7 +121,7 @@ def _only_the_zmq_edge_imports_zmq(src: Source, target: str) -> bool:
 
 def _only_http_and_target_import_aiohttp(src: Source, target: str) -> bool:
     return _within(target, "aiohttp") and not (
-        src.path == "surge/worker/transport_aiohttp.py" or src.layer == "target"
+        src.path in ("surge/worker/transport_aiohttp.py", "surge/results/dashboard.py") or src.layer == "target"
     )
 
 
@@ -133,7 +134,8 @@ IMPORT_RULES: dict[str, ImportRule] = {
     "surge.worker and surge.coordinator never import each other": _worker_and_coordinator_are_apart,
     "surge.results imports only surge.common and itself": _results_imports_only_common,
     "only the ZeroMQ edge (wire.py, dealer.py, curve.py) imports zmq": _only_the_zmq_edge_imports_zmq,
-    "only surge/worker/transport_aiohttp.py and surge/target/ import aiohttp": _only_http_and_target_import_aiohttp,
+    "only surge/worker/transport_aiohttp.py, surge/target/ and surge/results/dashboard.py import aiohttp":
+        _only_http_and_target_import_aiohttp,
     "only surge/worker/transport_fast.py imports httptools": _only_the_fast_transport_imports_httptools,
 }
 

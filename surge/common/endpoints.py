@@ -91,3 +91,28 @@ def check_endpoint(endpoint: str) -> str:
         return endpoint
     parse_tcp_endpoint(endpoint)
     return endpoint
+
+
+def parse_listen_address(text: str, *, flag: str, default_host: str = "127.0.0.1",
+                         allow_zero: bool = True) -> tuple[str, int]:
+    """``PORT``, ``ADDR:PORT`` or ``[IPV6]:PORT`` (an HTTP listener's flag) -> ``(host, port)``.
+
+    The host defaults to loopback; a port of 0 (when allowed) asks the system for a free one.
+    Raises ``ValueError`` naming ``flag`` and the form expected.
+    """
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep:
+        host = default_host
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{flag} {text!r}: write an IPv6 address in brackets, e.g. [::1]:{port_text or 'PORT'}")
+    if not host:
+        host = default_host
+    if not port_text.isdigit():
+        raise ValueError(f"{flag} {text!r}: expected [ADDR:]PORT, e.g. 5665 or 127.0.0.1:5665")
+    port, lowest = int(port_text), 0 if allow_zero else 1
+    if not lowest <= port <= 65535:
+        free = " (0 picks a free one)" if allow_zero else ""
+        raise ValueError(f"{flag} {text!r}: port must be {lowest}..65535{free}, got {port}")
+    return host, port

@@ -63,6 +63,8 @@ class RunConfig:
     outputs: tuple[OutSpec, ...] = ()  # --out json=FILE / csv=FILE: interval points, written as the run goes
     junit: Path | None = None  # --junit FILE: one test case per threshold, written by the report
     prometheus: tuple[str, int] | None = None  # --prometheus: (host, port) to serve /metrics on while the run goes
+    report: Path | None = None  # --report FILE.html: the HTML report, written after the summary
+    dashboard: tuple[str, int] | None = None  # --dashboard [ADDR:]PORT: the live dashboard's (host, port)
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -97,6 +99,14 @@ def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
             prom = PrometheusView(*cfg.prometheus, metric_defs=prepared.metric_defs)
             views.append(prom)
             _say(cfg, f"prometheus metrics on {prom.url}")
+        if cfg.dashboard is not None:
+            from surge.results.dashboard import Dashboard  # aiohttp's server, only when asked for
+
+            board = Dashboard(*cfg.dashboard, title=cfg.scenario.name, interval_s=cfg.report_interval_s,
+                              metric_defs=prepared.metric_defs)
+            for line in board.notices:  # even with -q: the URL is what the flag is for
+                print(f"surge: {line}", file=sys.stderr, flush=True)
+            views.append(board)
     except BaseException:
         _close_views(views, None)
         raise
@@ -263,6 +273,13 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 loop.remove_signal_handler(sig)
         outcome = report(prepared, result, summary_export=cfg.summary_export, junit=cfg.junit)
         summary = outcome.data
+        if cfg.report is not None:
+            from surge.results.report_file import write_report
+
+            try:
+                write_report(cfg.report, summary, title=cfg.scenario.name)
+            except OSError as exc:  # as a summary export that fails: the run's verdict stands, said loudly
+                print(f"surge: error: --report {cfg.report}: cannot write it ({exc})", file=sys.stderr, flush=True)
         if target is not None:
             stats = _demo_stats(target.url)
             if stats is not None:

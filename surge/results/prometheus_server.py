@@ -25,6 +25,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from surge.common.endpoints import parse_listen_address as parse_endpoint
 from surge.common.errors import ExitCode, SurgeError
 from surge.common.metrics import MetricDef
 from surge.results.live import LiveSnapshot
@@ -41,18 +42,10 @@ class PrometheusError(SurgeError):
 
 def parse_listen_address(text: str) -> tuple[str, int]:
     """``PORT``, ``ADDR:PORT`` or ``[IPV6]:PORT`` as (host, port); the host defaults to loopback."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep:
-        host = DEFAULT_ADDR
-    elif host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise PrometheusError(f"--prometheus {text!r}: write an IPv6 address in brackets, e.g. [::1]:9464")
-    if not host:
-        host = DEFAULT_ADDR
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise PrometheusError(f"--prometheus {text!r}: expected [ADDR:]PORT with a port from 1 to 65535")
-    return host, int(port_text)
+    try:
+        return parse_endpoint(text, flag="--prometheus", default_host=DEFAULT_ADDR, allow_zero=False)
+    except ValueError as exc:
+        raise PrometheusError(str(exc)) from None
 
 
 class PrometheusView:

@@ -114,3 +114,15 @@ def test_check_endpoint_takes_what_surge_uses(endpoint: str) -> None:
 def test_check_endpoint_refuses_the_rest(endpoint: str) -> None:
     with pytest.raises(ValueError):
         check_endpoint(endpoint)
+
+
+def test_listen_addresses_of_the_http_flags_name_the_flag_and_the_form() -> None:
+    from surge.common.endpoints import parse_listen_address
+
+    assert parse_listen_address("9464", flag="--x") == ("127.0.0.1", 9464)
+    assert parse_listen_address("[::1]:0", flag="--x") == ("::1", 0)
+    assert parse_listen_address("0.0.0.0:80", flag="--x", default_host="::1") == ("0.0.0.0", 80)
+    for text, says in (("0", "port must be 1..65535"), ("::1:80", "in brackets"), ("h:", "expected [ADDR:]PORT"),
+                       ("70000", "port must be 1..65535")):
+        with pytest.raises(ValueError, match=re.escape(f"--x {text!r}: ") + ".*" + re.escape(says)):
+            parse_listen_address(text, flag="--x", allow_zero=False)
