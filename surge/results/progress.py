@@ -280,7 +280,17 @@ def vus_text(s: ScenarioProgress) -> str:
     return f"{s.vus}/{s.target_vus} VUs"
 
 
-_MARK = {State.WAITING: " ", State.RUNNING: " ", State.STOPPING: "↓", State.DONE: "✓"}
+# k6's status runes (ui/pb): waiting, running, stopping, done
+_MARK = {State.WAITING: ("•", "dim"), State.RUNNING: (" ", ""), State.STOPPING: ("↓", "yellow"), State.DONE: ("✓", "green")}
+
+
+def _bar_text(s: ScenarioProgress) -> Text:
+    text = bar(s.fraction)
+    filled = text.rstrip("-]")  # the "[===>" part; the padding is faint, as in k6
+    out = Text(filled, style="dim" if s.state is State.WAITING else "green")
+    out.append(text[len(filled):-1], style="dim")
+    out.append("]", style="dim" if s.state is State.WAITING else "green")
+    return out
 
 
 def renderable(p: Progress) -> RenderableType:
@@ -299,8 +309,7 @@ def renderable(p: Progress) -> RenderableType:
     for s in p.scenarios:
         iters = f"{s.iterations}/{s.planned_iterations} iters" if s.planned_iterations is not None else f"{s.iterations} iters"
         rows.add_row(
-            Text(s.name, style="cyan"), Text(_MARK[s.state], style="green"),
-            Text(bar(s.fraction), style="dim" if s.state is State.WAITING else "green"),
+            Text(s.name, style="cyan"), Text(*_MARK[s.state]), _bar_text(s),
             vus_text(s), f"{clock(s.elapsed_s)}/{clock(s.length_s)}", iters, f"{s.reqs_per_s:.1f} req/s",
             f"p95 {format_ms(s.p95_ms) if s.p95_ms is not None else '-'}",
             Text(f"{s.failed} failed", style="red" if s.failed else ""),

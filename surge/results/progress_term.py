@@ -73,11 +73,22 @@ class _Proxy:
 class TerminalProgress:
     """The rich frame, redrawn in place on every update (see the module docstring)."""
 
-    def __init__(self, stream: TextIO, *, width: int | None = None) -> None:
+    def __init__(self, stream: TextIO, *, size: tuple[int, int] | None = None) -> None:
         self._stream = stream
-        self._console = Console(file=stream, force_terminal=True, width=width, highlight=False)
+        self._console = Console(file=stream, force_terminal=True, highlight=False)
+        self._fixed_size = size  # (columns, rows) fixed (tests); else the terminal's, read at every frame
         self._height = 0  # lines of the frame just above the cursor (0: nothing to draw over)
         self._saved: TextIO | None = None
+
+    def _size(self) -> tuple[int, int]:
+        """The terminal's size now (not ``$COLUMNS``, which rich reads once and a shell may leave stale)."""
+        if self._fixed_size is not None:
+            return self._fixed_size
+        try:
+            size = os.get_terminal_size(self._stream.fileno())
+            return size.columns, size.lines
+        except (AttributeError, OSError, ValueError):
+            return 80, 24
 
     def keep_frame(self) -> None:
         """Leave the frame on the screen as it is: the next one is drawn below what follows."""
@@ -88,10 +99,15 @@ class TerminalProgress:
             if self._saved is None:
                 self._saved = sys.stderr
                 sys.stderr = _Proxy(self._saved, self)
+            columns, rows = self._size()
+            # One column spare: a line as wide as the terminal would wrap on some terminals.
+            self._console.width = max(columns - 1, 20)
             with self._console.capture() as capture:
-                # One column spare: a line as wide as the terminal would wrap on some terminals.
-                self._console.print(renderable(progress_of(snapshot)), width=max(self._console.width - 1, 20))
-            frame = capture.get()
+                self._console.print(renderable(progress_of(snapshot)))
+            lines = capture.get().splitlines(keepends=True)
+            if len(lines) > rows - 1:  # the cursor cannot go back above the screen's top: keep it on screen
+                lines = [*lines[: max(rows - 2, 1)], f"… {len(lines) - max(rows - 2, 1)} more lines\n"]
+            frame = "".join(lines)
             up = f"\r\x1b[{self._height}A\x1b[J" if self._height else ""
             self._stream.write(up + frame)
             self._stream.flush()

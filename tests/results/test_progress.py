@@ -209,7 +209,7 @@ def test_the_terminal_view_redraws_in_place_and_lets_other_stderr_text_keep_the_
 ) -> None:
     out = _Tty()
     monkeypatch.setattr(sys, "stderr", out)  # the frames' stream is stderr, as in a run
-    view = TerminalProgress(out, width=120)
+    view = TerminalProgress(out, size=(120, 50))
     series = _sinks(reqs=1, iters=1, vus=1, failed=0, latencies=[1.0])
     real_stderr = sys.stderr
     try:
@@ -230,7 +230,7 @@ def test_the_terminal_view_redraws_in_place_and_lets_other_stderr_text_keep_the_
 
 
 def test_a_failing_update_gives_stderr_back_before_the_error_reaches_the_run() -> None:
-    view = TerminalProgress(_Tty(), width=120)
+    view = TerminalProgress(_Tty(), size=(120, 50))
     real_stderr = sys.stderr
     with pytest.raises(AttributeError):
         view.update(None)  # type: ignore[arg-type]
@@ -246,3 +246,15 @@ def test_plain_lines_come_every_five_seconds_of_run_time() -> None:
     view.close(None)
     lines = out.getvalue().splitlines()
     assert [line.split(",")[0] for line in lines] == ["surge: running (5s/45s)", "surge: running (10s/45s)"]
+
+
+def test_a_frame_taller_than_the_terminal_is_cut_to_fit_so_the_cursor_can_go_back_over_it() -> None:
+    out = _Tty()
+    view = TerminalProgress(out, size=(120, 6))
+    verdicts = tuple(Verdict("http_req_duration", f"p(95)<{n}", True, 1.0) for n in range(10))
+    try:
+        view.update(_snap(1.0, {}, verdicts=verdicts))
+    finally:
+        view.close(None)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 5 and lines[-1] == "… 9 more lines"  # 13 lines, 4 kept
