@@ -36,8 +36,17 @@ from rich.text import Text
 
 from surge.common.arrivals import ArrivalPlan
 from surge.common.durations import format_duration
-from surge.common.metrics import BUILTIN_METRICS, CounterSink, GaugeSink, MetricType, RateSink, Sink, TrendSink, \
-    ValueType, trend_stat
+from surge.common.metrics import (
+    BUILTIN_METRICS,
+    CounterSink,
+    GaugeSink,
+    MetricType,
+    RateSink,
+    Sink,
+    TrendSink,
+    ValueType,
+    trend_stat,
+)
 from surge.common.options import Executor, ScenarioConfig
 from surge.common.schedule import vus_at
 from surge.results.live import LiveSnapshot
@@ -274,7 +283,8 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 
 def vus_text(s: ScenarioProgress) -> str:
     if s.target_rate is not None:
-        return f"{s.target_rate:.2f} iters/s, {s.vus if s.vus is not None else '-'}/{s.target_vus} VUs"
+        vus = f"{s.vus}/{s.target_vus} VUs" if s.vus is not None else f"max {s.target_vus} VUs"
+        return f"{s.target_rate:.2f} iters/s, {vus}"
     if s.vus is None:
         return f"{s.target_vus} VUs (plan)"
     return f"{s.vus}/{s.target_vus} VUs"

@@ -22,6 +22,7 @@ from surge.results.progress import (
     progress_of,
     renderable,
     target_rate_at,
+    vus_text,
 )
 from surge.results.progress_term import PlainProgress, TerminalProgress, progress_view
 from surge.results.thresholds import Verdict
@@ -101,6 +102,7 @@ def test_several_scenarios_read_their_own_sub_metrics_and_show_no_measured_vus_p
     assert (br.requests, br.iterations, br.failed) == (50, 25, 0)
     assert purchase.vus is None and br.vus is None  # not measured per scenario
     assert (purchase.target_vus, br.target_vus) == (5, 3)
+    assert vus_text(purchase) == "5 VUs (plan)"
     assert p.vus == 9 and p.requests == 60  # the header: the fleet's
 
 
@@ -110,6 +112,7 @@ def test_an_arrival_rate_scenario_shows_the_plans_rate_now_and_its_max_vus() -> 
     (row,) = progress_of(_snap(5.0, {}, sc)).scenarios
     assert row.target_rate == pytest.approx(25.0)  # half way to 100 per 2 s
     assert row.target_vus == 20
+    assert vus_text(row) == "25.00 iters/s, 0/20 VUs"  # one scenario: the fleet's measured count
     assert target_rate_at(sc.arrival_plan(), 0.0) == 0.0
     assert target_rate_at(sc.arrival_plan(), 10.0) == 0.0  # past the plan
     const = ScenarioConfig("c", Executor.CONSTANT_ARRIVAL_RATE, rate=30, duration_s=10.0, time_unit_s=60.0)
