@@ -85,6 +85,15 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
+def _outs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[Any, ...]:
+    from surge.results.outfiles import parse_out
+
+    try:
+        return tuple(parse_out(v) for v in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="surge")
 def main() -> None:
@@ -104,6 +113,11 @@ _common = [
                  help="The directory `surge keys` made: CURVE-encrypt the fleet and admit only workers holding its keys."),
     click.option("--worker-timeout", default="5s", callback=_timeout, show_default=True,
                  help="A worker silent this long is lost (its heartbeats come every second)."),
+    click.option("--out", "out", multiple=True, metavar="KIND=FILE", callback=_outs,
+                 help="Write the run's interval points as the run goes: json=FILE (k6's NDJSON shape) or csv=FILE "
+                      "(k6's csv columns plus every statistic); repeatable."),
+    click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                 help="Write JUnit XML at the end: one test case per threshold, a failure naming the observed value."),
     click.option("--on-worker-loss", type=click.Choice(["fail", "continue"]), default="fail", show_default=True,
                  help="A worker lost mid-run: fail stops the run (exit 120 after the summary); continue moves its "
                       "VUs, rate and remaining iterations to the other workers and judges the run by its thresholds."),
@@ -183,6 +197,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
         http_transport=http_transport, keys=keys,
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
+        outputs=flags.pop("out"), junit=flags.pop("junit"),
     )
     _finish(run_test(cfg))
 
@@ -206,6 +221,7 @@ def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | Non
         http_transport=http_transport, keys=keys, insecure=insecure,
         overrides=_overrides(flags), no_setup=flags.pop("no_setup"), no_teardown=flags.pop("no_teardown"),
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
+        outputs=flags.pop("out"), junit=flags.pop("junit"),
     )
     _finish(run_test(cfg))
 

@@ -17,6 +17,8 @@ from surge.common.errors import ExitCode, ScriptError
 from surge.common.metrics import INTERNAL_METRICS, RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
 from surge.coordinator.prepare import Prepared
 from surge.coordinator.outcome import SessionResult
+from surge.results.junit import junit_xml
+from surge.results.outfiles import write_junit
 from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
 from surge.results.summary import SeriesResult, build_summary, text_summary
 from surge.results.thresholds import Verdict, evaluate
@@ -126,6 +128,7 @@ def report(
     result: SessionResult,
     *,
     summary_export: Path | None,
+    junit: Path | None = None,
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
     base_dir: Path = Path("."),
@@ -165,6 +168,14 @@ def report(
     if summary_export is not None:
         summary_export.parent.mkdir(parents=True, exist_ok=True)
         summary_export.write_text(summary_json(data), encoding="utf-8")
+    if junit is not None:
+        # from the verdicts themselves (not the summary data, which keeps only "ok"): the
+        # observed values in the failures are the ones the exit code was decided on
+        kinds = {name: (d.type.value, d.contains.value) for name, d in prepared.metric_defs.items()}
+        try:
+            write_junit(junit, junit_xml(verdicts, suite=prepared.source, duration_s=result.duration_s, metrics=kinds))
+        except OSError as exc:
+            stderr.write(f"surge: could not write --junit {junit}: {exc}\n")
     if prepared.handle_summary is not None:
         try:
             out = prepared.handle_summary(data)

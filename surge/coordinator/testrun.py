@@ -32,6 +32,7 @@ from surge.coordinator.report import Outcome, report
 from surge.coordinator.outcome import StopReason, Watchdog
 from surge.coordinator.session import Session
 from surge.results.live import LiveSnapshot, LiveView
+from surge.results.outfiles import OutSpec, check_writable, open_outputs
 from surge.results.progress_term import progress_view
 from surge.results.thresholds import abort_verdict, evaluate
 from surge.results.timeline import TimelineData
@@ -60,6 +61,8 @@ class RunConfig:
     no_setup: bool = False
     no_teardown: bool = False
     on_worker_loss: str = "fail"  # or "continue": the lost worker's share moves to the others
+    outputs: tuple[OutSpec, ...] = ()  # --out json=FILE / csv=FILE: interval points, written as the run goes
+    junit: Path | None = None  # --junit FILE: one test case per threshold, written by the report
 
 
 def _say(cfg: RunConfig, text: str) -> None:
@@ -79,6 +82,10 @@ def _demo_stats(url: str) -> dict[str, object] | None:
 def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
     """The live outputs this run asked for (each reads one snapshot a second)."""
     views: list[LiveView] = []
+    # --out files are created now and --junit's path tried: an unwritable one ends the run before any load
+    if cfg.junit is not None:
+        check_writable(cfg.junit, "--junit")
+    views.extend(open_outputs(cfg.outputs, prepared.metric_defs, prepared.thresholds))
     if not cfg.quiet:  # live progress on stderr: rich frames on a terminal, a plain line every 5 s elsewhere
         views.append(progress_view())
     return views
@@ -228,7 +235,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        outcome = report(prepared, result, summary_export=cfg.summary_export)
+        outcome = report(prepared, result, summary_export=cfg.summary_export, junit=cfg.junit)
         summary = outcome.data
         if target is not None:
             stats = _demo_stats(target.url)

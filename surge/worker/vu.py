@@ -279,8 +279,14 @@ class LoopingVUs(PlannedWaits):
         """VUs running or finishing an iteration, not counting those already told to stop.
 
         This is what ``vus`` samples: a VU cancelled at the instant another scenario starts
-        its own is gone, even though its task has not yet run its last step.
+        its own is gone, even though its task has not yet run its last step. And past the
+        slice's hard end (the end of its stages plus ``gracefulStop``) none is live, even if the
+        loop has not yet run the callback that cancels them: the sampler's tick and the next
+        scenario's start may be served first when the loop is late, and the count must not
+        depend on which callback a busy loop happens to run first.
         """
+        if self._hard_end and self.running and asyncio.get_running_loop().time() >= self._hard_end:
+            return 0
         return self.running - self._doomed
 
     def stop_now(self) -> None:

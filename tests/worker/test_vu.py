@@ -253,6 +253,30 @@ def test_a_vu_stopped_with_no_grace_left_is_not_live_at_that_instant() -> None:
     assert seen[1] == (0, 0)
 
 
+def test_past_the_hard_end_no_vu_is_live_whatever_callback_the_loop_runs_first() -> None:
+    # A late loop may serve the vus sampler's tick before the callback that ends the slice
+    # (both due at the same instant): the sample must not count VUs the plan has ended.
+    seen: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        rec = Recorder(clock=loop.time, metric_defs={})
+        ex = LoopingVUs(
+            _slice([(0.0, 2)], 2.0, stop_s=0.0), lambda vu: asyncio.sleep(10),
+            lambda i: VU(i, "s", {}, None, {"scenario": "s"}), rec,
+            errors=ErrorLog(), on_abort=lambda exc: None, on_vus=lambda n: None,
+        )
+        t0 = loop.time()
+        loop.call_at(t0 + 1.0, lambda: seen.append((ex.running, ex.live)))
+        # scheduled before run() schedules its own end: the loop runs this one first
+        loop.call_at(t0 + 2.0, lambda: seen.append((ex.running, ex.live)))
+        await ex.run(t0)
+
+    run_virtual(main())
+    assert seen[0] == (2, 2)
+    assert seen[1] == (2, 0)  # the tasks still exist; by the plan, none is live
+
+
 def test_iteration_in_test_is_unique_across_workers_for_looping_vus() -> None:
     # Two workers of one scenario: worker w owns the residues {w} of period 2.
     numbers: list[int | None] = []
