@@ -127,7 +127,7 @@ _common = [
     click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable for the scenario (k6's __ENV)."),
     click.option("--summary-export", type=click.Path(path_type=Path), help="Write the end-of-test summary data as JSON."),
     click.option("--report-interval", default="1s", callback=_seconds, show_default=True, help="How often workers report."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress lines."),
+    click.option("-q", "--quiet", is_flag=True, help="No live progress and no progress lines."),
     click.option("--http-transport", type=click.Choice(["fast", "aiohttp"]), default="fast", show_default=True,
                  help="fast: uvloop + httptools, cheapest per request; aiohttp: aiohttp's client, the reference the "
                       "fast transport is tested against, slower per request (same options, no proxies from the environment)."),

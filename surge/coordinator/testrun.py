@@ -33,6 +33,7 @@ from surge.coordinator.outcome import StopReason, Watchdog
 from surge.coordinator.session import Session
 from surge.results.live import LiveSnapshot, LiveView
 from surge.results.outfiles import OutSpec, check_writable, open_outputs
+from surge.results.progress_term import progress_view
 from surge.results.thresholds import abort_verdict, evaluate
 from surge.results.timeline import TimelineData
 
@@ -107,6 +108,8 @@ def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
             for line in board.notices:  # even with -q: the URL is what the flag is for
                 print(f"surge: {line}", file=sys.stderr, flush=True)
             views.append(board)
+        if not cfg.quiet:  # live progress on stderr: rich frames on a terminal, a plain line every 5 s elsewhere
+            views.append(progress_view())
     except BaseException:
         _close_views(views, None)
         raise
@@ -115,7 +118,6 @@ def _views(cfg: RunConfig, prepared: Prepared) -> list[LiveView]:
 
 def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float, session: Session, views: list[LiveView]) -> Watchdog:
     abortable = [mt for mt in prepared.thresholds if any(t.abort_on_fail for t in mt.thresholds)]
-    last_progress = [0.0]
 
     def show(elapsed_s: float, series: dict[str, Sink]) -> None:
         timeline = session.timeline
@@ -133,24 +135,11 @@ def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float, session: Session
                 print(f"surge: {type(view).__name__} switched off: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
     def watch(elapsed_s: float, merged: Callable[[], dict[str, Sink]]) -> StopReason | None:
-        progress_due = not cfg.quiet and elapsed_s - last_progress[0] >= 5.0
-        if not progress_due and not abortable and not views:
+        if not abortable and not views:
             return None
         series = merged()
         if views:
             show(elapsed_s, series)
-        if progress_due:
-            last_progress[0] = elapsed_s
-            vus = series.get("vus")
-            reqs = series.get("http_reqs")
-            iters = series.get("iterations")
-            _say(
-                cfg,
-                f"running ({format_duration(round(elapsed_s))}/{format_duration(max_s)}), "
-                f"{int(vus.values(elapsed_s)['value']) if vus else 0} VUs, "
-                f"{int(iters.values(elapsed_s)['count']) if iters else 0} iterations, "
-                f"{int(reqs.values(elapsed_s)['count']) if reqs else 0} requests",
-            )
         if not abortable:
             return None
         verdict = abort_verdict(evaluate(abortable, series, elapsed_s), elapsed_s)
