@@ -18,7 +18,8 @@ renders it; both unchanged from k6 1.2 to 2.2):
 
    with ``M = {"name", "type", "contains", "values"}``. A metric's section is k6's, by name
    *prefix* as k6 tests it (``http_req*`` the nine HTTP metrics, ``vus``, ``vus_max``,
-   ``iterations``, ``iteration_duration``, ``dropped_iterations`` EXECUTION, ``data_sent``,
+   ``iterations``, ``iteration_duration``, ``dropped_iterations`` EXECUTION (with surge's own
+   ``interrupted_iterations`` and ``iteration_duration_from_schedule``), ``data_sent``,
    ``data_received`` NETWORK, ``browser_``, ``browser_web_vital_``, ``grpc_``, ``ws_``), and
    anything else the scenario declared is CUSTOM. surge's own ``surge_*`` metrics (the load
    generator's CPU, loop lag, saturation, dropped samples, script errors) get a SURGE section
@@ -29,9 +30,11 @@ renders it; both unchanged from k6 1.2 to 2.2):
    ``_receiving``); full mode shows the phases. Sub-metrics (``http_req_duration{scenario:x}``)
    stay in their parent's section, right under it.
 
-   Checks: TOTAL RESULTS lists every check by name, in first-seen order, a name used in two
-   groups counted once (k6 keys that list by name); ``checks_total`` is a counter over the
-   run's duration, ``checks_succeeded`` and ``checks_failed`` rates shown ``N out of M``.
+   Checks: TOTAL RESULTS lists every check by name, a name used in two groups once with both
+   counts (k6 keys that list by name), in ``root_group``'s order: each group's checks, then
+   its sub-groups' (k6's is the order first seen across groups, which the tree does not keep).
+   ``checks_total`` is a counter over the run's duration, ``checks_succeeded`` and
+   ``checks_failed`` rates shown ``N out of M``.
 
    Full mode adds a section per group (``GROUP: name``, from ``root_group``: that group's own
    checks, the series tagged with its path such as ``http_req_duration{group:::checkout}``,
@@ -84,7 +87,8 @@ SUMMARY_MODES: tuple[SummaryMode, ...] = ("compact", "full")
 _SECTIONS = ("custom", "http", "execution", "network", "browser", "web_vitals", "grpc", "websocket", "surge")
 _HTTP = ("http_reqs", "http_req_failed", "http_req_duration", "http_req_blocked", "http_req_connecting",
          "http_req_tls_handshaking", "http_req_sending", "http_req_waiting", "http_req_receiving")
-_EXECUTION = ("vus", "vus_max", "iterations", "iteration_duration", "dropped_iterations")
+# (+ surge's own interrupted_iterations; its iteration_duration_from_schedule is there by k6's prefix rule)
+_EXECUTION = ("vus", "vus_max", "iterations", "iteration_duration", "dropped_iterations", "interrupted_iterations")
 _NETWORK = ("data_sent", "data_received")
 _SKIPPED_ALWAYS = ("checks", "group_duration")
 _SKIPPED_COMPACT = (*_SKIPPED_ALWAYS, "http_req_blocked", "http_req_connecting", "http_req_receiving",
@@ -466,6 +470,8 @@ class _Renderer:
             sections.append((f"GROUP: {name}", self.group_content(group, 0)))
         for name, scenario in sorted((report.get("scenarios") or {}).items()):
             sections.append((f"SCENARIO: {name}", self.group_content(scenario, 0)))
+        if len(sections) == 1 and not sections[0][1]:
+            return ""  # nothing to show (k6 would throw)
         text = ""
         for title, content in sections:
             for item in [self.title(title, 0), *content, "\n"]:
@@ -502,8 +508,8 @@ def text_summary(
     deco: Decorate = _ansi if enable_colors else _plain
     text = render_report(report, trend_stats=opts.get("summaryTrendStats") or DEFAULT_TREND_STATS,
                          time_unit=str(opts.get("summaryTimeUnit") or ""), enable_colors=enable_colors)
-    lines = text.split("\n")
-    lines += worker_lines(_indent(1), (data.get("state") or {}).get("workers") or [], deco)
+    lines = text.split("\n") if text else []
+    lines += worker_lines(_indent(1), (data.get("state") or {}).get("workers") or [], deco)[0 if text else 1 :]
     return "\n".join(indent + line if line else line for line in lines)
 
 
