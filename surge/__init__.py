@@ -15,8 +15,14 @@ __all__ = ["Counter", "Gauge", "Rate", "Trend", "abort_test", "check", "env", "g
 __version__ = "0.1.0"
 
 
-def text_summary(data: dict, indent: str = " ", enable_colors: bool = False) -> str:  # type: ignore[type-arg]
-    """k6's ``textSummary``: the end-of-test text for ``handle_summary``'s ``data``."""
-    from surge.results.summary import text_summary as _text_summary
+def text_summary(data: dict, indent: str = "", enable_colors: bool = False, *,  # type: ignore[type-arg]
+                 summary_mode: str = "compact") -> str:
+    """k6's ``textSummary``: the end-of-test text for ``handle_summary``'s ``data``, in k6 v1's layout.
 
-    return _text_summary(data, indent=indent, enable_colors=enable_colors)
+    ``indent`` is put before every line (k6 1.x's own ignores it); ``summary_mode`` is
+    ``"compact"`` (the default, whatever ``--summary-mode`` the run had) or ``"full"``, which
+    adds a section per group and per scenario (see surge/results/summary_text.py).
+    """
+    from surge.results.summary_text import text_summary as _text_summary
+
+    return _text_summary(data, indent=indent, enable_colors=enable_colors, summary_mode=summary_mode)  # type: ignore[arg-type]

@@ -126,6 +126,11 @@ _common = [
     click.argument("scenario", type=click.Path(path_type=Path)),
     click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable for the scenario (k6's __ENV)."),
     click.option("--summary-export", type=click.Path(path_type=Path), help="Write the end-of-test summary data as JSON."),
+    click.option("--summary-mode", type=click.Choice(["compact", "full"]), default="compact", show_default=True,
+                 help="The end-of-test text, in k6 v1's layout: compact (thresholds, checks and the totals by "
+                      "section) or full (also the HTTP phase trends, and a section per group and per scenario)."),
+    click.option("--no-summary", is_flag=True, help="Print no end-of-test text; --summary-export and "
+                 "handle_summary still get the summary data."),
     click.option("--report-interval", default="1s", callback=_seconds, show_default=True, help="How often workers report."),
     click.option("-q", "--quiet", is_flag=True, help="No live progress and no progress lines."),
     click.option("--http-transport", type=click.Choice(["fast", "aiohttp"]), default="fast", show_default=True,
@@ -177,6 +182,8 @@ _overriding = [
     click.option("--summary-trend-stats", default=None, metavar="STATS",
                  help="Trend statistics in the summary, comma-separated, e.g. avg,p(95),p(99.9); replaces "
                       "summaryTrendStats."),
+    click.option("--summary-time-unit", default=None, metavar="UNIT",
+                 help="Show every duration in the summary in UNIT: s, ms or us; replaces summaryTimeUnit."),
 ]
 _setup_flags = [
     click.option("--no-setup", is_flag=True, help="Skip setup()."),
@@ -207,6 +214,7 @@ def _overrides(flags: dict[str, Any]) -> Overrides:
         vus=flags.pop("vus"), duration=flags.pop("duration"), iterations=flags.pop("iterations"),
         stages=flags.pop("stages"), tags=flags.pop("tags"),
         no_thresholds=flags.pop("no_thresholds"), summary_trend_stats=flags.pop("summary_trend_stats"),
+        summary_time_unit=flags.pop("summary_time_unit"),
     )
 
 
@@ -228,6 +236,7 @@ def run(scenario: Path, env: tuple[str, ...], summary_export: Path | None, repor
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
         outputs=flags.pop("out"), junit=flags.pop("junit"), prometheus=flags.pop("prometheus"),
         report=flags.pop("report"), dashboard=flags.pop("dashboard"),
+        summary_mode=flags.pop("summary_mode"), no_summary=flags.pop("no_summary"),
     )
     _finish(run_test(cfg))
 
@@ -253,6 +262,7 @@ def coordinator(scenario: Path, env: tuple[str, ...], summary_export: Path | Non
         on_worker_loss=flags.pop("on_worker_loss"), worker_timeout_s=flags.pop("worker_timeout"),
         outputs=flags.pop("out"), junit=flags.pop("junit"), prometheus=flags.pop("prometheus"),
         report=flags.pop("report"), dashboard=flags.pop("dashboard"),
+        summary_mode=flags.pop("summary_mode"), no_summary=flags.pop("no_summary"),
     )
     _finish(run_test(cfg))
 

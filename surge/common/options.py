@@ -21,6 +21,8 @@ key                    meaning in surge
 ``thresholds``         dict, kept raw here; parsed and checked by the thresholds module
 ``summaryTrendStats``  list of ``avg``, ``min``, ``med``, ``max``, ``count``, ``p(N)`` (0..100);
                        default ``avg min med max p(90) p(95)``
+``summaryTimeUnit``    ``s``, ``ms`` or ``us``: every duration in the summary text in that unit
+                       (unset, ``""`` or ``None``: each in the unit its size picks, as k6)
 ``vus``+``duration``   k6's shortcut: one constant-vus scenario named ``default``
                        (``vus`` defaults to 1 when only ``duration`` is given)
 ``stages``             k6's shortcut: one ramping-vus scenario named ``default``, with
@@ -195,6 +197,7 @@ class Options:
     scenarios: tuple[ScenarioConfig, ...]
     thresholds: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     summary_trend_stats: tuple[str, ...] = DEFAULT_TREND_STATS
+    summary_time_unit: str = ""  # k6's summaryTimeUnit: "" (each duration in its own unit), "s", "ms" or "us"
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     setup_timeout_s: float = 60.0  # k6's setupTimeout and teardownTimeout (exits 100 and 101)
     teardown_timeout_s: float = 60.0
@@ -233,7 +236,7 @@ _STAGE_KEYS = ("duration", "target")
 
 _SUPPORTED_TOP = (
     "scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages", "iterations", "setupTimeout",
-    "teardownTimeout", "discardResponseBodies",
+    "teardownTimeout", "discardResponseBodies", "summaryTimeUnit",
 )
 _K6_UNSUPPORTED_TOP: dict[str, str] = {
     "executionSegment": "surge splits the load over its workers itself",
@@ -246,10 +249,13 @@ for _key in (
     "localIPs", "maxRedirects", "metricSamplesBufferSize", "minIterationDuration",
     "noConnectionReuse", "noCookiesReset", "noSetup", "noSummary", "noTeardown", "noThresholds",
     "noUsageReport", "noVUConnectionReuse", "paused", "rps", "summaryExport",
-    "summaryTimeUnit", "systemTags", "tags", "throw", "tlsAuth",
+    "systemTags", "tags", "throw", "tlsAuth",
     "tlsCipherSuites", "tlsVersion", "userAgent",
 ):  # fmt: skip
     _K6_UNSUPPORTED_TOP.setdefault(_key, "")
+
+# k6's summaryTimeUnit values ("" is unset: each duration is shown in the unit its size picks).
+SUMMARY_TIME_UNITS = ("", "s", "ms", "us")
 
 _SCENARIO_NAME_RE = re.compile(r"^[0-9A-Za-z_-]+$")
 _TREND_STAT_RE = re.compile(r"^(?:avg|min|med|max|count|p\((\d+(?:\.\d+)?)\))$")
@@ -662,6 +668,12 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
     if "summaryTrendStats" in opts:
         trend_stats = _check_trend_stats(c, opts["summaryTrendStats"], f"{where}.summaryTrendStats")
 
+    time_unit = opts.get("summaryTimeUnit", "")
+    if time_unit is None:
+        time_unit = ""  # k6's null: unset
+    if time_unit not in SUMMARY_TIME_UNITS:
+        c.add(f"{where}.summaryTimeUnit", f"expected 's', 'ms' or 'us' (as k6), got {_show(time_unit)}")
+
     discard = opts.get("discardResponseBodies", False)
     if not isinstance(discard, bool):
         c.add(f"{where}.discardResponseBodies", f"expected true or false, got {_show(discard)}")
@@ -676,6 +688,7 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
             scenarios=tuple(scenarios),
             thresholds=thresholds,
             summary_trend_stats=trend_stats,
+            summary_time_unit=str(time_unit),
             raw=MappingProxyType(dict(opts)),
             setup_timeout_s=timeouts["setupTimeout"] or 60.0,
             teardown_timeout_s=timeouts["teardownTimeout"] or 60.0,

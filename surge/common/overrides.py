@@ -26,6 +26,7 @@ flag                    effect on the script's options
 ``--no-thresholds``     drops ``thresholds``: nothing is parsed or checked, the run exits 0
                         whatever the script's thresholds would say (k6's meaning).
 ``--summary-trend-stats``  replaces ``summaryTrendStats`` (comma-separated, as in k6).
+``--summary-time-unit``  replaces ``summaryTimeUnit`` (``s``, ``ms`` or ``us``, as in k6).
 ======================  =======================================================================
 
 ``--iterations N`` belongs in the first row too: the script's execution config is dropped and
@@ -69,6 +70,7 @@ class Overrides:
     tags: tuple[str, ...] = ()  # each ``KEY=VALUE``
     no_thresholds: bool = False
     summary_trend_stats: str | None = None  # comma-separated, e.g. ``avg,p(95),p(99.9)``
+    summary_time_unit: str | None = None  # ``s``, ``ms`` or ``us``
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,10 @@ def apply_overrides(raw: object, cli: Overrides) -> Applied:
         else:
             merged["summaryTrendStats"] = stats
             origins["summaryTrendStats"] = "--summary-trend-stats"
+    if cli.summary_time_unit is not None:
+        # checked with the script's options (surge.common.options), so a bad one is listed with the rest
+        merged["summaryTimeUnit"] = cli.summary_time_unit
+        origins["summaryTimeUnit"] = "--summary-time-unit"
 
     changed = bool(origins) or cli.no_thresholds
     result = merged if isinstance(raw, Mapping) and changed else raw

@@ -4,6 +4,11 @@ The exit code is decided here and only here: the reason the run stopped early if
 (105 signal, 120 lost worker, 99 a threshold with ``abortOnFail``), else 99 if any threshold
 failed at the end, else 0. The summary is printed and exported whatever the code: what was
 measured before an abort is still reported.
+
+The text is k6 v1's (surge/results/summary_text.py), compact or full (``--summary-mode``);
+``--no-summary`` drops only the text: ``--summary-export`` and ``handle_summary`` still get the
+data. Full mode's SCENARIO sections also show the series the session records per scenario for
+itself (``http_reqs{scenario:x}``...), which stay out of ``data`` as they are not k6's.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from surge.coordinator.outcome import SessionResult
 from surge.results.junit import junit_xml
 from surge.results.outfiles import write_junit
 from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
-from surge.results.summary import SeriesResult, build_summary, text_summary
+from surge.results.summary import SeriesResult, build_summary
+from surge.results.summary_text import SUMMARY_MODES, SummaryMode, text_summary
 from surge.results.thresholds import Verdict, evaluate
 
 
@@ -59,6 +65,20 @@ def summarize(
         is_stdout_tty=is_tty,
     )
     return data, verdicts
+
+
+def scenario_entries(prepared: Prepared, result: SessionResult, series: dict[str, Sink]) -> dict[str, Any]:
+    """The session's own per-scenario series (kept out of ``data``), as summary entries for full mode."""
+    results = []
+    for key in sorted(result.internal_series):
+        name = parse_series_name(key)
+        metric = prepared.metric_defs.get(name.metric)
+        if key in series and metric is not None and any(tag == "scenario" for tag, _ in name.tags):
+            results.append(SeriesResult(key=key, metric=metric, sink=series[key]))
+    data = build_summary(series=results, verdicts=[], checks={}, duration_s=result.duration_s,
+                         trend_stats=prepared.options.summary_trend_stats)
+    entries: dict[str, Any] = data["metrics"]
+    return entries
 
 
 SATURATION_WARN_SHARE = 0.05
@@ -129,15 +149,31 @@ def report(
     *,
     summary_export: Path | None,
     junit: Path | None = None,
+    summary_mode: str = "compact",
+    no_summary: bool = False,
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
     base_dir: Path = Path("."),
 ) -> Outcome:
-    """Judge the run, print or hand over the summary, write exports; return the outcome."""
-    # merged once, for the summary and the warning; what the session tracked for itself is not shown
-    series = {k: v for k, v in result.aggregate.series().items()
+    """Judge the run, print or hand over the summary, write exports; return the outcome.
+
+    ``summary_mode`` is ``compact`` or ``full`` (else ``ValueError``); ``no_summary`` prints no
+    text summary.
+    """
+    if summary_mode not in SUMMARY_MODES:
+        raise ValueError(f"summary mode must be one of {', '.join(SUMMARY_MODES)}, got {summary_mode!r}")
+    mode: SummaryMode = summary_mode
+    # merged once, for the summary and the warning; what the session tracked for itself is not in the data
+    every = result.aggregate.series()
+    series = {k: v for k, v in every.items()
               if k not in result.internal_series and parse_series_name(k).metric not in INTERNAL_METRICS}
     data, verdicts = summarize(prepared, result, series, is_tty=stdout.isatty())
+    extra = scenario_entries(prepared, result, every) if mode == "full" else None
+
+    def print_summary() -> None:
+        if not no_summary:
+            stdout.write(text_summary(data, summary_mode=mode, extra_metrics=extra) + "\n")
+
     workers = worker_entries(result)
     data["state"]["workers"] = workers
     if result.timeline is not None:
@@ -181,7 +217,7 @@ def report(
             out = prepared.handle_summary(data)
         except Exception as exc:  # noqa: BLE001 - the user's function; the default summary still prints
             stderr.write(f"surge: handle_summary raised {type(exc).__name__}: {exc}; printing the default summary\n")
-            stdout.write(text_summary(data) + "\n")
+            print_summary()
         else:
             if out is not None and not isinstance(out, dict):
                 raise ScriptError(f"{prepared.source}: handle_summary must return a dict, got {type(out).__name__}")
@@ -192,6 +228,6 @@ def report(
             except SummaryOutputError as exc:
                 stderr.write(f"surge: could not write every summary output: {exc}\n")
     else:
-        stdout.write(text_summary(data) + "\n")
+        print_summary()
     stdout.flush()
     return Outcome(exit_code_for(result, verdicts), data, verdicts, tuple(w.line() for w in result.lost))

@@ -48,6 +48,8 @@ class RunConfig:
     expect_workers: int = 1
     spawn_workers: int = 0  # local worker processes to start (surge run)
     summary_export: Path | None = None
+    summary_mode: str = "compact"  # --summary-mode: k6 v1's compact or full text summary
+    no_summary: bool = False  # --no-summary: no text summary (the export and handle_summary still happen)
     report_interval_s: float = 1.0
     demo_target: bool = False
     quiet: bool = False
@@ -260,7 +262,8 @@ async def run_test(cfg: RunConfig) -> Outcome:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        outcome = report(prepared, result, summary_export=cfg.summary_export, junit=cfg.junit)
+        outcome = report(prepared, result, summary_export=cfg.summary_export, junit=cfg.junit,
+                         summary_mode=cfg.summary_mode, no_summary=cfg.no_summary)
         summary = outcome.data
         if cfg.report is not None:
             from surge.results.report_file import write_report

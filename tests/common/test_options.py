@@ -332,7 +332,7 @@ def test_iterations_shortcut_is_shared_iterations_as_in_k6() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["batch", "userAgent", "insecureSkipTLSVerify", "noConnectionReuse", "hosts", "tags", "rps", "maxRedirects", "systemTags", "summaryTimeUnit", "throw",
+    ["batch", "userAgent", "insecureSkipTLSVerify", "noConnectionReuse", "hosts", "tags", "rps", "maxRedirects", "systemTags", "throw",
      "executionSegment"],
 )
 def test_known_k6_options_are_not_supported_yet(key: str) -> None:
@@ -378,6 +378,17 @@ def test_summary_trend_stats() -> None:
     assert bad({"duration": "1s", "summaryTrendStats": "avg"})[0].startswith(
         "options.summaryTrendStats: expected a list of trend statistics"
     )
+
+
+def test_summary_time_unit_is_k6s() -> None:
+    assert ok({"duration": "1s"}).summary_time_unit == ""
+    for unit in ("s", "ms", "us", ""):
+        assert ok({"duration": "1s", "summaryTimeUnit": unit}).summary_time_unit == unit
+    assert ok({"duration": "1s", "summaryTimeUnit": None}).summary_time_unit == ""  # k6's null: unset
+    assert bad({"duration": "1s", "summaryTimeUnit": "m"}) == [
+        "options.summaryTimeUnit: expected 's', 'ms' or 'us' (as k6), got 'm'"
+    ]
+    assert bad({"duration": "1s", "summaryTimeUnit": ["ms"]})[0].startswith("options.summaryTimeUnit: expected 's'")
 
 
 # --------------------------------------------------------------------------- never a crash

@@ -35,6 +35,8 @@ PRECEDENCE: list[tuple[str, dict[str, Any], Overrides, dict[str, Any]]] = [
      {"duration": "5s"}),
     ("--summary-trend-stats replaces the script's", {"duration": "5s", "summaryTrendStats": ["avg"]},
      Overrides(summary_trend_stats="avg, p(95),p(99.9)"), {"duration": "5s", "summaryTrendStats": ["avg", "p(95)", "p(99.9)"]}),
+    ("--summary-time-unit replaces the script's", {"duration": "5s", "summaryTimeUnit": "s"},
+     Overrides(summary_time_unit="ms"), {"duration": "5s", "summaryTimeUnit": "ms"}),
     ("--tag leaves the options dict alone", {"scenarios": SCENARIOS}, Overrides(tags=("env=ci",)), {"scenarios": SCENARIOS}),
 ]
 
@@ -109,6 +111,9 @@ def test_vus_alone_beside_the_scripts_scenarios_is_refused_not_ignored() -> None
         (Overrides(summary_trend_stats="avg,p(101)"),
          ["options.summaryTrendStats[1] (from --summary-trend-stats on the command line): expected one of avg, min, "
           "med, max, count or p(N) with 0 <= N <= 100, got 'p(101)'"]),
+        (Overrides(summary_time_unit="minutes"),
+         ["options.summaryTimeUnit (from --summary-time-unit on the command line): expected 's', 'ms' or 'us' (as "
+          "k6), got 'minutes'"]),
     ],
 )
 def test_problems_with_values_the_flags_set_say_they_came_from_the_command_line(cli: Overrides, expected: list[str]) -> None:

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 
 def test_nested_groups_tag_requests_and_group_checks_across_two_workers(target: Target, tmp_path: Path) -> None:
     export = tmp_path / "summary.json"
-    res = run_surge("run", "-w", "2", "--summary-export", str(export), *target_env(target), str(FIXTURES / "groups.py"))
+    res = run_surge("run", "-w", "2", "--summary-export", str(export), "--summary-mode", "full", *target_env(target),
+                    str(FIXTURES / "groups.py"))
     assert res.returncode == 0, res.stderr
     data = json.loads(export.read_text())
     served = target.stats()["requests"]
@@ -40,7 +41,10 @@ def test_nested_groups_tag_requests_and_group_checks_across_two_workers(target: 
     assert (pay["name"], pay["path"], pay["groups"]) == ("pay", "::checkout::pay", [])
     assert [(c["path"], c["passes"], c["fails"]) for c in pay["checks"]] == [("::checkout::pay::paid is 200", iterations, 0)]
     assert m["checks"]["values"]["passes"] == served
-    # the text summary shows checks under their group
-    lines = res.stdout.splitlines()
-    assert "     █ checkout" in lines and "       ✓ cart is 200" in lines
-    assert "       █ pay" in lines and "         ✓ paid is 200" in lines
+    # the text summary (full mode) lists every check, then shows each under its group
+    text = res.stdout
+    total = text.split("  █ TOTAL RESULTS\n", 1)[1].split("  █ ", 1)[0].splitlines()
+    assert ["    ✓ home is 200", "    ✓ cart is 200", "    ✓ paid is 200"] == [l for l in total if "✓" in l]
+    checkout = text.split("  █ GROUP: checkout\n", 1)[1].splitlines()
+    assert "    ✓ cart is 200" in checkout and "    ↳ GROUP: pay" in checkout and "      ✓ paid is 200" in checkout
+    assert any(l.startswith("    http_req_duration...: avg=") for l in checkout)  # its {group:::checkout} series

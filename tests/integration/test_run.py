@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -49,7 +50,9 @@ def test_seed_scenario_passes_and_every_request_is_counted(target: Target, tmp_p
     assert set(m["checkout_duration"]["values"]) == {"avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"}
     # handle_summary's outputs: its text on stdout, the data in RESULTS_DIR
     assert "TICKET PURCHASE LOAD TEST RESULTS" in res.stdout
-    assert "✓ { scenario:purchase }" in res.stdout  # text_summary marks the passing sub-metric
+    # text_summary (k6 v1's layout): the scenario-scoped thresholds first, each with its value
+    assert res.stdout.index("  █ THRESHOLDS") < res.stdout.index("  █ TOTAL RESULTS") < res.stdout.index("TICKET PURCHASE")
+    assert "\n    http_req_duration{scenario:purchase}\n    ✓ 'p(95)<500' p(95)=" in res.stdout
     written = json.loads((tmp_path / "results" / "ticket-purchase-results.json").read_text())
     assert written["metrics"]["http_reqs"]["values"]["count"] == served["requests"]
     # the run over time: every request in exactly one interval point, 200 ms apart
@@ -63,11 +66,12 @@ def test_seed_scenario_passes_and_every_request_is_counted(target: Target, tmp_p
 def test_an_impossible_threshold_exits_99(target: Target, tmp_path: Path) -> None:
     export = tmp_path / "s.json"
     res = run_surge(
-        "run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),
+        "run", "-w", "2", "-q", "--no-summary", "--summary-export", str(export), *target_env(target),
         "-e", "P95=p(95)<0.001", "-e", "HOLD=1s", str(FIXTURES / "quick_purchase.py"),
     )
     assert res.returncode == 99, res.stderr
     assert "thresholds have been crossed" in res.stderr
+    assert "TOTAL RESULTS" not in res.stdout  # --no-summary: no text, but the export is written
     data = _summary(export)
     assert data["metrics"]["http_req_duration{scenario:purchase}"]["thresholds"] == {"p(95)<0.001": {"ok": False}}
     assert data["metrics"]["http_reqs"]["values"]["count"] == target.stats()["requests"]
@@ -135,8 +139,8 @@ def test_abort_on_fail_stops_the_run_early(error_target: Target, tmp_path: Path)
 
 def test_two_scenarios_get_fleet_unique_vu_ids(target: Target, tmp_path: Path) -> None:
     export = tmp_path / "s.json"
-    res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),
-                    str(FIXTURES / "two_scenarios.py"))
+    res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), "--summary-mode", "full",
+                    "--summary-time-unit", "us", *target_env(target), str(FIXTURES / "two_scenarios.py"))
     assert res.returncode == 0, res.stderr
     m = _summary(export)["metrics"]
     assert m["http_reqs{scenario:ramp}"]["values"]["count"] + m["http_reqs{scenario:steady}"]["values"]["count"] \
@@ -148,6 +152,13 @@ def test_two_scenarios_get_fleet_unique_vu_ids(target: Target, tmp_path: Path) -
     for name in ("ramp", "steady"):
         assert sum(series[f"http_reqs{{scenario:{name}}}"]["values"]["count"]) == m[f"http_reqs{{scenario:{name}}}"]["values"]["count"]
         assert f"iterations{{scenario:{name}}}" in series and f"iterations{{scenario:{name}}}" not in m
+    # --summary-mode full: a section per scenario, with the session's own per-scenario series
+    for name in ("ramp", "steady"):
+        scenario = res.stdout.split(f"  █ SCENARIO: {name}\n", 1)[1].split("  █ ", 1)[0]
+        count = m[f"http_reqs{{scenario:{name}}}"]["values"]["count"]
+        assert re.search(rf"\n    http_reqs\.+: {count} ", scenario), scenario
+        assert re.search(r"\n    iterations\.+: \d+ ", scenario), scenario
+    assert "http_req_duration...: avg=" in res.stdout and re.search(r"med=\d+\.\d\dµs", res.stdout)  # --summary-time-unit us
 
 
 def test_sigint_stops_the_run_reports_and_exits_105(target: Target, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""build_summary's k6-shaped data and text_summary's k6-style text.
+"""build_summary's k6-shaped data, and the number formatters (surge/results/humanize.py).
 
-The formatter tables and the golden text were checked against k6's own ``js/summary.js``
-functions run under node, so they pin k6's output, rounding quirks included.
+The formatter tables were checked against k6's own ``js/summary.js`` functions run under node,
+so they pin k6's output, rounding quirks included. The text layout is tested in
+test_summary_text.py.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from surge.results.summary import (
     humanize_bytes,
     humanize_duration,
     humanize_value,
-    text_summary,
 )
+from surge.results.summary import text_summary as text_summary_from_here  # where it used to live
+from surge.results.summary_text import text_summary
 from surge.results.thresholds import Verdict
 
 
@@ -212,6 +214,23 @@ def test_thresholds_only_on_keys_with_verdicts() -> None:
     assert "no_such_metric" not in metrics
 
 
+def test_a_trend_statistic_a_threshold_judged_joins_the_values_as_in_k6s_report() -> None:
+    data = standard_data(
+        verdicts=[
+            Verdict("http_req_duration", "p(99)<800", True, 0.0),
+            Verdict("http_req_duration", "p(95) < 500", True, 0.0),  # listed already: nothing added
+            Verdict("http_req_duration{scenario:purchase}", "count>5", True, 0.0),
+            Verdict("http_reqs", "rate>1", True, 0.0),  # not a trend: its values stay k6's
+        ]
+    )
+    metrics = data["metrics"]
+    assert list(metrics["http_req_duration"]["values"]) == ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"]
+    assert metrics["http_req_duration"]["values"]["p(99)"] == pytest.approx(linear_quantile(LATENCIES_MS, 0.99))
+    assert metrics["http_req_duration{scenario:purchase}"]["values"]["count"] == 10
+    assert list(metrics["http_reqs"]["values"]) == ["count", "rate"]
+    assert data["options"]["summaryTrendStats"] == ["avg", "min", "med", "max", "p(90)", "p(95)"]
+
+
 def test_the_same_threshold_twice_holds_only_if_both_held() -> None:
     data = standard_data(
         verdicts=[Verdict("http_reqs", "count>10", True, 1.0), Verdict("http_reqs", "count>10", False, 1.0)]
@@ -280,6 +299,8 @@ def test_summary_is_always_strict_json(
     data = build_summary(series=series, verdicts=[], checks={"c": (passes, extra)}, duration_s=duration_s)
     assert json.loads(json.dumps(data, allow_nan=False)) == data
     text_summary(data)  # never crashes on what build_summary makes
+    text_summary(data, summary_mode="full")
+    assert text_summary_from_here is text_summary
 
 
 # --------------------------------------------------------------------------- formatters
@@ -352,109 +373,3 @@ def test_humanize_bytes(n: float, expected: str) -> None:
 )
 def test_humanize_value(value: float, metric_type: str, contains: str, expected: str) -> None:
     assert humanize_value(value, metric_type, contains) == expected
-
-
-# --------------------------------------------------------------------------- text_summary
-
-GOLDEN = """\
-     ✓ status is 200
-     ✗ has checkout URL
-      ↳  97% — ✓ 970 / ✗ 30
-
-     checks....................: 98.50% ✓ 1970      ✗ 30
-     data_received.............: 1.2 MB 40 kB/s
-   ✓ http_req_duration.........: avg=84.36ms min=12ms med=44ms max=480ms p(90)=156ms  p(95)=270ms
-       { scenario:purchase }...: avg=32.04ms min=12ms med=28ms max=61ms  p(90)=52.9ms p(95)=56.95ms
-   ✗ http_req_failed...........: 1.50%  ✓ 30        ✗ 1970
-     http_reqs.................: 2000   66.666667/s
-     vus.......................: 0      min=0       max=100"""
-
-
-def test_golden_text() -> None:
-    assert text_summary(standard_data()) == GOLDEN
-
-
-def test_check_lines() -> None:
-    lines = text_summary(standard_data()).splitlines()
-    assert "     ✓ status is 200" in lines
-    assert "     ✗ has checkout URL" in lines
-    assert "      ↳  97% — ✓ 970 / ✗ 30" in lines
-    assert lines[lines.index("      ↳  97% — ✓ 970 / ✗ 30") + 1] == ""
-
-
-def test_no_checks_no_blank_line_and_empty_data_is_empty_text() -> None:
-    data = standard_data(checks={})
-    assert text_summary(data).splitlines()[0].startswith("     checks....")
-    assert text_summary({}) == ""
-
-
-def test_threshold_marks_and_sub_metric_indentation() -> None:
-    data = standard_data(
-        verdicts=[
-            Verdict("http_req_duration{scenario:purchase}", "p(95)<500", True, 1.0),
-            Verdict("http_req_failed", "rate<0.01", False, 0.015),
-            Verdict("http_req_failed", "rate<0.5", True, 0.015),
-        ]
-    )
-    lines = text_summary(data).splitlines()
-    by_name = {re.split(r"\.{3,}", line.strip(" ✓✗"))[0]: line for line in lines if "...:" in line}
-    assert by_name["http_req_duration"].startswith("     http_req_duration.")  # no thresholds: no mark
-    assert by_name["{ scenario:purchase }"].startswith("     ✓ { scenario:purchase }.")
-    assert by_name["http_req_failed"].startswith("   ✗ http_req_failed.")  # any crossed: ✗
-    # every colon lines up, sub-metrics included
-    assert len({line.index(":") for line in by_name.values() if "{" not in line}) == 1
-    assert by_name["{ scenario:purchase }"].index("}.") < by_name["http_req_duration"].index(":")
-    colons = {line.index(".:") for line in by_name.values()}
-    assert len(colons) == 1
-
-
-def test_trend_columns_follow_summary_trend_stats() -> None:
-    data = standard_data(trend_stats=("p(99)", "count", "min"))
-    line = next(l for l in text_summary(data).splitlines() if "http_req_duration." in l)
-    assert re.search(r"p\(99\)=\S+ +count=15 +min=12ms$", line), line
-
-
-def test_summary_time_unit_fixes_the_unit() -> None:
-    data = standard_data(options={"summaryTimeUnit": "s"})
-    line = next(l for l in text_summary(data).splitlines() if "http_req_duration." in l)
-    assert "max=0.48s" in line and "min=0.01s" in line
-
-
-def test_indent_prefixes_every_line() -> None:
-    plain = text_summary(standard_data())
-    indented = text_summary(standard_data(), indent=">>")
-    expected = [line if not line else ">>" + line[1:] for line in plain.splitlines()]
-    assert indented.splitlines() == expected
-
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def test_colours() -> None:
-    plain = text_summary(standard_data())
-    coloured = text_summary(standard_data(), enable_colors=True)
-    assert "\x1b" not in plain
-    assert "\x1b[32m     ✓ status is 200\x1b[0m" in coloured
-    assert "\x1b[31m     ✗ has checkout URL" in coloured
-    assert "\x1b[32m✓\x1b[0m http_req_duration" in coloured
-    assert "\x1b[31m✗\x1b[0m http_req_failed" in coloured
-    assert "avg=\x1b[36m84.36ms\x1b[0m" in coloured
-    assert ANSI.sub("", coloured) == plain
-
-
-def test_text_is_stable() -> None:
-    assert text_summary(standard_data()) == text_summary(standard_data())
-    assert text_summary(json.loads(json.dumps(standard_data()))) == GOLDEN
-
-
-def test_surge_cpu_is_shown_as_a_percentage_of_one_core() -> None:
-    data = {
-        "metrics": {
-            "surge_cpu": {"type": "trend", "contains": "default",
-                          "values": {"avg": 0.0047, "min": 0.001, "med": 0.004, "max": 0.5, "p(90)": 0.25, "p(95)": 1.25}},
-        },
-        "root_group": {"name": "", "checks": [], "groups": []},
-        "options": {"summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)"]},
-    }
-    line = next(line for line in text_summary(data).splitlines() if "surge_cpu" in line)
-    assert "avg=0.47%" in line and "min=0.1%" in line and "max=50%" in line and "p(95)=125%" in line

@@ -64,30 +64,32 @@ def test_a_check_named_empty_with_counts_is_a_check_not_a_marker() -> None:
     assert data["root_group"]["groups"][0]["checks"] == [_check("::g", "", 2, 0)]
 
 
-def test_text_shows_checks_under_their_group_as_k6_does() -> None:
+def test_text_lists_every_check_once_and_full_mode_shows_each_group_as_k6_does() -> None:
     data = build_summary(series=[], verdicts=[], checks=CHECKS, duration_s=1.0)
-    text = text_summary(data)
-    assert text.splitlines() == [
-        "     ✓ status is 200",
-        "",
-        "     █ checkout",
-        "",
-        "       ✗ has cart",
-        "        ↳  90% — ✓ 9 / ✗ 1",
-        "       ✓ has receipt",
-        "",
-        "       █ pay",
-        "",
-        "         ✗ paid",
-        "          ↳  80% — ✓ 8 / ✗ 2",
-        "",
-        "     █ browse",
-        "",
-        "     █ deep",
-        "",
-        "       █ er",
-        "",
-        "         █ still",
-        "",
-        "           ✓ x",
-    ]  # (the blank line after the last check ends the text, before the metrics)
+    compact = text_summary(data).split("\n")
+    assert compact[6:] == [  # after the checks_* lines: root_group's order, each group before its sub-groups
+        "    ✓ status is 200",
+        "    ✗ has cart",
+        "      ↳  90% — ✓ 9 / ✗ 1",
+        "    ✓ has receipt",
+        "    ✗ paid",
+        "      ↳  80% — ✓ 8 / ✗ 2",
+        "    ✓ x",
+    ]
+    full = text_summary(data, summary_mode="full").split("\n")
+    assert full[: len(compact)] == compact
+    groups = [line for line in full[len(compact):] if "GROUP:" in line or line.lstrip().startswith(("✓ ", "✗ "))]
+    assert groups == [
+        "  █ GROUP: checkout",
+        "    ✗ has cart",
+        "    ✓ has receipt",
+        "    ↳ GROUP: pay",
+        "      ✗ paid",
+        "  █ GROUP: browse",
+        "  █ GROUP: deep",
+        "    ↳ GROUP: er",
+        "      ↳ GROUP: still",
+        "        ✓ x",
+    ]
+    assert "      checks_total.......: 10     10/s" in full  # pay's own checks
+    assert "          ↳  80% — ✓ 8 / ✗ 2" in full  # k6 indents a failed check's detail so, two levels down
