@@ -85,8 +85,27 @@ EXTRA = {
 }
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("extra", list(EXTRA.values()), ids=list(EXTRA))
+# aiohttp parses the whole read as a pipeline: garbage after a response fails that response
+# too, and a partial status line stays in its parser, kept for the next request on the
+# connection. Documented in transport_aiohttp; strict, so a fix upstream shows here.
+_AIOHTTP_DIFFERS = {"garbage", "half-a-status-line"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "transport"),
+    [
+        pytest.param(
+            EXTRA[name],
+            transport,
+            id=f"{name}-{transport}",
+            marks=[pytest.mark.xfail(strict=True, reason="aiohttp reads on past the response")]
+            if transport == "aiohttp" and name in _AIOHTTP_DIFFERS
+            else [],
+        )
+        for name in EXTRA
+        for transport in TRANSPORTS
+    ],
+)
 def test_bytes_after_a_response_are_not_attributed_to_it_and_end_the_connection(extra: bytes, transport: str) -> None:
     """One write carries a response and more: the first comes back exactly as sent, the rest
     belongs to no request, and the connection is not trusted again (Go: "Unsolicited response")."""
