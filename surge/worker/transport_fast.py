@@ -443,12 +443,15 @@ class _Connection(asyncio.Protocol):
         "body",
         "encoding",
         "head_only",
+        "head_seen",
         "headers_done",
         "interim",
         "keep_alive",
         "keep_bodies",
         "max_body",
         "n_body",
+        "n_heads",
+        "orphaned",
         "length_known",
         "location",
         "n_in",
@@ -482,7 +485,9 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.t_start = self.t_got = self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = self.headers_done = self.interim = self.keep_alive = self.length_known = False
-        self.status = self.n_in = self.n_body = 0
+        self.status = self.n_in = self.n_body = self.n_heads = 0
+        self.orphaned = False
+        self.head_seen = b""
         self.raw: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.encoding: bytes | None = None
@@ -509,7 +514,9 @@ class _Connection(asyncio.Protocol):
         self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = head_only
         self.headers_done = self.interim = self.keep_alive = self.length_known = False
-        self.status = self.n_in = self.n_body = 0
+        self.status = self.n_in = self.n_body = self.n_heads = 0
+        self.orphaned = False
+        self.head_seen = b""
         self.raw = []
         self.body = []
         self.encoding = self.location = self.set_cookies = None
@@ -578,6 +585,16 @@ class _Connection(asyncio.Protocol):
     def _on_timeout(self) -> None:
         self._resolve(TimeoutError())
 
+    def _rest_after_head(self) -> bytes:
+        """What this exchange's reads held after the head of a response to HEAD (all, if unsure)."""
+        buf, pos = self.head_seen, 0
+        for _ in range(self.n_heads):  # the interim heads, then the final one
+            end = buf.find(b"\r\n\r\n", pos)
+            if end < 0:
+                return buf or b"?"  # framed in a way this search does not follow: distrust it
+            pos = end + 4
+        return buf[pos:]
+
     def _unsolicited(self) -> None:
         """Bytes that no request asked for: after the response in the same read, or a body sent
         to HEAD. They must not touch the response just read, and the connection's framing can no
@@ -610,6 +627,8 @@ class _Connection(asyncio.Protocol):
             if not self.t_sent:  # the server answered before the body drained
                 self.t_sent = self.t_first
         self.n_in += len(data)
+        if self.head_only:
+            self.head_seen += data  # HEAD only, a few hundred bytes: to find where its head ends
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -642,14 +661,14 @@ class _Connection(asyncio.Protocol):
     # the bytes are unsolicited and change nothing of the response already resolved.
 
     def on_message_begin(self) -> None:
-        if self.waiter is None:
+        if self.waiter is None and not self.orphaned:
             self._unsolicited()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.headers_done or self.waiter is None:
             # After the head, these are a chunked body's trailer fields, which Go keeps apart
             # (``resp.Trailer``) and k6 does not show as headers; with no waiter, unsolicited.
-            if self.waiter is None:
+            if self.waiter is None and not self.orphaned:
                 self._unsolicited()
             return
         self.raw.append((name, value))
@@ -658,6 +677,7 @@ class _Connection(asyncio.Protocol):
         if self.waiter is None:
             return  # unsolicited (on_message_begin closed the connection)
         parser = self.parser
+        self.n_heads += 1
         status = parser.get_status_code()
         if status < 200:
             # An interim response (100 Continue, 103 Early Hints): llhttp completes it at
@@ -683,14 +703,20 @@ class _Connection(asyncio.Protocol):
         if self.head_only:
             # The response to HEAD has no body, whatever its Content-Length says, and
             # llhttp cannot know: complete it here, and give the connection a new parser.
+            # The old one goes on through the rest of this read (its callbacks now mean
+            # nothing: ``orphaned``), so what follows the head is judged here instead.
             self.t_done = perf_counter()
             self.keep_alive = parser.should_keep_alive()
             self.parser = httptools.HttpResponseParser(self)
             self._resolve(None)
+            self.orphaned = True
+            if self._rest_after_head().strip(b"\r\n"):
+                self._unsolicited()
 
     def on_body(self, body: bytes) -> None:
         if self.waiter is None:
-            self._unsolicited()  # a body sent to HEAD, after the response was resolved at its head
+            if not self.orphaned:
+                self._unsolicited()
             return
         if self.keep_bodies:  # else discarded: n_in has counted it, nothing is held
             self.n_body += len(body)
