@@ -100,7 +100,7 @@ from typing import cast
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httptools
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from surge.worker import http
 from surge.worker.http import (
@@ -448,8 +448,8 @@ class _Connection(asyncio.Protocol):
         "interim",
         "keep_alive",
         "keep_bodies",
+        "budget",
         "max_body",
-        "n_body",
         "n_heads",
         "orphaned",
         "length_known",
@@ -457,6 +457,7 @@ class _Connection(asyncio.Protocol):
         "n_in",
         "raw",
         "set_cookies",
+        "sink",
         "status",
         "t_done",
         "t_first",
@@ -485,10 +486,12 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.t_start = self.t_got = self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = self.headers_done = self.interim = self.keep_alive = self.length_known = False
-        self.status = self.n_in = self.n_body = self.n_heads = 0
+        self.status = self.n_in = self.n_heads = 0
+        self.budget = max_body if keep_bodies else -1  # bytes of body still allowed; -1: keep none
         self.orphaned = False
         self.head_seen = b""
         self.raw: list[tuple[bytes, bytes]] = []
+        self.sink = self.raw  # where on_header puts a field: the head's, then a trailer's
         self.body: list[bytes] = []
         self.encoding: bytes | None = None
         self.location: bytes | None = None
@@ -514,10 +517,12 @@ class _Connection(asyncio.Protocol):
         self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = head_only
         self.headers_done = self.interim = self.keep_alive = self.length_known = False
-        self.status = self.n_in = self.n_body = self.n_heads = 0
+        self.status = self.n_in = self.n_heads = 0
+        self.budget = self.max_body if self.keep_bodies else -1
         self.orphaned = False
-        self.head_seen = b""
-        self.raw = []
+        if head_only:
+            self.head_seen = b""
+        self.raw = self.sink = []
         self.body = []
         self.encoding = self.location = self.set_cookies = None
         self.waiter = waiter = loop.create_future()
@@ -665,13 +670,10 @@ class _Connection(asyncio.Protocol):
             self._unsolicited()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.headers_done or self.waiter is None:
-            # After the head, these are a chunked body's trailer fields, which Go keeps apart
-            # (``resp.Trailer``) and k6 does not show as headers; with no waiter, unsolicited.
-            if self.waiter is None and not self.orphaned:
-                self._unsolicited()
-            return
-        self.raw.append((name, value))
+        # After the head, ``sink`` is a throwaway list: a chunked body's trailer fields, which
+        # Go keeps apart (``resp.Trailer``) and k6 does not show, and the fields of anything
+        # unsolicited (which on_message_begin has already seen) do not reach the headers.
+        self.sink.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self.waiter is None:
@@ -683,10 +685,11 @@ class _Connection(asyncio.Protocol):
             # An interim response (100 Continue, 103 Early Hints): llhttp completes it at
             # once; forget its headers and wait for the final one.
             self.interim = True
-            self.raw = []
+            self.raw = self.sink = []
             return
         self.status = status
         self.headers_done = True
+        self.sink = []
         for name, value in self.raw:
             lower = name.lower()
             if lower in _WATCHED:
@@ -718,13 +721,15 @@ class _Connection(asyncio.Protocol):
             if not self.orphaned:
                 self._unsolicited()
             return
-        if self.keep_bodies:  # else discarded: n_in has counted it, nothing is held
-            self.n_body += len(body)
-            if self.n_body > self.max_body:
-                self._resolve(BodyTooLargeError(self.max_body))
-                self.shut(abort=True)  # stop reading now: memory stays bounded
-                return
-            self.body.append(body)
+        self.budget -= len(body)
+        if self.budget < 0:
+            if not self.keep_bodies:
+                self.budget = -1
+                return  # discarded: n_in has counted it, nothing is held
+            self._resolve(BodyTooLargeError(self.max_body))
+            self.shut(abort=True)  # stop reading now: memory stays bounded
+            return
+        self.body.append(body)
 
     def on_message_complete(self) -> None:
         if self.interim:
@@ -742,6 +747,10 @@ class _Connection(asyncio.Protocol):
 _REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # a bodiless one still says Content-Length: 0
 _MAX_TARGETS = 1024
+# istr keys: multidict folds a plain str key's case on every lookup, an istr's once.
+_HOST, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = map(
+    istr, ("Host", "Content-Length", "Connection", "Transfer-Encoding")
+)
 _CONTEXTS: dict[bool, ssl.SSLContext] = {}
 
 
@@ -813,10 +822,10 @@ class FastTransport:
         close = False
         host = target.host_header
         if (
-            "Host" in headers
-            or "Content-Length" in headers
-            or "Connection" in headers
-            or "Transfer-Encoding" in headers
+            _HOST in headers
+            or _CONTENT_LENGTH in headers
+            or _CONNECTION in headers
+            or _TRANSFER_ENCODING in headers
             or cookie
             or target.auth
         ):

@@ -212,6 +212,12 @@ def _cut(data: bytes, points: list[int]) -> list[bytes]:
     trailing=b"HTTP/1.1 500 Oops\r\nX-Extra: 1\r\nContent-Length: 3\r\n\r\nbad",
     eof=False,
 )
+@example(  # bare CRLFs after a response do not cost the connection
+    case=Case("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "length"),
+    points=[],
+    trailing=b"\r\n\r\n",
+    eof=False,
+)
 @example(  # HEAD of a chunked resource, then bytes that a dropped parser would eat as a chunk size
     case=Case("HEAD", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "none"),
     points=[],
@@ -221,9 +227,8 @@ def _cut(data: bytes, points: list[int]) -> list[bytes]:
 def test_surge_reads_what_h11_reads(case: Case, points: list[int], trailing: bytes, eof: bool) -> None:
     if case.framing == "close":
         eof, trailing = True, b""  # the close ends the body: anything before it is body
-    if not trailing.strip(b"\r\n"):
-        trailing = b""  # bare CRLFs after a message are skipped (see the module docstring)
     data = case.wire + trailing
-    expected = read_with_h11(case.method, data, eof, trailing)
+    unsolicited = trailing.strip(b"\r\n")  # bare CRLFs after a message are skipped (module docstring)
+    expected = read_with_h11(case.method, data, eof, unsolicited)
     got = read_with_surge(case.method, _cut(data, points), eof)
     assert got == expected
