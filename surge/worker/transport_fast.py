@@ -43,8 +43,8 @@ holds more (a pipelined extra response, garbage, a body sent to HEAD). Every par
 callback first checks that an exchange is waiting; if none is, the bytes change nothing
 of the response already resolved, and the connection is closed, since its framing can no
 longer be trusted (Go: "Unsolicited response received on idle HTTP channel"). Bytes that
-arrive later, while the connection is idle, close it the same way. Only bare CRLFs
-between messages, which llhttp skips, are tolerated. ``bytes_received`` still counts
+arrive later, while the connection is idle, close it the same way. Only bare CR and LF
+bytes between messages, which llhttp skips, are tolerated, in the same read or a later one. ``bytes_received`` still counts
 every byte read while the exchange was in flight: they crossed the wire.
 
 Bodies: at most ``max_body_bytes`` of one body are kept (64 MiB by default, after
@@ -624,8 +624,10 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None:
-            # Bytes nobody asked for: the framing of this connection is lost.
-            self.shut(abort=True)
+            # Bytes nobody asked for: the framing of this connection is lost. Bare CR/LF
+            # between messages excepted, which llhttp skips too when they share a read.
+            if data.strip(b"\r\n"):
+                self.shut(abort=True)
             return
         if not self.t_first:
             self.t_first = perf_counter()

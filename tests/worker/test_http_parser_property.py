@@ -9,8 +9,8 @@ seam; a fake transport stands in for the socket) and to h11, a strict parser wri
 independently of llhttp. Both must read the same status, headers and body, and agree on
 whether the connection may carry another request: h11's keep-alive, and no byte after
 the response (any unsolicited byte makes the connection untrustworthy). The one policy
-of surge's own: bare CRLFs after a response, which llhttp skips as a robust reader
-between messages, are not counted as trailing bytes.
+of surge's own: bare CR and LF bytes after a response, which llhttp skips as a robust
+reader between messages, are not counted as trailing bytes.
 """
 
 from __future__ import annotations
@@ -169,11 +169,11 @@ def read_with_h11(method: str, data: bytes, eof: bool, trailing: bytes) -> Read:
     return Read(status, headers, body, keep_alive and not trailing and not eof)
 
 
-def read_with_surge(method: str, reads: list[bytes], eof: bool) -> Read:
+def read_with_surge(method: str, reads: list[bytes], eof: bool, keep_bodies: bool = True) -> Read:
     loop = asyncio.new_event_loop()
     try:
         wire = FakeWire()
-        conn = _Connection(("http", "h", 80), False)
+        conn = _Connection(("http", "h", 80), False, keep_bodies)
         conn.connection_made(wire)
         waiter = conn.exchange(b"%s / HTTP/1.1\r\nHost: h\r\n\r\n" % method.encode(), method == "HEAD",
                                perf_counter(), loop.time() + 60, loop)
@@ -205,30 +205,38 @@ def _cut(data: bytes, points: list[int]) -> list[bytes]:
     points=st.lists(st.integers(0, 10_000), max_size=8),
     trailing=st.binary(max_size=24),
     eof=st.booleans(),
+    keep=st.booleans(),
 )
 @example(  # the mixed response of issue 10: a second message in the read that ends the first
     case=Case("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "length"),
     points=[],
     trailing=b"HTTP/1.1 500 Oops\r\nX-Extra: 1\r\nContent-Length: 3\r\n\r\nbad",
     eof=False,
+    keep=True,
 )
 @example(  # bare CRLFs after a response do not cost the connection
     case=Case("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "length"),
     points=[],
     trailing=b"\r\n\r\n",
     eof=False,
+    keep=True,
 )
 @example(  # HEAD of a chunked resource, then bytes that a dropped parser would eat as a chunk size
     case=Case("HEAD", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "none"),
     points=[],
     trailing=b"abc",
     eof=False,
+    keep=True,
 )
-def test_surge_reads_what_h11_reads(case: Case, points: list[int], trailing: bytes, eof: bool) -> None:
+def test_surge_reads_what_h11_reads(case: Case, points: list[int], trailing: bytes, eof: bool, keep: bool) -> None:
+    """``keep=False`` is discardResponseBodies: the same reading, and no byte of the body kept."""
     if case.framing == "close":
         eof, trailing = True, b""  # the close ends the body: anything before it is body
     data = case.wire + trailing
     unsolicited = trailing.strip(b"\r\n")  # bare CRLFs after a message are skipped (module docstring)
     expected = read_with_h11(case.method, data, eof, unsolicited)
-    got = read_with_surge(case.method, _cut(data, points), eof)
+    got = read_with_surge(case.method, _cut(data, points), eof, keep)
+    if not keep:
+        assert got.body == b""
+        got = Read(got.status, got.headers, expected.body, got.reusable)
     assert got == expected
