@@ -32,7 +32,11 @@ timeouts, invalid URLs, :data:`ERROR_RULES`), and each transport extends them wi
 library's exceptions. A test walks each library's exception classes to prove that every
 one has a rule. As in k6, an HTTP status >= 400 is not a failure of the request: ``status``
 is set, ``error`` is empty and ``error_code`` is ``1000 + status`` (k6's 1400-1599 ranges);
-``expected`` is k6's ``expected_response`` (status in 200..399). Only programmer errors
+``expected`` is k6's ``expected_response`` (status in 200..399). A body longer than the
+transport's ``max_body_bytes`` (:data:`DEFAULT_MAX_BODY_BYTES`, 64 MiB, counted after
+decompression) fails the request with 1700 (k6's content-error code) and reading stops
+there; with ``discard_response_bodies`` (k6's ``discardResponseBodies``) the transport keeps
+no byte of any body, only counts them, so no cap applies. Only programmer errors
 (wrong argument types, ``json=`` with ``data=``) raise, as ``TypeError``/``ValueError``.
 Every request, failed or not, is reported exactly once to ``on_response`` with its tags;
 the worker's recorder turns that into metrics, this module records nothing itself.
@@ -87,11 +91,13 @@ from surge import __version__
 from surge.common.durations import parse_duration
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
     "ERROR_RULES",
     "REDIRECT_STATUSES",
     "SENSITIVE_HEADERS",
     "TRANSPORTS",
     "TRANSPORT_ERRORS",
+    "BodyTooLargeError",
     "ErrorCode",
     "HttpClient",
     "InvalidURLError",
@@ -145,6 +151,7 @@ class ErrorCode(IntEnum):
     TLS_HEADER = 1301
     TLS_UNKNOWN_AUTHORITY = 1310
     TLS_HOSTNAME_MISMATCH = 1311
+    CONTENT_GENERIC = 1700
     RESPONSE_DECOMPRESSION = 1701
 
 
@@ -155,6 +162,23 @@ def status_error_code(status: int) -> int:
 
 class InvalidURLError(ValueError):
     """A URL a transport cannot request: not http(s), no host, a bad port (k6's 1020)."""
+
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The most of one response body a transport keeps in memory (after decompression), 64 MiB.
+
+k6 has no cap (Go reads the body into memory), nor has Locust; but one VU of thousands that
+meets an endless or huge body must not take the worker's memory with it, and a load test
+that downloads more than this per request measures bandwidth, for which
+``discardResponseBodies`` is the tool: with it no body is kept, so none is capped."""
+
+
+class BodyTooLargeError(Exception):
+    """A response body grew past the transport's ``max_body_bytes``: the request fails with 1700."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"response body over the limit of {limit} bytes")
+        self.limit = limit
 
 
 Rule = Callable[[BaseException], tuple[int, str]]
@@ -268,6 +292,8 @@ ERROR_RULES: Mapping[type[BaseException], Rule] = MappingProxyType(
         ssl.SSLCertVerificationError: cert_error,
         # Deliberately generic: e.g. a header value with a newline.
         ValueError: generic,
+        # The body. k6 reserves 1700 for content errors; a body over the cap is one.
+        BodyTooLargeError: lambda exc: (ErrorCode.CONTENT_GENERIC, str(exc)),
     }
 )
 """The rules every transport shares: the standard library's network errors. A transport's
@@ -543,6 +569,8 @@ class HttpClient:
         self._may_send = may_send
         if may_send is not None and hasattr(self._transport, "fence"):
             self._transport.fence = may_send  # a transport that writes again (retry, redirect) asks too
+        if discard_response_bodies and hasattr(self._transport, "keep_bodies"):
+            self._transport.keep_bodies = False  # read and counted, never held, so never capped
         self._base_headers: CIMultiDict[str] = CIMultiDict({"User-Agent": _USER_AGENT})
         if base_headers:
             self._base_headers.update(base_headers)

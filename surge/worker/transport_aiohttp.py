@@ -24,6 +24,18 @@ Measured with ``time.perf_counter`` from aiohttp's trace signals into one small
 ``bytes_sent``/``bytes_received`` are estimated from the request and the parsed response
 (aiohttp does not count wire bytes).
 
+Bodies and framing
+------------------
+A body is read in the chunks aiohttp hands over, kept up to ``max_body_bytes`` (64 MiB by
+default, counted after aiohttp's decompression; past it the request fails with 1700 and
+the connection is closed), or not kept at all when the client discards bodies. A
+``Transfer-Encoding`` header from the user is dropped, as in the fast transport and Go.
+Where aiohttp and the fast transport differ: aiohttp parses every byte of a read as a
+pipeline, so garbage arriving in the same read after a response fails that response, and
+half a status line after it stays in aiohttp's parser for the next request on that
+connection (the fast transport returns the response as sent and closes the connection;
+tests/worker/test_http_framing.py keeps both behaviours pinned).
+
 Errors
 ------
 :data:`ERROR_RULES` is the shared table of ``surge.worker.http`` plus a rule for every
@@ -46,8 +58,10 @@ from yarl import URL
 
 from surge.worker import http
 from surge.worker.http import (
+    DEFAULT_MAX_BODY_BYTES,
     REDIRECT_STATUSES,
     SENSITIVE_HEADERS,
+    BodyTooLargeError,
     ErrorCode,
     Response,
     Rule,
@@ -317,11 +331,11 @@ def _estimate_request_bytes(method: str, url: str, headers: Mapping[str, str], b
     return n + (len(body) if body else 0)
 
 
-def _response_bytes(resp: aiohttp.ClientResponse, content: bytes) -> int:
+def _response_bytes(resp: aiohttp.ClientResponse, body: int) -> int:
+    """``body``: the length of the body as read (decompressed)."""
     n = 17 + len(resp.reason or "")  # "HTTP/1.1 200 OK\r\n" ... "\r\n"
     for k, v in resp.raw_headers:
         n += len(k) + len(v) + 4
-    body = len(content)
     if body and resp.content_length is not None and "Content-Encoding" in resp.headers:
         body = resp.content_length  # aiohttp decompressed it; count what crossed the wire
     return n + body
@@ -339,7 +353,19 @@ class AiohttpTransport:
     ``verify_tls=False`` is k6's ``insecureSkipTLSVerify``.
     """
 
-    def __init__(self, *, limit_per_host: int = 6, keepalive_timeout_s: float = 15.0, verify_tls: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        limit_per_host: int = 6,
+        keepalive_timeout_s: float = 15.0,
+        verify_tls: bool = True,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        if max_body_bytes < 0:
+            raise ValueError(f"max_body_bytes must be >= 0, got {max_body_bytes!r}")
+        self.max_body_bytes = max_body_bytes
+        # False: bodies are read and counted but not kept (k6's discardResponseBodies; the client sets it).
+        self.keep_bodies = True
         self._limit_per_host = limit_per_host
         self._keepalive_timeout_s = keepalive_timeout_s
         self._verify_tls = verify_tls
@@ -378,6 +404,9 @@ class AiohttpTransport:
         max_redirects: int,
     ) -> Response:
         session = self._session if self._session is not None else self._open()
+        if "Transfer-Encoding" in headers:  # the framing is aiohttp's to write, as it is Go's
+            headers = CIMultiDict(headers)
+            headers.popall("Transfer-Encoding", None)
         target: str | URL = url
         trace = _Trace(perf_counter())
         redirects = bytes_sent = bytes_received = 0
@@ -393,10 +422,10 @@ class AiohttpTransport:
                         trace_request_ctx=trace,
                     )
                     trace.head = perf_counter()
-                    content = await resp.read()
+                    content, n_body = await self._read(resp)
                     done = perf_counter()
                     bytes_sent += _request_bytes(resp, body)
-                    bytes_received += _response_bytes(resp, content)
+                    bytes_received += _response_bytes(resp, n_body)
                     location = resp.headers.get("Location") if resp.status in REDIRECT_STATUSES else None
                     if not location or redirects >= max_redirects:
                         return Response(
@@ -443,6 +472,24 @@ class AiohttpTransport:
                 bytes_sent=bytes_sent,
                 bytes_received=bytes_received,
             )
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> tuple[bytes, int]:
+        """The body (``b""`` if bodies are not kept) and its length; at most ``max_body_bytes`` kept."""
+        parts: list[bytes] = []
+        n = 0
+        keep, limit = self.keep_bodies, self.max_body_bytes
+        try:
+            while chunk := await resp.content.readany():
+                n += len(chunk)
+                if keep:
+                    if n > limit:
+                        raise BodyTooLargeError(limit)  # stop reading now: memory stays bounded
+                    parts.append(chunk)
+        except BaseException:
+            resp.close()  # as ClientResponse.read does: a connection cut mid-body is not pooled
+            raise
+        resp.release()
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), n
 
     async def close(self) -> None:
         if self._session is not None:

@@ -35,7 +35,27 @@ their head by itself (an interim 1xx is skipped, the final response awaited); a 
 to HEAD carries a ``Content-Length`` but no body, which llhttp cannot know, so the response
 is completed at its head and the connection gets a fresh parser. A response framed by
 neither ``Content-Length`` nor chunked encoding (typical of HTTP/1.0) ends when the server
-closes the connection.
+closes the connection. Trailer fields after a chunked body are not headers (Go keeps them
+in ``resp.Trailer``, which k6 does not show).
+
+Bytes nobody asked for: llhttp parses on past the end of a response when the same read
+holds more (a pipelined extra response, garbage, a body sent to HEAD). Every parser
+callback first checks that an exchange is waiting; if none is, the bytes change nothing
+of the response already resolved, and the connection is closed, since its framing can no
+longer be trusted (Go: "Unsolicited response received on idle HTTP channel"). Bytes that
+arrive later, while the connection is idle, close it the same way. Only bare CR and LF
+bytes between messages, which llhttp skips, are tolerated, in the same read or a later one. ``bytes_received`` still counts
+every byte read while the exchange was in flight: they crossed the wire.
+
+Bodies: at most ``max_body_bytes`` of one body are kept (64 MiB by default, after
+decompression: ``surge.worker.http.DEFAULT_MAX_BODY_BYTES``); past it the request fails
+with k6's content-error code 1700 and the connection is aborted at once, so that memory
+stays bounded. With ``keep_bodies = False`` (set by the client for k6's
+``discardResponseBodies``) no byte of a body is kept, only counted, and no cap applies.
+
+What is written: the request line, ``Host``, the caller's headers, and the framing, which
+is this transport's alone: ``Content-Length`` for a body (and for a bodiless POST, PUT or
+PATCH), never a ``Transfer-Encoding``; one given by the caller is dropped, as Go drops it.
 
 Timings
 -------
@@ -80,12 +100,14 @@ from typing import cast
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httptools
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from surge.worker import http
 from surge.worker.http import (
+    DEFAULT_MAX_BODY_BYTES,
     REDIRECT_STATUSES,
     SENSITIVE_HEADERS,
+    BodyTooLargeError,
     ErrorCode,
     InvalidURLError,
     Response,
@@ -367,16 +389,27 @@ class _Headers(Mapping[str, str]):
         return f"<Headers {list(self._decoded().items())!r}>"
 
 
-def _decompress(encoding: bytes, body: bytes) -> bytes:
+def _decompress(encoding: bytes, body: bytes, limit: int) -> bytes:
+    """The decoded body; ``BodyTooLargeError`` past ``limit`` bytes (a small gzip can inflate a lot)."""
     coding = encoding.strip().lower()
     if coding in (b"gzip", b"x-gzip"):
-        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        return _inflate(body, 16 + zlib.MAX_WBITS, limit)
     if coding == b"deflate":
         try:
-            return zlib.decompress(body)
+            return _inflate(body, zlib.MAX_WBITS, limit)
         except zlib.error:  # servers that send raw deflate without the zlib wrapper
-            return zlib.decompress(body, -zlib.MAX_WBITS)
+            return _inflate(body, -zlib.MAX_WBITS, limit)
     return body  # identity, or a coding this client does not request (br, zstd): as received
+
+
+def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(body, limit + 1)
+    if len(out) > limit:
+        raise BodyTooLargeError(limit)
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")  # as zlib.decompress says it
+    return out
 
 
 # ---------------------------------------------------------------------------- one connection
@@ -410,14 +443,21 @@ class _Connection(asyncio.Protocol):
         "body",
         "encoding",
         "head_only",
+        "head_seen",
         "headers_done",
         "interim",
         "keep_alive",
+        "keep_bodies",
+        "budget",
+        "max_body",
+        "n_heads",
+        "orphaned",
         "length_known",
         "location",
         "n_in",
         "raw",
         "set_cookies",
+        "sink",
         "status",
         "t_done",
         "t_first",
@@ -428,9 +468,13 @@ class _Connection(asyncio.Protocol):
         "waiter",
     )
 
-    def __init__(self, key: tuple[str, str, int], tls: bool) -> None:
+    def __init__(
+        self, key: tuple[str, str, int], tls: bool, keep_bodies: bool = True, max_body: int = DEFAULT_MAX_BODY_BYTES
+    ) -> None:
         self.key = key
         self.tls = tls
+        self.keep_bodies = keep_bodies
+        self.max_body = max_body
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.busy = False
@@ -442,8 +486,12 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.t_start = self.t_got = self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = self.headers_done = self.interim = self.keep_alive = self.length_known = False
-        self.status = self.n_in = 0
+        self.status = self.n_in = self.n_heads = 0
+        self.budget = max_body if keep_bodies else -1  # bytes of body still allowed; -1: keep none
+        self.orphaned = False
+        self.head_seen = b""
         self.raw: list[tuple[bytes, bytes]] = []
+        self.sink = self.raw  # where on_header puts a field: the head's, then a trailer's
         self.body: list[bytes] = []
         self.encoding: bytes | None = None
         self.location: bytes | None = None
@@ -469,8 +517,12 @@ class _Connection(asyncio.Protocol):
         self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = head_only
         self.headers_done = self.interim = self.keep_alive = self.length_known = False
-        self.status = self.n_in = 0
-        self.raw = []
+        self.status = self.n_in = self.n_heads = 0
+        self.budget = self.max_body if self.keep_bodies else -1
+        self.orphaned = False
+        if head_only:
+            self.head_seen = b""
+        self.raw = self.sink = []
         self.body = []
         self.encoding = self.location = self.set_cookies = None
         self.waiter = waiter = loop.create_future()
@@ -538,6 +590,23 @@ class _Connection(asyncio.Protocol):
     def _on_timeout(self) -> None:
         self._resolve(TimeoutError())
 
+    def _rest_after_head(self) -> bytes:
+        """What this exchange's reads held after the head of a response to HEAD (all, if unsure)."""
+        buf, pos = self.head_seen, 0
+        for _ in range(self.n_heads):  # the interim heads, then the final one
+            end = buf.find(b"\r\n\r\n", pos)
+            if end < 0:
+                return buf or b"?"  # framed in a way this search does not follow: distrust it
+            pos = end + 4
+        return buf[pos:]
+
+    def _unsolicited(self) -> None:
+        """Bytes that no request asked for: after the response in the same read, or a body sent
+        to HEAD. They must not touch the response just read, and the connection's framing can no
+        longer be trusted (Go: "Unsolicited response received on idle HTTP channel"): close it."""
+        if not self.closed:
+            self.shut(abort=True)
+
     # -------------------------------------------------------------- asyncio's events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -555,14 +624,18 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None:
-            # Bytes nobody asked for: the framing of this connection is lost.
-            self.shut(abort=True)
+            # Bytes nobody asked for: the framing of this connection is lost. Bare CR/LF
+            # between messages excepted, which llhttp skips too when they share a read.
+            if data.strip(b"\r\n"):
+                self.shut(abort=True)
             return
         if not self.t_first:
             self.t_first = perf_counter()
             if not self.t_sent:  # the server answered before the body drained
                 self.t_sent = self.t_first
         self.n_in += len(data)
+        if self.head_only:
+            self.head_seen += data  # HEAD only, a few hundred bytes: to find where its head ends
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -589,21 +662,36 @@ class _Connection(asyncio.Protocol):
             self._resolve(ServerClosedError())
 
     # -------------------------------------------------------------- httptools' callbacks
+    #
+    # llhttp goes on parsing whatever else the read held once a response is complete, so
+    # every callback first asks whether a request is still waiting (``waiter``): if not,
+    # the bytes are unsolicited and change nothing of the response already resolved.
+
+    def on_message_begin(self) -> None:
+        if self.waiter is None and not self.orphaned:
+            self._unsolicited()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw.append((name, value))
+        # After the head, ``sink`` is a throwaway list: a chunked body's trailer fields, which
+        # Go keeps apart (``resp.Trailer``) and k6 does not show, and the fields of anything
+        # unsolicited (which on_message_begin has already seen) do not reach the headers.
+        self.sink.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.waiter is None:
+            return  # unsolicited (on_message_begin closed the connection)
         parser = self.parser
+        self.n_heads += 1
         status = parser.get_status_code()
         if status < 200:
             # An interim response (100 Continue, 103 Early Hints): llhttp completes it at
             # once; forget its headers and wait for the final one.
             self.interim = True
-            self.raw = []
+            self.raw = self.sink = []
             return
         self.status = status
         self.headers_done = True
+        self.sink = []
         for name, value in self.raw:
             lower = name.lower()
             if lower in _WATCHED:
@@ -620,14 +708,30 @@ class _Connection(asyncio.Protocol):
         if self.head_only:
             # The response to HEAD has no body, whatever its Content-Length says, and
             # llhttp cannot know: complete it here, and give the connection a new parser.
+            # The old one goes on through the rest of this read (its callbacks now mean
+            # nothing: ``orphaned``), so what follows the head is judged here instead.
             self.t_done = perf_counter()
             self.keep_alive = parser.should_keep_alive()
             self.parser = httptools.HttpResponseParser(self)
             self._resolve(None)
+            self.orphaned = True
+            if self._rest_after_head().strip(b"\r\n"):
+                self._unsolicited()
 
     def on_body(self, body: bytes) -> None:
-        if self.waiter is not None:
-            self.body.append(body)
+        if self.waiter is None:
+            if not self.orphaned:
+                self._unsolicited()
+            return
+        self.budget -= len(body)
+        if self.budget < 0:
+            if not self.keep_bodies:
+                self.budget = -1
+                return  # discarded: n_in has counted it, nothing is held
+            self._resolve(BodyTooLargeError(self.max_body))
+            self.shut(abort=True)  # stop reading now: memory stays bounded
+            return
+        self.body.append(body)
 
     def on_message_complete(self) -> None:
         if self.interim:
@@ -645,6 +749,10 @@ class _Connection(asyncio.Protocol):
 _REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # a bodiless one still says Content-Length: 0
 _MAX_TARGETS = 1024
+# istr keys: multidict folds a plain str key's case on every lookup, an istr's once.
+_HOST, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = map(
+    istr, ("Host", "Content-Length", "Connection", "Transfer-Encoding")
+)
 _CONTEXTS: dict[bool, ssl.SSLContext] = {}
 
 
@@ -671,13 +779,24 @@ class FastTransport:
     default one (e.g. to trust a private CA).
     """
 
-    def __init__(self, *, verify_tls: bool = True, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        verify_tls: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        if max_body_bytes < 0:
+            raise ValueError(f"max_body_bytes must be >= 0, got {max_body_bytes!r}")
         self._verify_tls = verify_tls
         self._ssl_context = ssl_context
         self._conns: dict[tuple[str, str, int], _Connection] = {}
         self._targets: dict[str, _Target] = {}
         self._jar = _Jar()
         self._interrupted: Response | None = None
+        self.max_body_bytes = max_body_bytes
+        # False: bodies are read and counted but not kept (k6's discardResponseBodies; the client sets it).
+        self.keep_bodies = True
         # Asked right before every write of a request (after its dial, and for retries and
         # redirect hops too): False means this worker must load no one now (http.LoadHalted).
         self.fence: Callable[[], bool] | None = None
@@ -704,11 +823,22 @@ class FastTransport:
         cookie = self._jar.header(target) if self._jar else None
         close = False
         host = target.host_header
-        if "Host" in headers or "Content-Length" in headers or "Connection" in headers or cookie or target.auth:
-            # The uncommon path: headers this transport writes itself, or merges.
+        if (
+            _HOST in headers
+            or _CONTENT_LENGTH in headers
+            or _CONNECTION in headers
+            or _TRANSFER_ENCODING in headers
+            or cookie
+            or target.auth
+        ):
+            # The uncommon path: headers this transport writes itself, or merges. The framing
+            # is this transport's alone: a body of known length goes with Content-Length, and
+            # a Transfer-Encoding it was given is dropped, as Go's net/http drops it (sending
+            # both is the shape of request smuggling).
             fields = CIMultiDict(headers)
             host = fields.pop("Host", host)
             fields.popall("Content-Length", None)
+            fields.popall("Transfer-Encoding", None)
             close = fields.get("Connection", "").lower() == "close"
             if cookie:
                 mine = fields.get("Cookie")
@@ -735,7 +865,7 @@ class FastTransport:
 
     async def _dial(self, target: _Target, deadline: float, loop: asyncio.AbstractEventLoop) -> _Connection:
         """A new connection to ``target``, within the request's deadline."""
-        conn = _Connection(target.key, target.tls)
+        conn = _Connection(target.key, target.tls, self.keep_bodies, self.max_body_bytes)
         try:
             async with asyncio.timeout_at(deadline):
                 hosts: list[str] = [target.host]
@@ -828,7 +958,7 @@ class FastTransport:
                     self._jar.store(target, conn.set_cookies)
                 content = conn.body_bytes()
                 if conn.encoding is not None and content:
-                    content = _decompress(conn.encoding, content)
+                    content = _decompress(conn.encoding, content, self.max_body_bytes)
                 timings = conn.timings(conn.t_done)
                 raw = conn.raw
                 location = conn.location if status in REDIRECT_STATUSES else None
