@@ -89,6 +89,8 @@ _BEAT_S = 0.1  # how often a worker's loop proves to its thread that it runs (it
 # The coordinator's loop beat only has to beat LOOP_STALE_S, and its thread has nothing timed
 # but its heartbeats: both wake once a second, not ten times (an idle coordinator's CPU).
 _ROUTER_BEAT_S = 1.0
+# Messages read in one turn of the thread are handed to the loop together, this many at most.
+_HANDOVER_BATCH = 32
 _PEEK_OVER = 4096  # frames larger than this (reports) are peeked at for a resend before decoding
 _STRANGER_EVERY_S = 1.0  # at most one message a second from an identity that is not a peer
 _MAX_STRANGERS = 4096
@@ -156,6 +158,7 @@ class _Thread:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._wake_pending = False  # a byte is in the pipe, or about to be (see _queue_wake)
         self._closing = threading.Event()
         self.loop_alive = time.monotonic()
         self._pulse = self._loop.create_task(self._beat())
@@ -184,6 +187,14 @@ class _Thread:
         self._queue_wake()
 
     def _queue_wake(self) -> None:
+        # One byte per turn of the thread, not one per frame queued: a coordinator acking
+        # hundreds of reports a second would otherwise pay a send and a wake-up for each.
+        # The thread clears the flag before it drains the pipe and then writes the queue
+        # (see _drain_wake), so whatever is queued after the clearing sends a new byte:
+        # no frame is left waiting for a wake-up that never comes.
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         try:
             self._wake_w.send(b"\0")
         except (BlockingIOError, OSError):
@@ -270,6 +281,7 @@ class _Thread:
             self.dropped_frames += 1
 
     def _drain_wake(self) -> None:
+        self._wake_pending = False  # first: a wake queued from now on is a new byte
         try:
             while self._wake_r.recv(4096):
                 pass
@@ -370,6 +382,7 @@ class RouterLink(_Thread):
             raise LinkError(f"cannot listen on {bind}: {exc.strerror}") from None
         self.endpoint: str = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._inbox: asyncio.Queue[Arrival | Refused] = asyncio.Queue()
+        self._batch: list[Arrival | Refused] = []  # read this turn, not yet handed to the loop (the thread's)
         self._watched: set[bytes] = set()
         self._arrivals: dict[bytes, float] = {}  # identity -> last arrival on the listening clock (now - deaf)
         self._health: dict[bytes, Heartbeat] = {}
@@ -504,9 +517,28 @@ class RouterLink(_Thread):
 
     def _deliver_one(self, item: Arrival | Refused) -> None:
         self._delivered += 1
-        self._deliver(item, self._inbox.put_nowait)  # type: ignore[arg-type]
+        self._batch.append(item)
+        if len(self._batch) >= _HANDOVER_BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the loop what this turn has read so far, in one call: one wake-up of the loop
+        per batch instead of one per message (a report's hand-over cost as much as its Ack)."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._deliver(batch, self._put_batch)  # type: ignore[arg-type]
+
+    def _put_batch(self, batch: list[Arrival | Refused]) -> None:
+        for item in batch:
+            self._inbox.put_nowait(item)
 
     def _read_all(self) -> None:
+        try:
+            self._read_some()
+        finally:
+            self._hand_over()  # nothing read waits for the next turn
+
+    def _read_some(self) -> None:
         for _ in range(1000):  # then look at the outgoing queue and the clock again
             if self._delivered - self._taken >= self._max_unread:
                 return  # full: the next turn stops reading (_reading)
