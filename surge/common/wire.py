@@ -189,9 +189,9 @@ class _Thread:
     def _queue_wake(self) -> None:
         # One byte per turn of the thread, not one per frame queued: a coordinator acking
         # hundreds of reports a second would otherwise pay a send and a wake-up for each.
-        # The thread clears the flag before it drains the pipe and then writes the queue
-        # (see _drain_wake), so whatever is queued after the clearing sends a new byte:
-        # no frame is left waiting for a wake-up that never comes.
+        # The thread clears the flag once it has drained the pipe, and reads what it was
+        # woken for after that (see _drain_wake), so nothing queued is left waiting for a
+        # wake-up that never comes.
         if self._wake_pending:
             return
         self._wake_pending = True
@@ -281,12 +281,17 @@ class _Thread:
             self.dropped_frames += 1
 
     def _drain_wake(self) -> None:
-        self._wake_pending = False  # first: a wake queued from now on is a new byte
         try:
             while self._wake_r.recv(4096):
                 pass
         except (BlockingIOError, OSError):
             pass
+        # Only now: a wake-up that _queue_wake skipped because a byte was pending was for
+        # state this turn still reads after this line (the outgoing queue, the probes, the
+        # unread count at the top of the next turn). Cleared before the drain instead, a
+        # byte sent meanwhile could be drained with the flag left set and the pipe empty,
+        # and no wake-up would ever be sent again.
+        self._wake_pending = False
 
     def _close_thread(self) -> None:
         self._closing.set()
