@@ -28,8 +28,11 @@ does:
   does not grow with a backlog it cannot serve, and the decoding it defers leaves the CPU to
   the loop that is behind. Heartbeats then wait too, so silence is counted in *listening*
   time: the time the thread was not reading is left out of every peer's silence
-  (:meth:`RouterLink.last_arrival`). A worker is silent when the link listened and heard
-  nothing from it, never because the coordinator was too busy to listen.
+  (:meth:`RouterLink.last_arrival`), and so is the time it read without pause but ended its
+  turns with frames still waiting (a coordinator short of CPU: a peer's heartbeat waits in
+  ZeroMQ behind its own reports). A worker is silent when the link listened, caught up, and
+  heard nothing from it, never because the coordinator was too busy to listen. (The price:
+  while the socket is never emptied, by a flood for instance, no peer is judged silent.)
 * **The coordinator-loss guard does not depend on the VUs' loop.** A worker's thread notices
   the coordinator's silence by itself and asks the loop to stop the load. If scenario code
   holds the loop so that the request is never served, the thread calls ``on_wedged`` (the CLI
@@ -346,6 +349,7 @@ class RouterLink(_Thread):
 
     _beat_s = _ROUTER_BEAT_S
     _poll_s = None
+    _read_per_turn = 1000  # frames, then the outgoing queue and the clock get their turn
 
     def __init__(
         self,
@@ -359,13 +363,14 @@ class RouterLink(_Thread):
     ) -> None:
         check_endpoint(bind)
         # Backpressure state. Each counter has one writer (the thread delivers, the loop
-        # takes), so their difference is exact without a lock; _deaf is (seconds the thread
-        # did not read before the current pause, when the current pause began or None),
+        # takes), so their difference is exact without a lock; _deaf is (seconds that were not
+        # listening time before the current stretch of it, when that stretch began or None),
         # replaced whole so that the loop never reads half an update.
         self._max_unread = max(2, max_unread)
         self._delivered = 0
         self._taken = 0
         self._paused = False
+        self._behind = False  # the last turn left frames in the socket (see _read_all)
         self._deaf: tuple[float, float | None] = (0.0, None)
         self.pauses = 0
         super().__init__("surge-coordinator-link", bind, heartbeat_s, log)
@@ -433,7 +438,8 @@ class RouterLink(_Thread):
         return self._delivered - self._taken
 
     def deaf_s(self, now: float | None = None) -> float:
-        """Seconds, since the link opened, that its thread did not read the socket (backpressure)."""
+        """Seconds, since the link opened, that were not listening time: its thread did not read
+        the socket (backpressure), or read all the time and still left frames in it (behind)."""
         total, since = self._deaf
         return total if since is None else total + ((self.now() if now is None else now) - since)
 
@@ -512,13 +518,20 @@ class RouterLink(_Thread):
                 return True
             self._paused = True  # first, then look at _taken again (see _took)
             self.pauses += 1
-            self._deaf = (self._deaf[0], self.now())
+            self._deafness(True)
         if self._delivered - self._taken > self._max_unread // 2:
             return False
-        total, since = self._deaf
-        self._deaf = (total + (self.now() - since if since is not None else 0.0), None)
         self._paused = False
+        self._deafness(self._behind)
         return True
+
+    def _deafness(self, deaf: bool) -> None:
+        """Begin or end a stretch of time that is not listening time (see :meth:`last_arrival`)."""
+        total, since = self._deaf
+        if deaf and since is None:
+            self._deaf = (total, self.now())
+        elif not deaf and since is not None:
+            self._deaf = (total + (self.now() - since), None)
 
     def _deliver_one(self, item: Arrival | Refused) -> None:
         self._delivered += 1
@@ -538,19 +551,27 @@ class RouterLink(_Thread):
             self._inbox.put_nowait(item)
 
     def _read_all(self) -> None:
+        drained = False
         try:
-            self._read_some()
+            drained = self._read_some()
         finally:
             self._hand_over()  # nothing read waits for the next turn
+            # Frames left waiting in the socket arrived at times nobody knows yet, and a
+            # peer's heartbeat waits behind its own reports: a coordinator that reads all
+            # the time but falls behind must not judge its peers by when it got to them.
+            # Until a turn empties the socket again, that time is not listening time either.
+            self._behind = not drained
+            self._deafness(self._behind or self._paused)
 
-    def _read_some(self) -> None:
-        for _ in range(1000):  # then look at the outgoing queue and the clock again
+    def _read_some(self) -> bool:
+        """Read, decode and deliver what the socket holds; True if it was emptied."""
+        for _ in range(self._read_per_turn):  # then look at the outgoing queue and the clock again
             if self._delivered - self._taken >= self._max_unread:
-                return  # full: the next turn stops reading (_reading)
+                return False  # full: the next turn stops reading (_reading)
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                return
+                return True
             now = self.now()
             identity = frames[0].bytes
             peer = str(frames[-1].get("Peer-Address") or "")
@@ -562,7 +583,7 @@ class RouterLink(_Thread):
             if done is not None and identity in self._watched:
                 head = peek_seq(raw)
                 if head is not None and head[0] == done[0] and head[1] < done[1]:
-                    self._arrivals[identity] = now - self._deaf[0]
+                    self._arrivals[identity] = now - self.deaf_s(now)
                     self.duplicates += 1
                     self._out.append([identity, encode(Ack(head[0], head[1]))])
                     continue
@@ -573,7 +594,7 @@ class RouterLink(_Thread):
                 continue
             watched = identity in self._watched
             if watched:
-                self._arrivals[identity] = now - self._deaf[0]  # reading: no pause is under way
+                self._arrivals[identity] = now - self.deaf_s(now)  # on the listening clock
                 if isinstance(msg, Heartbeat):
                     self._health[identity] = msg
                     continue
@@ -596,6 +617,7 @@ class RouterLink(_Thread):
                     self._strangers.clear()
                 self._strangers[identity] = now
             self._deliver_one(Arrival(identity, peer, now, msg))
+        return False  # a turn's worth read: more may wait
 
     def _refuse(self, identity: bytes, peer: str, now: float, reason: str, report: tuple[str, int, bool] | None) -> None:
         self.bad_frames += 1

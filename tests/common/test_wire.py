@@ -385,3 +385,53 @@ def test_wake_ups_are_one_byte_per_turn_and_never_lost_to_a_drain() -> None:
             link.close()
 
     asyncio.run(main())
+
+
+def test_turns_that_leave_frames_waiting_are_not_listening_time() -> None:
+    """A link that reads without pause but ends a turn with frames still in the socket is
+    behind: until a turn empties the socket, that time is left out of its peers' silence
+    (their heartbeats wait in ZeroMQ behind their reports). Turns are played by hand, with
+    the thread stopped, reading two frames a turn."""
+
+    async def main() -> None:
+        link = RouterLink("tcp://127.0.0.1:*")
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        try:
+            link._closing.set()
+            link._queue_wake()
+            assert link._thread is not None
+            link._thread.join(10)
+            link._read_per_turn = 2  # type: ignore[misc]
+            dealer.connect(link.endpoint)
+            dealer.send(encode(_hello()))
+            deadline = time.monotonic() + 10
+            while not link._sock.poll(0) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            link._read_all()
+            got = await asyncio.wait_for(link.recv(), 10)  # handed over through the loop
+            assert isinstance(got, Arrival)
+            link.watch(got.identity)
+            for _ in range(7):
+                dealer.send(encode(Heartbeat()))
+            time.sleep(0.3)  # let them all reach the ROUTER (loopback); the turns below do not depend on it
+            behind_turns = 0
+            for _ in range(20):
+                before = link._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN
+                link._read_all()
+                behind = link._behind
+                assert (link._deaf[1] is not None) == behind  # a stretch open exactly while behind
+                if behind:
+                    behind_turns += 1
+                    assert link.last_arrival(got.identity) == pytest.approx(link.now(), abs=0.05)  # never silent while behind
+                if not before and not behind:
+                    break
+            assert behind_turns >= 1
+            assert not link._behind and link._deaf[1] is None and link.deaf_s() > 0.0
+        finally:
+            dealer.close()
+            ctx.term()
+            link.close()
+
+    asyncio.run(main())
