@@ -92,6 +92,13 @@ _BEAT_S = 0.1  # how often a worker's loop proves to its thread that it runs (it
 # The coordinator's loop beat only has to beat LOOP_STALE_S, and its thread has nothing timed
 # but its heartbeats: both wake once a second, not ten times (an idle coordinator's CPU).
 _ROUTER_BEAT_S = 1.0
+# Frames libzmq holds per peer, read from TCP and not yet read by the thread. Its default
+# (1,000) bounds messages, not bytes: a coordinator that fell behind held every resend of
+# every worker's 50 kB reports (3 GB at 1,000 workers). Beyond this many, libzmq stops
+# reading that peer's connection and the frames wait in TCP and in the worker, which keeps
+# them until acknowledged anyway. A worker that keeps up has one report and one heartbeat
+# in flight.
+_RCVHWM_PER_PEER = 4
 # Messages read in one turn of the thread are handed to the loop together, this many at most.
 _HANDOVER_BATCH = 32
 _PEEK_OVER = 4096  # frames larger than this (reports) are peeked at for a resend before decoding
@@ -379,6 +386,7 @@ class RouterLink(_Thread):
         sock.setsockopt(zmq.LINGER, _LINGER_MS)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, max_frame)
+        sock.setsockopt(zmq.RCVHWM, _RCVHWM_PER_PEER)
         try:
             if keys is not None:
                 # The gate first: a CURVE server without its ZAP handler would let anyone in.
