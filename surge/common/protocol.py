@@ -5,7 +5,8 @@ worker connects a DEALER. Every frame is one msgpack map ``{"v": PROTOCOL_VERSIO
 ...fields}``. :func:`decode` refuses, with a :class:`ProtocolError` that says why, a frame that
 is not msgpack, has another version, an unknown kind, a missing or extra field, or a field of
 the wrong type; nothing is ever unpickled. Metric sinks travel as ``[type, fields]`` of plain
-numbers and are validated by the sink classes themselves.
+numbers (a trend's centroids as one ``bin`` of float64 pairs, see :mod:`surge.common.sketch`)
+and are validated by the sink classes themselves.
 
 A run, as the coordinator sees it (W = worker, C = coordinator)::
 
@@ -60,7 +61,8 @@ from surge.common.metrics import SINK_TYPES, MetricType, Sink
 # iteration and arrival-rate executors' ScenarioSlice fields (surge 0.2).
 # 3: Hello.capacity and ScenarioSlice.member (a machine of several processes), Ping/Pong and
 # Start.at (one start instant on every clock), Takeover and ScenarioSlice.skip_before_s.
-PROTOCOL_VERSION = 3
+# 4: a trend's centroids travel as one bin of (mean, weight) float64 pairs (surge.common.sketch).
+PROTOCOL_VERSION = 4
 
 
 @dataclass(frozen=True)

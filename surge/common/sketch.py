@@ -7,9 +7,15 @@ several workers and many flushes its p50..p99 stay within 0.1 % of the exact val
 lognormal and Pareto latencies (within 0.3 % over 300 seeded runs: tests/common/test_sketch.py
 keeps the raw samples and checks).
 
-The digest itself is fastdigest's (Rust); surge never ships its private bytes. On the wire a
-sketch is plain numbers, ``[count, sum, min, max, means, weights]``, and :meth:`Sketch.from_wire`
-validates every field before it is merged, so a bad or hostile report cannot poison a run.
+The digest itself is fastdigest's (Rust). On the wire a sketch is ``[count, sum, min, max,
+centroids]``: four numbers and one msgpack ``bin`` of the centroids as (mean, weight) pairs of
+little-endian IEEE-754 float64, 16 bytes a centroid (:func:`pack_centroids`), and
+:meth:`Sketch.from_wire` validates every field before it is merged, so a bad or hostile report
+cannot poison a run. Why bytes: a report carries ~10 trends of ~290 centroids, and as msgpack
+floats they were ~5,800 Python objects to build and check per report, most of the
+coordinator's decoding; as bytes they are one object per trend, read into an ``array('d')``
+and checked in C-level passes, and the bytes that passed are handed to fastdigest as they
+came (its own serialised layout puts the same pairs after a header).
 
 Workers build one sketch per series per flush from the raw values recorded since the last
 flush (:meth:`Sketch.from_samples`, ~50 ns a value, at most :data:`WIRE_CENTROIDS` centroids);
@@ -153,78 +159,75 @@ class Sketch:
     def to_wire(self) -> list[Any]:
         digest = self._folded()
         if digest is None:
-            return [0, 0.0, 0.0, 0.0, [], []]
-        cents = digest.centroids
-        return [
-            self.count,
-            self.total,
-            self.min,
-            self.max,
-            [c[0] for c in cents],
-            [c[1] for c in cents],
-        ]
+            return [0, 0.0, 0.0, 0.0, b""]
+        return [self.count, self.total, self.min, self.max, _centroid_bytes(digest)]
+
+    def centroids(self) -> list[tuple[float, float]]:
+        """The digest's (mean, weight) pairs, ascending (empty for an empty sketch)."""
+        digest = self._folded()
+        return [] if digest is None else [(float(m), float(w)) for m, w in digest.centroids]
 
     @classmethod
     def from_wire(cls, obj: object) -> Sketch:
         """Rebuild a sketch from :meth:`to_wire`'s form, or raise ``ProtocolError`` naming the fault.
 
         The coordinator runs this for every trend of every report (a report of 1,000 requests
-        carries ~9,000 centroids), so the centroid lists are checked with C-level passes over
-        whole lists (types, one sum for finiteness, one sort for order, min for the weights);
-        only a list that fails one of them is walked value by value, to name the fault.
+        carries ~2,900 centroids), so the centroids are read from their bytes into one
+        ``array('d')`` and checked with C-level passes over it (one sum for finiteness, one
+        sort comparison for order, min for the weights, the two ends against min/max); only
+        centroids that fail one of them are walked one by one, to name the fault.
         """
-        if not isinstance(obj, (list, tuple)) or len(obj) != 6:
-            raise ProtocolError("sketch: expected [count, sum, min, max, means, weights]")
-        count, total, lo, hi, means, weights = obj
+        if not isinstance(obj, (list, tuple)) or len(obj) != 5:
+            raise ProtocolError("sketch: expected [count, sum, min, max, centroids]")
+        count, total, lo, hi, packed = obj
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 2**63:
             raise ProtocolError(f"sketch: count must be a non-negative 64-bit integer, got {_short(count)}")
-        if not isinstance(means, (list, tuple)) or not isinstance(weights, (list, tuple)):
-            raise ProtocolError("sketch: means and weights must be lists")
-        if len(means) != len(weights):
-            raise ProtocolError("sketch: means and weights differ in length")
+        if type(packed) is not bytes:
+            raise ProtocolError(f"sketch: centroids must be bytes (msgpack bin), got {type(packed).__name__}")
+        if len(packed) % _PAIR:
+            raise ProtocolError(f"sketch: {len(packed)} bytes of centroids are not whole (mean, weight) pairs of float64")
+        n = len(packed) // _PAIR
         sk = cls()
         if count == 0:
-            if means:
+            if n:
                 raise ProtocolError("sketch: centroids given for an empty sketch")
             return sk
         total, lo, hi = _finite(total, "sum"), _finite(lo, "min"), _finite(hi, "max")
-        shape = (count, total, lo, hi, len(means))
-        for seen_shape, seen_means, seen_weights, seen in tuple(_RECENT):
+        shape = (count, total, lo, hi)
+        for seen_shape, seen_packed, seen in tuple(_RECENT):
             # One report often carries the same sketch under several keys (a scenario's
             # sub-metric of a one-scenario run, a custom trend of the request durations):
-            # lists of numbers equal to ones validated already need no second validation.
-            # Types first: True == 1.0, and a bool is not a number here. A copy shares the
-            # digest, which is never changed in place. (-0.0 and 0.0 compare equal; both read as 0.)
-            if (seen_shape == shape and _numbers_only(means) and _numbers_only(weights)
-                    and seen_means == means and seen_weights == weights):
+            # bytes equal to ones validated already need no second validation. A copy shares
+            # the digest, which is never changed in place.
+            if seen_shape == shape and seen_packed == packed:
                 return seen.copy()
-        if not means or len(means) > max(MAX_CENTROIDS * 2, 1) or len(means) > count:
-            raise ProtocolError(f"sketch: {len(means)} centroids do not fit a count of {count}")
+        if not n or n > max(MAX_CENTROIDS * 2, 1) or n > count:
+            raise ProtocolError(f"sketch: {n} centroids do not fit a count of {count}")
         if lo > hi:
             raise ProtocolError(f"sketch: min {lo!r} is above max {hi!r}")
-        checked = _fast_centroids(means, weights, lo, hi)
-        if checked is None:
+        pairs = array("d")
+        pairs.frombytes(packed)
+        if sys.byteorder != "little":  # pragma: no cover - the wire is little-endian
+            pairs.byteswap()
+        means, weights = pairs[0::2], pairs[1::2]
+        if not _centroids_hold(packed, means, lo, hi):
             _explain_centroids(means, weights, lo, hi)  # raises, naming the first bad centroid
-            checked = [float(m) for m in means], [float(w) for w in weights]  # pragma: no cover - fast check was too strict
-        fmeans, fweights = checked
-        mass = sum(fweights)
+        mass = sum(weights)  # finite: every value is, and the sum of all was (_centroids_hold)
         if abs(mass - count) > 1e-6 * count:
             raise ProtocolError(f"sketch: centroid weights add to {mass!r}, count is {count}")
         if not (lo * count - abs(lo) * 1e-9 * count - 1e-9 <= total <= hi * count + abs(hi) * 1e-9 * count + 1e-9):
             raise ProtocolError(f"sketch: sum {total!r} impossible for {count} values in [{lo!r}, {hi!r}]")
         sk.count = count
-        sk.total = float(total)
-        sk.min = float(lo)
-        sk.max = float(hi)
-        sk._digest = _digest_of(fmeans, fweights, float(total), float(lo), float(hi))
-        _RECENT.append((shape, means, weights, sk.copy()))
+        sk.total = total
+        sk.min = lo
+        sk.max = hi
+        sk._digest = _digest_of(packed, means, weights, mass, total, lo, hi)
+        _RECENT.append((shape, packed, sk.copy()))
         return sk
 
 
 # The last sketches from_wire rebuilt, to recognise the same one again (see from_wire).
-_RECENT: collections.deque[tuple[tuple[int, float, float, float, int], Sequence[Any], Sequence[Any], Sketch]] = (
-    collections.deque(maxlen=8)
-)
+_RECENT: collections.deque[tuple[tuple[int, float, float, float], bytes, Sketch]] = collections.deque(maxlen=8)
 
 
 # The last folds, by the identity of their parts. Sketches fed the very same digests in the
@@ -242,44 +245,65 @@ def _merge_all(parts: list[TDigest]) -> TDigest:
     return result
 
 
-_NUMBER_TYPES = frozenset({float, int})
+_PAIR = 16  # bytes of one centroid on the wire: mean, weight as little-endian float64
 
 
-def _numbers_only(values: Sequence[Any]) -> bool:
-    return set(map(type, values)) <= _NUMBER_TYPES
+def pack_centroids(means: Sequence[float], weights: Sequence[float]) -> bytes:
+    """The wire's centroid bytes: (mean, weight) pairs, little-endian float64."""
+    pairs = array("d", bytes(8 * 2 * len(means)))
+    pairs[0::2] = array("d", means)
+    pairs[1::2] = array("d", weights)
+    if sys.byteorder != "little":  # pragma: no cover - the wire is little-endian
+        pairs.byteswap()
+    return pairs.tobytes()
 
 
-def _floats(values: Sequence[Any]) -> list[float] | None:
-    """``values`` as a list of finite floats, checked in C-level passes; None if any is not one."""
-    kinds = set(map(type, values))
-    if not kinds <= _NUMBER_TYPES:  # bool, str, None...: type(True) is bool, not int
-        return None
-    try:
-        out = values if kinds == {float} and isinstance(values, list) else list(map(float, values))
-    except OverflowError:  # an int beyond float range
-        return None
-    # One sum finds a NaN or an infinity anywhere; a sum of finite values that overflows is
-    # only a false alarm, settled by the slow path.
-    if not math.isfinite(sum(out)):
-        return None
-    return out
+def _centroid_bytes(digest: TDigest) -> bytes:
+    """A digest's centroids in the wire's form: its own serialised pairs when the layout is
+    proven (a slice of ``to_bytes``, no Python object per centroid), else packed anew."""
+    if FAST_DIGESTS:
+        return digest.to_bytes()[_HEAD.size:]
+    cents = digest.centroids
+    return pack_centroids([c[0] for c in cents], [c[1] for c in cents])
 
 
-def _fast_centroids(means: Sequence[Any], weights: Sequence[Any], lo: float, hi: float) -> tuple[list[float], list[float]] | None:
-    """The centroids as float lists if every rule holds (the rules of :func:`_explain_centroids`)."""
-    fm, fw = _floats(means), _floats(weights)
-    if fm is None or fw is None or not min(fw) > 0:
-        return None
-    if fm != sorted(fm):  # timsort of an ascending list is one linear pass
-        return None
+# Byte i of this table is i & 0x7F: applied to the top byte of each float64 (sign and the
+# exponent's high 7 bits), it makes 0x7F wherever the exponent may be all ones (inf, NaN).
+_HIGH_EXPONENT = bytes(i & 0x7F for i in range(256))
+
+
+def _centroids_hold(packed: bytes, means: array[float], lo: float, hi: float) -> bool:
+    """Whether every rule of :func:`_explain_centroids` holds, in C-level passes.
+
+    Most of it is read off the raw bytes, without a Python object per value: a float64 is
+    NaN or infinite only if its exponent is all ones, so no top byte with its low 7 bits
+    all set means all are finite (such a byte is also any |value| >= 2**1009: those go
+    the slow way, correctly); a weight with its sign bit clear and a non-zero top byte is
+    at least 2**-1007, so positive. Order needs the values: a sort of the means' list
+    (timsort on an ascending list is one pass) and one comparison with it.
+    """
+    if b"\x7f" in packed[7::_PAIR // 2].translate(_HIGH_EXPONENT):
+        if not math.isfinite(sum(array("d", packed))):  # byte order aside: inf and NaN stay so
+            return False
+    tops = packed[_PAIR - 1::_PAIR]  # the weights' top bytes
+    if not tops.isascii() or b"\x00" in tops:
+        weights = array("d", packed)[1::2]
+        if sys.byteorder != "little":  # pragma: no cover - the wire is little-endian
+            weights.byteswap()
+        if not min(weights) > 0:
+            return False
+    ordered = means.tolist()
+    if ordered != sorted(ordered):
+        return False
     slack = 1e-9 * max(abs(lo), abs(hi), 1.0)
-    if not (lo - slack <= fm[0] and fm[-1] <= hi + slack):  # ascending: the ends bound the rest
-        return None
-    return fm, fw
+    return lo - slack <= ordered[0] and ordered[-1] <= hi + slack  # ascending: the ends bound the rest
 
 
-def _explain_centroids(means: Sequence[Any], weights: Sequence[Any], lo: float, hi: float) -> None:
-    """Walk the centroids one by one and raise ProtocolError at the first that breaks a rule."""
+def _explain_centroids(means: Sequence[float], weights: Sequence[float], lo: float, hi: float) -> None:
+    """Walk the centroids one by one and raise ProtocolError at the first that breaks a rule.
+
+    Returns only if every centroid is fine (the fast check's sum overflowed on finite values).
+    """
     previous = -math.inf
     slack = 1e-9 * max(abs(lo), abs(hi), 1.0)
     for m, w in zip(means, weights):
@@ -294,7 +318,8 @@ def _explain_centroids(means: Sequence[Any], weights: Sequence[Any], lo: float, 
             raise ProtocolError(f"sketch: centroid mean {m!r} outside [{lo!r}, {hi!r}]")
 
 
-def _digest_from_dict(means: list[float], weights: list[float], total: float, lo: float, hi: float) -> TDigest:
+def _digest_from_dict(packed: bytes, means: Sequence[float], weights: Sequence[float], mass: float, total: float,
+                      lo: float, hi: float) -> TDigest:
     return TDigest.from_dict(
         {
             "max_centroids": MAX_CENTROIDS,
@@ -309,9 +334,11 @@ def _digest_from_dict(means: list[float], weights: list[float], total: float, lo
 # fastdigest's own serialisation (from_bytes) rebuilds a digest ~50x faster than from_dict,
 # which needs one Python dict per centroid. The layout is fastdigest 0.12's: magic, version,
 # centroid count, max_centroids, mass, sum, min, max, n_values (the mass rounded), 12 reserved
-# bytes, then (mean, weight) pairs. It is not trusted blindly: at import, digests packed this
-# way are compared byte for byte with from_dict's on probes; on any difference (another
-# fastdigest) every digest is built by from_dict, as before.
+# bytes, then (mean, weight) pairs as little-endian float64: the wire's centroid bytes
+# exactly, so a digest is its header and the bytes that arrived. It is not trusted blindly:
+# at import, digests built this way are compared byte for byte with from_dict's on probes,
+# and the pairs a digest serialises with the wire's packing; on any difference (another
+# fastdigest) every digest is built by from_dict and packed from its centroids, as before.
 _HEAD = struct.Struct("<8sIQQddddQ12s")
 _MAGIC, _VERSION, _RESERVED = b"FASTDIG~", 1, bytes(12)
 
@@ -324,16 +351,12 @@ def _rounded(mass: float) -> int:
     return min(max(int(r), 0), 2**64 - 1)
 
 
-def _digest_from_bytes(means: list[float], weights: list[float], total: float, lo: float, hi: float) -> TDigest:
-    n = len(means)
-    mass = sum(weights)
-    head = _HEAD.pack(_MAGIC, _VERSION, n, MAX_CENTROIDS, mass, total, lo, hi, _rounded(mass), _RESERVED)
-    body = array("d", bytes(16 * n))
-    body[0::2] = array("d", means)
-    body[1::2] = array("d", weights)
-    if sys.byteorder != "little":  # pragma: no cover - the layout is little-endian
-        body.byteswap()
-    return TDigest.from_bytes(head + body.tobytes())
+def _digest_from_bytes(packed: bytes, means: Sequence[float], weights: Sequence[float], mass: float, total: float,
+                       lo: float, hi: float) -> TDigest:
+    """The digest of validated centroid bytes (``mass``: the weights' sum, in order)."""
+    head = _HEAD.pack(_MAGIC, _VERSION, len(packed) // _PAIR, MAX_CENTROIDS, mass, total, lo, hi, _rounded(mass),
+                      _RESERVED)
+    return TDigest.from_bytes(head + packed)
 
 
 def _bytes_layout_holds() -> bool:
@@ -344,11 +367,17 @@ def _bytes_layout_holds() -> bool:
         ([-3.0 + 0.37 * i for i in range(200)], [0.1 + (i % 7) for i in range(200)], 1234.5, -3.0, 71.0),
     ]
     try:
-        return all(
-            _digest_from_bytes(*p).to_bytes() == _digest_from_dict(*p).to_bytes()
-            and _digest_from_bytes(*p).to_dict() == _digest_from_dict(*p).to_dict()
-            for p in probes
-        )
+        for means, weights, total, lo, hi in probes:
+            packed, mass = pack_centroids(means, weights), sum(weights)
+            fast = _digest_from_bytes(packed, means, weights, mass, total, lo, hi)
+            slow = _digest_from_dict(packed, means, weights, mass, total, lo, hi)
+            if fast.to_bytes() != slow.to_bytes() or fast.to_dict() != slow.to_dict():
+                return False
+            if fast.to_bytes()[_HEAD.size:] != packed:  # what _centroid_bytes sends
+                return False
+        sent = TDigest.from_values([0.5 * i * i for i in range(400)], max_centroids=50)
+        cents = sent.centroids
+        return sent.to_bytes()[_HEAD.size:] == pack_centroids([c[0] for c in cents], [c[1] for c in cents])
     except Exception:  # noqa: BLE001 - any surprise means: do not use the fast path
         return False
 

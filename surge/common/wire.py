@@ -28,8 +28,11 @@ does:
   does not grow with a backlog it cannot serve, and the decoding it defers leaves the CPU to
   the loop that is behind. Heartbeats then wait too, so silence is counted in *listening*
   time: the time the thread was not reading is left out of every peer's silence
-  (:meth:`RouterLink.last_arrival`). A worker is silent when the link listened and heard
-  nothing from it, never because the coordinator was too busy to listen.
+  (:meth:`RouterLink.last_arrival`), and so is the time it read without pause but ended its
+  turns with frames still waiting (a coordinator short of CPU: a peer's heartbeat waits in
+  ZeroMQ behind its own reports). A worker is silent when the link listened, caught up, and
+  heard nothing from it, never because the coordinator was too busy to listen. (The price:
+  while the socket is never emptied, by a flood for instance, no peer is judged silent.)
 * **The coordinator-loss guard does not depend on the VUs' loop.** A worker's thread notices
   the coordinator's silence by itself and asks the loop to stop the load. If scenario code
   holds the loop so that the request is never served, the thread calls ``on_wedged`` (the CLI
@@ -89,6 +92,15 @@ _BEAT_S = 0.1  # how often a worker's loop proves to its thread that it runs (it
 # The coordinator's loop beat only has to beat LOOP_STALE_S, and its thread has nothing timed
 # but its heartbeats: both wake once a second, not ten times (an idle coordinator's CPU).
 _ROUTER_BEAT_S = 1.0
+# Frames libzmq holds per peer, read from TCP and not yet read by the thread. Its default
+# (1,000) bounds messages, not bytes: a coordinator that fell behind held every resend of
+# every worker's 50 kB reports (3 GB at 1,000 workers). Beyond this many, libzmq stops
+# reading that peer's connection and the frames wait in TCP and in the worker, which keeps
+# them until acknowledged anyway. A worker that keeps up has one report and one heartbeat
+# in flight.
+_RCVHWM_PER_PEER = 4
+# Messages read in one turn of the thread are handed to the loop together, this many at most.
+_HANDOVER_BATCH = 32
 _PEEK_OVER = 4096  # frames larger than this (reports) are peeked at for a resend before decoding
 _STRANGER_EVERY_S = 1.0  # at most one message a second from an identity that is not a peer
 _MAX_STRANGERS = 4096
@@ -156,6 +168,7 @@ class _Thread:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        self._wake_pending = False  # a byte is in the pipe, or about to be (see _queue_wake)
         self._closing = threading.Event()
         self.loop_alive = time.monotonic()
         self._pulse = self._loop.create_task(self._beat())
@@ -184,6 +197,14 @@ class _Thread:
         self._queue_wake()
 
     def _queue_wake(self) -> None:
+        # One byte per turn of the thread, not one per frame queued: a coordinator acking
+        # hundreds of reports a second would otherwise pay a send and a wake-up for each.
+        # The thread clears the flag once it has drained the pipe, and reads what it was
+        # woken for after that (see _drain_wake), so nothing queued is left waiting for a
+        # wake-up that never comes.
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         try:
             self._wake_w.send(b"\0")
         except (BlockingIOError, OSError):
@@ -275,6 +296,12 @@ class _Thread:
                 pass
         except (BlockingIOError, OSError):
             pass
+        # Only now: a wake-up that _queue_wake skipped because a byte was pending was for
+        # state this turn still reads after this line (the outgoing queue, the probes, the
+        # unread count at the top of the next turn). Cleared before the drain instead, a
+        # byte sent meanwhile could be drained with the flag left set and the pipe empty,
+        # and no wake-up would ever be sent again.
+        self._wake_pending = False
 
     def _close_thread(self) -> None:
         self._closing.set()
@@ -329,6 +356,7 @@ class RouterLink(_Thread):
 
     _beat_s = _ROUTER_BEAT_S
     _poll_s = None
+    _read_per_turn = 1000  # frames, then the outgoing queue and the clock get their turn
 
     def __init__(
         self,
@@ -342,13 +370,14 @@ class RouterLink(_Thread):
     ) -> None:
         check_endpoint(bind)
         # Backpressure state. Each counter has one writer (the thread delivers, the loop
-        # takes), so their difference is exact without a lock; _deaf is (seconds the thread
-        # did not read before the current pause, when the current pause began or None),
+        # takes), so their difference is exact without a lock; _deaf is (seconds that were not
+        # listening time before the current stretch of it, when that stretch began or None),
         # replaced whole so that the loop never reads half an update.
         self._max_unread = max(2, max_unread)
         self._delivered = 0
         self._taken = 0
         self._paused = False
+        self._behind = False  # the last turn left frames in the socket (see _read_all)
         self._deaf: tuple[float, float | None] = (0.0, None)
         self.pauses = 0
         super().__init__("surge-coordinator-link", bind, heartbeat_s, log)
@@ -357,6 +386,7 @@ class RouterLink(_Thread):
         sock.setsockopt(zmq.LINGER, _LINGER_MS)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, max_frame)
+        sock.setsockopt(zmq.RCVHWM, _RCVHWM_PER_PEER)
         try:
             if keys is not None:
                 # The gate first: a CURVE server without its ZAP handler would let anyone in.
@@ -370,6 +400,7 @@ class RouterLink(_Thread):
             raise LinkError(f"cannot listen on {bind}: {exc.strerror}") from None
         self.endpoint: str = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._inbox: asyncio.Queue[Arrival | Refused] = asyncio.Queue()
+        self._batch: list[Arrival | Refused] = []  # read this turn, not yet handed to the loop (the thread's)
         self._watched: set[bytes] = set()
         self._arrivals: dict[bytes, float] = {}  # identity -> last arrival on the listening clock (now - deaf)
         self._health: dict[bytes, Heartbeat] = {}
@@ -415,7 +446,8 @@ class RouterLink(_Thread):
         return self._delivered - self._taken
 
     def deaf_s(self, now: float | None = None) -> float:
-        """Seconds, since the link opened, that its thread did not read the socket (backpressure)."""
+        """Seconds, since the link opened, that were not listening time: its thread did not read
+        the socket (backpressure), or read all the time and still left frames in it (behind)."""
         total, since = self._deaf
         return total if since is None else total + ((self.now() if now is None else now) - since)
 
@@ -494,26 +526,60 @@ class RouterLink(_Thread):
                 return True
             self._paused = True  # first, then look at _taken again (see _took)
             self.pauses += 1
-            self._deaf = (self._deaf[0], self.now())
+            self._deafness(True)
         if self._delivered - self._taken > self._max_unread // 2:
             return False
-        total, since = self._deaf
-        self._deaf = (total + (self.now() - since if since is not None else 0.0), None)
         self._paused = False
+        self._deafness(self._behind)
         return True
+
+    def _deafness(self, deaf: bool) -> None:
+        """Begin or end a stretch of time that is not listening time (see :meth:`last_arrival`)."""
+        total, since = self._deaf
+        if deaf and since is None:
+            self._deaf = (total, self.now())
+        elif not deaf and since is not None:
+            self._deaf = (total + (self.now() - since), None)
 
     def _deliver_one(self, item: Arrival | Refused) -> None:
         self._delivered += 1
-        self._deliver(item, self._inbox.put_nowait)  # type: ignore[arg-type]
+        self._batch.append(item)
+        if len(self._batch) >= _HANDOVER_BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the loop what this turn has read so far, in one call: one wake-up of the loop
+        per batch instead of one per message (a report's hand-over cost as much as its Ack)."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._deliver(batch, self._put_batch)  # type: ignore[arg-type]
+
+    def _put_batch(self, batch: list[Arrival | Refused]) -> None:
+        for item in batch:
+            self._inbox.put_nowait(item)
 
     def _read_all(self) -> None:
-        for _ in range(1000):  # then look at the outgoing queue and the clock again
+        drained = False
+        try:
+            drained = self._read_some()
+        finally:
+            self._hand_over()  # nothing read waits for the next turn
+            # Frames left waiting in the socket arrived at times nobody knows yet, and a
+            # peer's heartbeat waits behind its own reports: a coordinator that reads all
+            # the time but falls behind must not judge its peers by when it got to them.
+            # Until a turn empties the socket again, that time is not listening time either.
+            self._behind = not drained
+            self._deafness(self._behind or self._paused)
+
+    def _read_some(self) -> bool:
+        """Read, decode and deliver what the socket holds; True if it was emptied."""
+        for _ in range(self._read_per_turn):  # then look at the outgoing queue and the clock again
             if self._delivered - self._taken >= self._max_unread:
-                return  # full: the next turn stops reading (_reading)
+                return False  # full: the next turn stops reading (_reading)
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                return
+                return True
             now = self.now()
             identity = frames[0].bytes
             peer = str(frames[-1].get("Peer-Address") or "")
@@ -525,7 +591,7 @@ class RouterLink(_Thread):
             if done is not None and identity in self._watched:
                 head = peek_seq(raw)
                 if head is not None and head[0] == done[0] and head[1] < done[1]:
-                    self._arrivals[identity] = now - self._deaf[0]
+                    self._arrivals[identity] = now - self.deaf_s(now)
                     self.duplicates += 1
                     self._out.append([identity, encode(Ack(head[0], head[1]))])
                     continue
@@ -536,7 +602,7 @@ class RouterLink(_Thread):
                 continue
             watched = identity in self._watched
             if watched:
-                self._arrivals[identity] = now - self._deaf[0]  # reading: no pause is under way
+                self._arrivals[identity] = now - self.deaf_s(now)  # on the listening clock
                 if isinstance(msg, Heartbeat):
                     self._health[identity] = msg
                     continue
@@ -559,6 +625,7 @@ class RouterLink(_Thread):
                     self._strangers.clear()
                 self._strangers[identity] = now
             self._deliver_one(Arrival(identity, peer, now, msg))
+        return False  # a turn's worth read: more may wait
 
     def _refuse(self, identity: bytes, peer: str, now: float, reason: str, report: tuple[str, int, bool] | None) -> None:
         self.bad_frames += 1

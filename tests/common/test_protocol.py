@@ -42,7 +42,7 @@ from surge.common.protocol import (
     decode,
     encode,
 )
-from surge.common.sketch import Sketch
+from surge.common.sketch import Sketch, pack_centroids
 
 RUN_ID = "3f2c9a1e-run"
 
@@ -284,11 +284,14 @@ SLICE_BODY = RUN_BODY["slices"][0]
         pytest.param(_frame("welcome"), "not a map", id="a string"),
         pytest.param(_frame(None), "not a map", id="nil"),
         # version
-        pytest.param(_frame({"v": 2, "k": "heartbeat"}), r"version 2 is not this surge's version 3", id="version 2"),
-        pytest.param(_frame({"v": 4, "k": "heartbeat"}), r"version 4 is not this surge's version 3", id="version 4"),
-        pytest.param(_frame({"v": 0, "k": "heartbeat"}), r"version 0 .* version 3", id="version 0"),
-        pytest.param(_frame({"v": "3", "k": "heartbeat"}), r"version '3' .* version 3", id="version as str"),
-        pytest.param(_frame({"k": "heartbeat"}), r"version None .* version 3", id="no version"),
+        pytest.param(_frame({"v": PROTOCOL_VERSION - 1, "k": "heartbeat"}),
+                     rf"version {PROTOCOL_VERSION - 1} is not this surge's version {PROTOCOL_VERSION}", id="previous version"),
+        pytest.param(_frame({"v": PROTOCOL_VERSION + 1, "k": "heartbeat"}),
+                     rf"version {PROTOCOL_VERSION + 1} is not this surge's version {PROTOCOL_VERSION}", id="next version"),
+        pytest.param(_frame({"v": 0, "k": "heartbeat"}), rf"version 0 .* version {PROTOCOL_VERSION}", id="version 0"),
+        pytest.param(_frame({"v": str(PROTOCOL_VERSION), "k": "heartbeat"}),
+                     rf"version '{PROTOCOL_VERSION}' .* version {PROTOCOL_VERSION}", id="version as str"),
+        pytest.param(_frame({"k": "heartbeat"}), rf"version None .* version {PROTOCOL_VERSION}", id="no version"),
         # kind
         pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "explode"}), "unknown message kind 'explode'", id="unknown kind"),
         pytest.param(_frame({"v": PROTOCOL_VERSION, "k": "Welcome", "index": 1}), "unknown message kind", id="kind in wrong case"),
@@ -343,9 +346,17 @@ SLICE_BODY = RUN_BODY["slices"][0]
         pytest.param(_frame(_series(["rate", [3, 2]])), "rate: 3 passes out of 2", id="rate passes above total"),
         pytest.param(_frame(_series(["gauge", [5.0, 1.0, 4.0, 2.0]])), "gauge: value 5.0 outside", id="gauge outside"),
         pytest.param(
-            _frame(_series(["trend", [1, 1.0, 1.0, 1.0, [1.0], [2.0]]])), "sketch: centroid weights", id="trend weights"
+            _frame(_series(["trend", [1, 1.0, 1.0, 1.0, pack_centroids([1.0], [2.0])]])), "sketch: centroid weights",
+            id="trend weights"
         ),
         pytest.param(_frame(_series(["trend", [1, 1.0]])), "sketch: expected", id="short trend"),
+        pytest.param(  # protocol 3's form: centroids as two lists of numbers
+            _frame(_series(["trend", [1, 1.0, 1.0, 1.0, [1.0], [1.0]]])), r"sketch: expected \[count, sum, min, max, centroids\]",
+            id="trend in the list form"),
+        pytest.param(_frame(_series(["trend", [1, 1.0, 1.0, 1.0, [1.0, 1.0]]])), "sketch: centroids must be bytes",
+                     id="trend centroids as a list"),
+        pytest.param(_frame(_series(["trend", [1, 1.0, 1.0, 1.0, bytes(15)]])), "not whole .* pairs",
+                     id="trend centroids cut short"),
         pytest.param(_frame(_series("counter")), r"expected \[metric type, fields\]", id="sink not a list"),
         pytest.param(_frame(_series(["counter"])), r"expected \[metric type, fields\]", id="sink without fields"),
         pytest.param(_frame(_series([1, [1.0]])), r"expected \[metric type, fields\]", id="sink type not a str"),

@@ -10,6 +10,8 @@ workers in worker order.
 from __future__ import annotations
 
 import math
+import struct
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from surge.common.errors import ProtocolError
-from surge.common.sketch import Sketch
+from surge.common.sketch import MAX_CENTROIDS, Sketch, _centroids_hold, _explain_centroids, pack_centroids
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 WORKERS, FLUSHES = 4, 30
@@ -160,7 +162,7 @@ def test_an_empty_sketch() -> None:
     assert sk.count == 0
     assert math.isnan(sk.mean)
     assert math.isnan(sk.quantile(0.5))
-    assert sk.to_wire() == [0, 0.0, 0.0, 0.0, [], []]
+    assert sk.to_wire() == [0, 0.0, 0.0, 0.0, b""]
     assert Sketch.from_wire(sk.to_wire()).to_wire() == sk.to_wire()
 
 
@@ -220,7 +222,7 @@ def test_the_empty_sketch_is_an_identity(batch: Batch) -> None:
     left.merge(a)
     right = a.copy()
     right.merge(Sketch())
-    right.merge(Sketch.from_wire([0, 0.0, 0.0, 0.0, [], []]))
+    right.merge(Sketch.from_wire([0, 0.0, 0.0, 0.0, b""]))
 
     assert _wire_bytes(left) == _wire_bytes(a)
     assert _wire_bytes(right) == _wire_bytes(a)
@@ -369,7 +371,8 @@ def test_wire_round_trip_is_exact(batch: Batch) -> None:
 
 # --------------------------------------------------------------------------- from_wire refusals
 
-VALID = [4, 10.0, 1.0, 4.0, [1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]]
+P = pack_centroids
+VALID = [4, 10.0, 1.0, 4.0, P([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0])]
 NAN, INF = math.nan, math.inf
 
 
@@ -379,64 +382,99 @@ def _with(i: int, value: Any) -> list[Any]:
     return out
 
 
+def _cents(means: list[float], weights: list[float]) -> list[Any]:
+    return _with(4, P(means, weights))
+
+
 def test_the_valid_example_is_accepted() -> None:
     assert Sketch.from_wire(VALID).to_wire() == Sketch.from_samples([1.0, 2.0, 3.0, 4.0]).to_wire()
     assert Sketch.from_wire(tuple(VALID)).count == 4
-    assert Sketch.from_wire([4, 10, 1, 4, [1, 2, 3, 4], [1, 1, 1, 1]]).quantile(0.5) == 2.5  # ints, as msgpack may give
+    assert Sketch.from_wire([4, 10, 1, 4, VALID[4]]).quantile(0.5) == 2.5  # ints, as msgpack may give
+
+
+def test_the_wire_form_is_float64_pairs_in_one_bin() -> None:
+    sk = Sketch.from_samples([1.0, 2.0, 8.5])
+    count, total, lo, hi, packed = sk.to_wire()
+
+    assert (count, total, lo, hi) == (3, 11.5, 1.0, 8.5)
+    assert packed == struct.pack("<6d", 1.0, 1.0, 2.0, 1.0, 8.5, 1.0)  # (mean, weight) little-endian
+    assert packed == P(*zip(*sk.centroids()))
+    assert msgpack.unpackb(msgpack.packb(sk.to_wire(), use_bin_type=True)) == sk.to_wire()  # bin stays bytes
 
 
 @pytest.mark.parametrize(
-    "wire",
+    "wire, reason",
     [
-        pytest.param("not a list", id="not a list"),
-        pytest.param(None, id="None"),
-        pytest.param({"count": 4}, id="a map"),
-        pytest.param(VALID[:5], id="too short"),
-        pytest.param([*VALID, 0], id="too long"),
-        pytest.param([], id="empty list"),
-        pytest.param(_with(0, -1), id="negative count"),
-        pytest.param(_with(0, True), id="bool count"),
-        pytest.param(_with(0, 4.0), id="float count"),
-        pytest.param(_with(0, "4"), id="str count"),
-        pytest.param(_with(1, NAN), id="NaN sum"),
-        pytest.param(_with(1, INF), id="inf sum"),
-        pytest.param(_with(1, True), id="bool sum"),
-        pytest.param(_with(2, NAN), id="NaN min"),
-        pytest.param(_with(2, -INF), id="-inf min"),
-        pytest.param(_with(3, NAN), id="NaN max"),
-        pytest.param(_with(3, INF), id="inf max"),
-        pytest.param(_with(3, "4"), id="str max"),
-        pytest.param(_with(4, [1.0, NAN, 3.0, 4.0]), id="NaN mean"),
-        pytest.param(_with(4, [1.0, 2.0, 3.0, INF]), id="inf mean"),
-        pytest.param(_with(4, [1.0, "2", 3.0, 4.0]), id="str mean"),
-        pytest.param(_with(5, [1.0, 0.0, 2.0, 1.0]), id="zero weight"),
-        pytest.param(_with(5, [2.0, -1.0, 2.0, 1.0]), id="negative weight"),
-        pytest.param(_with(5, [1.0, NAN, 1.0, 1.0]), id="NaN weight"),
-        pytest.param(_with(5, [1.0, True, 1.0, 1.0]), id="bool weight"),
-        pytest.param(_with(5, [1.0, 1.0, 1.0, 2.0]), id="weights add to more than count"),
-        pytest.param(_with(5, [1.0, 1.0, 1.0, 0.5]), id="weights add to less than count"),
-        pytest.param(_with(4, [1.0, 2.0, 3.0]), id="fewer means than weights"),
-        pytest.param(_with(4, "1234"), id="means not a list"),
-        pytest.param(_with(5, None), id="weights not a list"),
-        pytest.param([4, 10.0, 4.0, 1.0, [1.0, 2.0, 3.0, 4.0], [1.0] * 4], id="min above max"),
-        pytest.param(_with(4, [0.5, 2.0, 3.0, 4.0]), id="centroid below min"),
-        pytest.param(_with(4, [1.0, 2.0, 3.0, 4.5]), id="centroid above max"),
-        pytest.param([0, 0.0, 0.0, 0.0, [1.0], [1.0]], id="centroids for an empty sketch"),
-        pytest.param([1, 1.0, 1.0, 1.0, [], []], id="no centroids for a count"),
-        pytest.param([1, 1.0, 1.0, 1.0, [1.0, 1.0], [0.5, 0.5]], id="more centroids than values"),
-        pytest.param(_with(1, 17.0), id="sum above count*max"),
-        pytest.param(_with(1, 3.0), id="sum below count*min"),
+        pytest.param("not a list", "expected", id="not a list"),
+        pytest.param(None, "expected", id="None"),
+        pytest.param({"count": 4}, "expected", id="a map"),
+        pytest.param(VALID[:4], "expected", id="too short"),
+        pytest.param([*VALID, 0], "expected", id="too long"),
+        pytest.param([4, 10.0, 1.0, 4.0, [1.0, 2.0, 3.0, 4.0], [1.0] * 4], "expected", id="protocol 3's two lists"),
+        pytest.param([], "expected", id="empty list"),
+        pytest.param(_with(0, -1), "count", id="negative count"),
+        pytest.param(_with(0, True), "count", id="bool count"),
+        pytest.param(_with(0, 4.0), "count", id="float count"),
+        pytest.param(_with(0, "4"), "count", id="str count"),
+        pytest.param(_with(1, NAN), "sum", id="NaN sum"),
+        pytest.param(_with(1, INF), "sum", id="inf sum"),
+        pytest.param(_with(1, True), "sum", id="bool sum"),
+        pytest.param(_with(2, NAN), "min", id="NaN min"),
+        pytest.param(_with(2, -INF), "min", id="-inf min"),
+        pytest.param(_with(3, NAN), "max", id="NaN max"),
+        pytest.param(_with(3, INF), "max", id="inf max"),
+        pytest.param(_with(3, "4"), "max", id="str max"),
+        pytest.param(_with(4, [1.0, 2.0]), "must be bytes", id="centroids a list"),
+        pytest.param(_with(4, "1234"), "must be bytes", id="centroids a str"),
+        pytest.param(_with(4, None), "must be bytes", id="centroids None"),
+        pytest.param(_with(4, bytearray(VALID[4])), "must be bytes", id="centroids a bytearray"),
+        pytest.param(_with(4, VALID[4][:-1]), "not whole", id="centroids one byte short"),
+        pytest.param(_with(4, VALID[4][:-8]), "not whole", id="a mean without its weight"),
+        pytest.param(_cents([1.0, NAN, 3.0, 4.0], [1.0] * 4), "centroid mean", id="NaN mean"),
+        pytest.param(_cents([1.0, 2.0, 3.0, INF], [1.0] * 4), "centroid mean", id="inf mean"),
+        pytest.param(_cents([-INF, 2.0, 3.0, 4.0], [1.0] * 4), "centroid mean", id="-inf mean"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.0], [1.0, 0.0, 2.0, 1.0]), "positive", id="zero weight"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.0], [1.0, -0.0, 2.0, 1.0]), "positive", id="minus zero weight"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.0], [2.0, -1.0, 2.0, 1.0]), "positive", id="negative weight"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.0], [1.0, NAN, 1.0, 1.0]), "centroid weight", id="NaN weight"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.0], [1.0, INF, 1.0, 1.0]), "centroid weight", id="inf weight"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 2.0]), "add to", id="weights add to more than count"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 0.5]), "add to", id="weights add to less than count"),
+        pytest.param(_cents([1.0, 3.0, 2.0, 4.0], [1.0] * 4), "ascending", id="means out of order"),
+        pytest.param([4, 10.0, 4.0, 1.0, VALID[4]], "above max", id="min above max"),
+        pytest.param(_cents([0.5, 2.0, 3.0, 4.0], [1.0] * 4), "outside", id="centroid below min"),
+        pytest.param(_cents([1.0, 2.0, 3.0, 4.5], [1.0] * 4), "outside", id="centroid above max"),
+        pytest.param([0, 0.0, 0.0, 0.0, P([1.0], [1.0])], "empty sketch", id="centroids for an empty sketch"),
+        pytest.param([1, 1.0, 1.0, 1.0, b""], "do not fit", id="no centroids for a count"),
+        pytest.param([1, 1.0, 1.0, 1.0, P([1.0, 1.0], [0.5, 0.5])], "do not fit", id="more centroids than values"),
+        pytest.param([3 * MAX_CENTROIDS, 3.0 * MAX_CENTROIDS, 1.0, 1.0, P([1.0] * (2 * MAX_CENTROIDS + 1), [1.0] * (2 * MAX_CENTROIDS + 1))],
+                     "do not fit", id="too many centroids"),
+        pytest.param(_with(1, 17.0), "impossible", id="sum above count*max"),
+        pytest.param(_with(1, 3.0), "impossible", id="sum below count*min"),
     ],
 )
-def test_from_wire_refuses(wire: Any) -> None:
-    with pytest.raises(ProtocolError, match="sketch"):
+def test_from_wire_refuses(wire: Any, reason: str) -> None:
+    with pytest.raises(ProtocolError, match="sketch: .*" + reason):
         Sketch.from_wire(wire)
+
+
+def test_from_wire_takes_extreme_but_valid_centroids() -> None:
+    """What the byte-level checks send the slow way is still accepted when it is valid."""
+    tiny = 5e-324  # the least positive float64 (a denormal): its top byte is 0
+    sk = Sketch.from_wire([2, 2.0, 0.0, 2.0, P([0.0, 2.0], [1.0 - tiny, 1.0 + tiny])])
+    assert sk.count == 2
+    huge = 2.0**1020  # finite, but its top byte looks like an exponent of all ones
+    sk = Sketch.from_wire([2, 2 * huge, huge, huge, P([huge], [2.0])])
+    assert sk.quantile(0.5) == huge
+    sk = Sketch.from_wire([2, -2.5, -2.0, -0.5, P([-2.0, -0.5], [1.0, 1.0])])  # negative means: sign bits set
+    assert (sk.min, sk.max) == (-2.0, -0.5)
 
 
 def test_from_wire_refuses_or_sorts_unsorted_centroids() -> None:
     sorted_form = Sketch.from_samples([float(v) for v in range(1, 101)])
-    count, total, lo, hi, means, weights = sorted_form.to_wire()
-    reversed_form = [count, total, lo, hi, means[::-1], weights[::-1]]
+    count, total, lo, hi, _ = sorted_form.to_wire()
+    cents = sorted_form.centroids()[::-1]
+    reversed_form = [count, total, lo, hi, P([m for m, _ in cents], [w for _, w in cents])]
 
     try:
         sk = Sketch.from_wire(reversed_form)
@@ -448,12 +486,61 @@ def test_from_wire_refuses_or_sorts_unsorted_centroids() -> None:
 
 @pytest.mark.parametrize(
     "wire",
-    [[10**400, 1.0, 1.0, 1.0, [1.0], [1.0]], [1, 10**400, 1.0, 1.0, [1.0], [1.0]]],
+    [[10**400, 1.0, 1.0, 1.0, P([1.0], [1.0])], [1, 10**400, 1.0, 1.0, P([1.0], [1.0])]],
     ids=["huge count", "huge sum"],
 )
 def test_from_wire_refuses_ints_beyond_float_range(wire: list[Any]) -> None:
     with pytest.raises(ProtocolError):
         Sketch.from_wire(wire)
+
+
+# Centroid values the byte-level checks must judge as the walk does: specials, denormals,
+# the largest finite values (whose top byte looks like an infinity's), signed zeros.
+edge_float = st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 2.0**-1022, 2.0**1009, -(2.0**1009), 1.7976931348623157e308,
+                              -1.7976931348623157e308, math.inf, -math.inf, math.nan, 1.0, -1.0])
+any_float = st.one_of(st.floats(allow_nan=True, allow_infinity=True), edge_float)
+
+
+@st.composite
+def nearly_valid_centroids(draw: st.DrawFn) -> tuple[list[tuple[float, float]], float, float]:
+    """Centroids inside [lo, hi], ascending, of positive weight; then perhaps one value replaced."""
+    cents = draw(st.lists(st.tuples(st.one_of(st.floats(-1e12, 1e12), edge_float.filter(math.isfinite)),
+                                    st.one_of(st.floats(1e-300, 1e12), st.sampled_from([5e-324, 2.0**-1022, 2.0**1009]))),
+                          min_size=1, max_size=12))
+    cents.sort()
+    lo, hi = cents[0][0], cents[-1][0]
+    if draw(st.booleans()):
+        i, j = draw(st.integers(0, len(cents) - 1)), draw(st.integers(0, 1))
+        cents[i] = (draw(any_float), cents[i][1]) if j == 0 else (cents[i][0], draw(any_float))
+    return cents, lo, hi
+
+
+@st.composite
+def any_centroids(draw: st.DrawFn) -> tuple[list[tuple[float, float]], float, float]:
+    cents = draw(st.lists(st.tuples(any_float, any_float), min_size=1, max_size=12))
+    if draw(st.booleans()):
+        cents.sort(key=lambda c: c[0] if not math.isnan(c[0]) else 0.0)
+    bound = st.one_of(st.floats(-1e300, 1e300), edge_float.filter(math.isfinite))
+    return cents, draw(bound), draw(bound)
+
+
+@settings(max_examples=500, deadline=None)
+@given(case=st.one_of(nearly_valid_centroids(), any_centroids()))
+def test_the_byte_level_checks_agree_with_the_walk(case: tuple[list[tuple[float, float]], float, float]) -> None:
+    cents, lo, hi = case
+    means, weights = [m for m, _ in cents], [w for _, w in cents]
+    packed = P(means, weights)
+    try:
+        _explain_centroids(means, weights, lo, hi)
+        walk_accepts = True
+    except ProtocolError:
+        walk_accepts = False
+    fast_accepts = _centroids_hold(packed, array("d", packed)[0::2], lo, hi)
+    # The fast check may only be stricter than the walk where a finite sum overflowed (the
+    # caller then walks, and the walk's verdict stands); it never accepts what the walk refuses.
+    assert fast_accepts <= walk_accepts
+    if walk_accepts and not fast_accepts:
+        assert not math.isfinite(sum(array("d", packed)))
 
 
 # --------------------------------------------------------------------------- from_wire never crashes
@@ -476,8 +563,16 @@ def mutated_valid(draw: st.DrawFn) -> list[Any]:
     values = draw(st.lists(st.floats(0, 1e4), min_size=1, max_size=30))
     wire = Sketch.from_samples(values).to_wire()
     for _ in range(draw(st.integers(1, 2))):
-        i = draw(st.integers(0, 5))
-        wire[i] = draw(numbers if i >= 4 else st.one_of(number, json_like))
+        i = draw(st.integers(0, 4))
+        if i == 4:  # the centroids: other bytes, cut, or the pairs of other numbers
+            wire[4] = draw(st.one_of(
+                st.binary(max_size=80),
+                st.just(wire[4][: draw(st.integers(0, len(wire[4])))]),
+                st.lists(st.tuples(st.floats(), st.floats()), max_size=6).map(lambda c: P([m for m, _ in c], [w for _, w in c])),
+                numbers,
+            ))
+        else:
+            wire[i] = draw(st.one_of(number, json_like))
     return wire
 
 
@@ -485,8 +580,8 @@ def mutated_valid(draw: st.DrawFn) -> list[Any]:
 @given(
     obj=st.one_of(
         json_like,
-        st.lists(json_like, min_size=6, max_size=6),
-        st.tuples(number, number, number, number, numbers, numbers).map(list),
+        st.lists(json_like, min_size=5, max_size=5),
+        st.tuples(number, number, number, number, st.binary(max_size=64)).map(list),
         mutated_valid(),
     )
 )
@@ -517,12 +612,13 @@ def test_this_fastdigest_takes_the_fast_path() -> None:
     )
 )
 def test_the_byte_layout_rebuilds_exactly_what_from_dict_does(cents: list[tuple[float, float]]) -> None:
-    from surge.common.sketch import _digest_from_bytes, _digest_from_dict
+    from surge.common.sketch import _centroid_bytes, _digest_from_bytes, _digest_from_dict
 
     cents.sort()
     means, weights = [m for m, _ in cents], [w for _, w in cents]
-    total = math.fsum(m * w for m, w in cents)
-    fast = _digest_from_bytes(means, weights, total, means[0], means[-1])
-    slow = _digest_from_dict(means, weights, total, means[0], means[-1])
+    total, packed, mass = math.fsum(m * w for m, w in cents), P(means, weights), sum(weights)
+    fast = _digest_from_bytes(packed, means, weights, mass, total, means[0], means[-1])
+    slow = _digest_from_dict(packed, means, weights, mass, total, means[0], means[-1])
     assert fast.to_bytes() == slow.to_bytes()
     assert fast.to_dict() == slow.to_dict()
+    assert _centroid_bytes(fast) == packed  # what the wire carries of it

@@ -322,3 +322,116 @@ def test_a_round_trip_longer_than_the_gap_between_probes_still_counts() -> None:
             router.close()
 
     assert asyncio.run(main()) == 3
+
+
+class _WakeWhileDraining:
+    """The wake-up pipe's reading end, with the loop queueing a frame during every read."""
+
+    def __init__(self, pipe: object, on_read: object) -> None:
+        self._pipe, self._on_read = pipe, on_read
+
+    def recv(self, n: int) -> bytes:
+        self._on_read()  # type: ignore[operator]
+        return self._pipe.recv(n)  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._pipe, name)
+
+
+def _pipe_bytes(link: RouterLink) -> int:
+    got = 0
+    try:
+        while chunk := link._wake_r.recv(4096):
+            got += len(chunk)
+    except BlockingIOError:
+        pass
+    return got
+
+
+def test_wake_ups_are_one_byte_per_turn_and_never_lost_to_a_drain() -> None:
+    """Frames queued from the loop wake the thread once until it has drained the pipe; one
+    queued while it drains still leaves a wake-up for later ones (the flag is cleared after
+    the drain, so it is never left set with the pipe empty). The thread is stopped first,
+    and the turns are played by hand, so the interleaving is exact."""
+
+    async def main() -> None:
+        link = RouterLink("tcp://127.0.0.1:*")
+        try:
+            link._closing.set()
+            link._queue_wake()  # the thread's last turn
+            assert link._thread is not None
+            link._thread.join(10)
+            assert not link._thread.is_alive()
+            _pipe_bytes(link)
+            link._wake_pending = False
+            link._out.clear()
+
+            for _ in range(100):
+                link._queue([b"peer", b"frame"])
+            assert _pipe_bytes(link) == 1  # one wake-up for the hundred
+            link._wake_pending = True  # as if that byte were still in the pipe: now drained below
+            link._wake_w.send(b"\0")
+
+            real = link._wake_r
+            link._wake_r = _WakeWhileDraining(real, lambda: link._queue([b"peer", b"late"]))  # type: ignore[assignment]
+            link._drain_wake()
+            link._wake_r = real
+            # the "late" frames were queued while it drained: this turn writes them (they are in _out) ...
+            assert list(link._out)[-1] == [b"peer", b"late"]
+            # ... and the next frame still wakes the thread
+            link._queue([b"peer", b"next"])
+            assert _pipe_bytes(link) == 1
+        finally:
+            link.close()
+
+    asyncio.run(main())
+
+
+def test_turns_that_leave_frames_waiting_are_not_listening_time() -> None:
+    """A link that reads without pause but ends a turn with frames still in the socket is
+    behind: until a turn empties the socket, that time is left out of its peers' silence
+    (their heartbeats wait in ZeroMQ behind their reports). Turns are played by hand, with
+    the thread stopped, reading two frames a turn."""
+
+    async def main() -> None:
+        link = RouterLink("tcp://127.0.0.1:*")
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        try:
+            link._closing.set()
+            link._queue_wake()
+            assert link._thread is not None
+            link._thread.join(10)
+            link._read_per_turn = 2  # type: ignore[misc]
+            dealer.connect(link.endpoint)
+            dealer.send(encode(_hello()))
+            deadline = time.monotonic() + 10
+            while not link._sock.poll(0) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            link._read_all()
+            got = await asyncio.wait_for(link.recv(), 10)  # handed over through the loop
+            assert isinstance(got, Arrival)
+            link.watch(got.identity)
+            for _ in range(7):
+                dealer.send(encode(Heartbeat()))
+            time.sleep(0.3)  # let them all reach the ROUTER (loopback); the turns below do not depend on it
+            behind_turns = 0
+            for _ in range(20):
+                before = link._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN
+                link._read_all()
+                behind = link._behind
+                assert (link._deaf[1] is not None) == behind  # a stretch open exactly while behind
+                if behind:
+                    behind_turns += 1
+                    assert link.last_arrival(got.identity) == pytest.approx(link.now(), abs=0.05)  # never silent while behind
+                if not before and not behind:
+                    break
+            assert behind_turns >= 1
+            assert not link._behind and link._deaf[1] is None and link.deaf_s() > 0.0
+        finally:
+            dealer.close()
+            ctx.term()
+            link.close()
+
+    asyncio.run(main())

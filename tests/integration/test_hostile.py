@@ -34,6 +34,7 @@ from surge.common.protocol import (
     decode,
     encode,
 )
+from surge.common.sketch import pack_centroids
 from tests.integration.conftest import FIXTURES, free_port, start, stop, wait_for_bind, wait_for_line
 
 pytestmark = pytest.mark.integration
@@ -103,7 +104,7 @@ def test_a_report_that_does_not_validate_is_dropped_alone_and_only_e_pairs_cross
         assert hand.expect(Ack).seq == 1
         # seq 2 carries an infinite sum: real msgpack, a real report, one value no sketch can hold
         bad = {"v": PROTOCOL_VERSION, "k": "report", "run_id": run.run_id, "seq": 2, "elapsed_s": 2.0,
-               "series": {"latency": ["trend", [1, float("inf"), 1.0, 1.0, [1.0], [1]]]}, "checks": {},
+               "series": {"latency": ["trend", [1, float("inf"), 1.0, 1.0, pack_centroids([1.0], [1.0])]]}, "checks": {},
                "final": False, "aborted": ""}
         hand.send_raw(msgpack.packb(bad))
         rejected: Reject = hand.expect(Reject)
