@@ -94,26 +94,19 @@ def _outs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...])
         raise click.BadParameter(str(exc)) from None
 
 
-def _listen_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
-    from surge.results.prometheus_server import PrometheusError, parse_listen_address
+def _listener(flag: str, *, allow_zero: bool) -> Callable[[click.Context, click.Parameter, str | None], tuple[str, int] | None]:
+    """The callback of an HTTP listener's ``[ADDR:]PORT`` flag (``--dashboard``, ``--prometheus``)."""
+    from surge.common.endpoints import parse_listen_address
 
-    if value is None:
-        return None
-    try:
-        return parse_listen_address(value)
-    except PrometheusError as exc:
-        raise click.BadParameter(str(exc)) from None
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+        if value is None:
+            return None
+        try:
+            return parse_listen_address(value, flag=flag, allow_zero=allow_zero)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
 
-
-def _dashboard_address(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
-    from surge.results.dashboard import parse_address
-
-    if value is None:
-        return None
-    try:
-        return parse_address(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    return parse
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,12 +140,12 @@ _common = [
                  help="Write JUnit XML at the end: one test case per threshold, a failure naming the observed value."),
     click.option("--report", "report", type=click.Path(path_type=Path), default=None, metavar="FILE.html",
                  help="Write the HTML report (one self-contained file) at the end; `surge report` renders one later."),
-    click.option("--dashboard", "dashboard", default=None, callback=_dashboard_address, metavar="[ADDR:]PORT",
+    click.option("--dashboard", "dashboard", default=None, callback=_listener("--dashboard", allow_zero=True), metavar="[ADDR:]PORT",
                  help="Serve the live dashboard while the run goes (127.0.0.1 unless ADDR; port 0 picks one)."),
     click.option("--on-worker-loss", type=click.Choice(["fail", "continue"]), default="fail", show_default=True,
                  help="A worker lost mid-run: fail stops the run (exit 120 after the summary); continue moves its "
                       "VUs, rate and remaining iterations to the other workers and judges the run by its thresholds."),
-    click.option("--prometheus", default=None, metavar="[ADDR:]PORT", callback=_listen_address,
+    click.option("--prometheus", default=None, metavar="[ADDR:]PORT", callback=_listener("--prometheus", allow_zero=False),
                  help="Serve the fleet's metrics and thresholds at http://ADDR:PORT/metrics while the run goes "
                       "(ADDR defaults to 127.0.0.1), for Prometheus to scrape."),
 ]
