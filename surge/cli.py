@@ -330,8 +330,9 @@ def worker(connect: str, name: str | None, once: bool, coordinator_timeout: floa
 
     if parent_pid is not None:
         def orphaned() -> None:
-            # A machine's process whose relay is gone (even killed outright): no load may outlive it.
-            click.echo(f"surge worker[{os.getpid()}]: its relay (pid {parent_pid}) is gone; exiting", err=True)
+            # A machine's process whose relay is gone, or a `surge run` worker whose coordinator
+            # is (even killed outright): no load may outlive it.
+            click.echo(f"surge worker[{os.getpid()}]: its parent (pid {parent_pid}) is gone; exiting", err=True)
             os._exit(int(ExitCode.WORKER_LOST))
 
         watch_parent(parent_pid, orphaned)

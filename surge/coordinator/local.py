@@ -28,6 +28,8 @@ def spawn_workers(
                     "--once",
                     "--name", f"local-{i}",
                     "--coordinator-timeout", str(coordinator_timeout_s),
+                    # its load must not outlive this process, even one killed outright (SIGKILL)
+                    "--parent-pid", str(os.getpid()),
                     *(["--keys", str(keys)] if keys is not None else []),
                 ],
                 start_new_session=True,

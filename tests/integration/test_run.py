@@ -229,3 +229,37 @@ def test_an_exception_in_an_imported_helper_exits_107_with_the_scenarios_frames(
     assert "from fixture_helpers.broken import PRICES" in err and "PRICES = load_prices()" in err
     assert 'return {"general": 10 / 0}' in err
     assert target.stats()["requests"] == 0
+
+
+def test_local_workers_do_not_outlive_a_coordinator_killed_outright(target: Target) -> None:
+    # Killed (SIGKILL: no cleanup) at once, before its workers have joined: nothing tells them
+    # the run is off, and a --once worker that never joined waits for its coordinator.
+    proc = subprocess.Popen(surge_cmd("run", "-w", "2", "-q", *target_env(target), str(FIXTURES / "long_running.py")),
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None, "surge run started no workers"
+            time.sleep(0.02)
+            workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while alive := [pid for pid in workers if _running(pid)]:
+            if time.monotonic() > deadline:
+                for pid in alive:
+                    os.kill(pid, signal.SIGKILL)
+                pytest.fail(f"workers {alive} outlived their killed coordinator")
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
