@@ -39,7 +39,6 @@ from typing import Any
 
 from aiohttp import web
 
-from surge.common.endpoints import parse_listen_address
 from surge.common.errors import ExitCode, SurgeError
 from surge.common.metrics import MetricDef
 from surge.results.html_report import render_html, script_json
@@ -47,21 +46,12 @@ from surge.results.live import LiveSnapshot
 from surge.results.live_document import LiveDocuments
 from surge.results.report_data import ReportDataError, report_document, waiting_document
 
-DEFAULT_HOST = "127.0.0.1"
 
 
 class DashboardError(SurgeError):
     """The dashboard cannot listen where it was asked to (a bad address, a port in use)."""
 
     exit_code = ExitCode.INVALID_CONFIG
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``PORT``, ``ADDR:PORT`` or ``[IPv6]:PORT`` -> ``(host, port)``; loopback when no ADDR; 0 picks a port.
-
-    Raises ``ValueError`` saying what was expected.
-    """
-    return parse_listen_address(text, flag="--dashboard", default_host=DEFAULT_HOST)
 
 
 def is_loopback(host: str) -> bool:

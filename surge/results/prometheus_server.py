@@ -25,27 +25,17 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from surge.common.endpoints import parse_listen_address as parse_endpoint
 from surge.common.errors import ExitCode, SurgeError
 from surge.common.metrics import MetricDef
 from surge.results.live import LiveSnapshot
 from surge.results.prometheus import SnapshotCollector
 
-DEFAULT_ADDR = "127.0.0.1"
 
 
 class PrometheusError(SurgeError):
     """The endpoint cannot be served: a bad ``[ADDR:]PORT`` or an address that cannot be bound."""
 
     exit_code = ExitCode.INVALID_CONFIG
-
-
-def parse_listen_address(text: str) -> tuple[str, int]:
-    """``PORT``, ``ADDR:PORT`` or ``[IPV6]:PORT`` as (host, port); the host defaults to loopback."""
-    try:
-        return parse_endpoint(text, flag="--prometheus", default_host=DEFAULT_ADDR, allow_zero=False)
-    except ValueError as exc:
-        raise PrometheusError(str(exc)) from None
 
 
 class PrometheusView:

@@ -13,7 +13,8 @@ import pytest
 
 from surge.common.errors import ExitCode
 from surge.common.metrics import CounterSink
-from surge.results.dashboard import Dashboard, DashboardError, is_loopback, parse_address
+from surge.common.endpoints import parse_listen_address
+from surge.results.dashboard import Dashboard, DashboardError, is_loopback
 from surge.results.live import LiveSnapshot
 from surge.results.live_document import LiveDocuments
 from surge.results.timeline import Timeline
@@ -28,13 +29,13 @@ from surge.results.timeline import Timeline
     ("localhost:1", ("localhost", 1)),
 ])
 def test_addresses(text: str, expected: tuple[str, int]) -> None:
-    assert parse_address(text) == expected
+    assert parse_listen_address(text, flag="--dashboard") == expected
 
 
 @pytest.mark.parametrize(("text", "message"), [("abc", "expected [ADDR:]PORT"), ("1:70000", "0..65535"), ("", "expected")])
 def test_bad_addresses_say_what_was_expected(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
-        parse_address(text)
+        parse_listen_address(text, flag="--dashboard")
 
 
 

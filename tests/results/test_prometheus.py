@@ -16,7 +16,7 @@ from surge.common.options import Options
 from surge.common.sketch import Sketch
 from surge.results.live import LiveSnapshot
 from surge.results.prometheus import SnapshotCollector, label_name, stat_suffix
-from surge.results.prometheus_server import PrometheusError, parse_listen_address
+from surge.common.endpoints import parse_listen_address
 from surge.results.thresholds import Verdict
 from surge.results.timeline import Point, TimelineData
 
@@ -210,13 +210,13 @@ def test_any_tags_and_threshold_source_give_a_parseable_exposition(tags: dict[st
     ("[::1]:9464", ("::1", 9464)), ("localhost:9464", ("localhost", 9464)),
 ])
 def test_listen_addresses(text: str, addr: tuple[str, int]) -> None:
-    assert parse_listen_address(text) == addr
+    assert parse_listen_address(text, flag="--prometheus", allow_zero=False) == addr
 
 
 @pytest.mark.parametrize("text", ["", "x", "0", "65536", "::1:9464", "host:", "127.0.0.1:-1"])
 def test_bad_listen_addresses_are_refused_with_the_form_expected(text: str) -> None:
-    with pytest.raises(PrometheusError, match=r"--prometheus"):
-        parse_listen_address(text)
+    with pytest.raises(ValueError, match=r"--prometheus"):
+        parse_listen_address(text, flag="--prometheus", allow_zero=False)
 
 
 def test_a_snapshot_is_rendered_once_and_a_new_one_replaces_it() -> None:
