@@ -173,6 +173,11 @@ class Timeline:
         self.interval_s = interval_s
         self.per = bucket_intervals(interval_s, max_duration_s, max_points)
         self.bucket_s = interval_s * self.per
+        # The last bucket there can be: twice the plan's points, room for teardown and late
+        # reports. A report claiming a later time (a worker's clock gone wrong, or a hostile
+        # one: elapsed_s is only checked to be finite) is folded into it, counts kept, so no
+        # number in a report can make the timeline allocate a point per claimed interval.
+        self._last_bucket = 2 * max(1, max_points)
         self._names = tuple(workers[:MAX_WORKER_SERIES])
         self._open: dict[int, _Bucket] = {}
         self._closed_through = 0  # buckets 1..this are points
@@ -200,6 +205,7 @@ class Timeline:
             vus_samples: Iterable[tuple[int, int]] = ()) -> None:
         """Fold one applied report of ``worker`` (index) into its interval's bucket."""
         j = self._interval_of(elapsed_s) if math.isfinite(elapsed_s) else self._newest or 1
+        j = min(j, self._last_bucket * self.per)
         b = max(-(-j // self.per), self._closed_through + 1)
         bucket = self._open.get(b)
         if bucket is None:
@@ -220,7 +226,7 @@ class Timeline:
             if isinstance(reqs, CounterSink):
                 bucket.worker_requests[worker] = bucket.worker_requests.get(worker, 0.0) + reqs.total
         for tick, n in vus_samples:
-            if tick >= self._closed_through * self.bucket_s - 1e-9:
+            if self._closed_through * self.bucket_s - 1e-9 <= tick <= self._last_bucket * self.bucket_s:
                 self._vus[tick] = self._vus.get(tick, 0) + n
         self._newest = max(self._newest, j)
         if 0 <= worker < len(self._at) and self._live[worker] and j > self._at[worker]:

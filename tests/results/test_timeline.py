@@ -176,3 +176,16 @@ def test_a_damaged_saved_timeline_names_what_is_wrong(damage, names) -> None:  #
     damage(obj)
     with pytest.raises(TimelineFormatError, match=names.replace("[", r"\[").replace("]", r"\]")):
         timeline_from_json(obj)
+
+
+def test_a_report_claiming_an_absurd_time_cannot_grow_the_timeline() -> None:
+    # elapsed_s is only checked to be finite on the wire: 1e15 s must not mean 1e15 points
+    tl = Timeline(1.0, 60.0, ["a", "b"], max_points=50)
+    tl.add(0, 1.0, _report(1), [(0, 1), (10**15, 3)])
+    tl.add(1, 1e15, _report(7))
+    tl.add(1, -5.0, _report(2))
+    tl.retire(0)
+    tl.retire(1)
+    tl.finish()
+    assert len(tl.points) <= 100
+    assert sum(p.values.get("http_reqs", {}).get("count", 0.0) for p in tl.points) == 10
