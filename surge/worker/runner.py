@@ -152,14 +152,17 @@ class WorkerRun:
     def _vus_changed(self, _n: int) -> None:
         self.recorder.set_gauge("vus", float(self._running_vus()))
 
-    def _running_vus(self) -> int:
-        return sum(ex.live for ex in self.executors)
+    def _running_vus(self, at: float | None = None) -> int:
+        """Live VUs now, or at the planned instant ``at`` (a ``vus`` tick: see LoopingVUs.live_at)."""
+        if at is None:
+            return sum(ex.live for ex in self.executors)
+        return sum(ex.live_at(at) for ex in self.executors)
 
     async def _sample_vus(self, t0: float) -> None:
         """Tick k at loop time ``t0 + k``: append (k, running VUs) until cancelled."""
         tick = 0
         while True:
-            self._vus_samples.append((tick, self._running_vus()))
+            self._vus_samples.append((tick, self._running_vus(t0 + tick)))
             tick += 1
             wake: asyncio.Future[None] = self._loop.create_future()
             handle = self._loop.call_at(t0 + tick, _wake, wake)  # the planned instant, no drift

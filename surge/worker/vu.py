@@ -187,6 +187,11 @@ class PlannedWaits:
     _stopped: bool
     _waiter: asyncio.Future[bool] | None
 
+    def live_at(self, instant: float) -> int:
+        """VUs live at the planned loop-clock ``instant`` (what a ``vus`` tick counts)."""
+        live: int = self.live  # type: ignore[attr-defined]
+        return live
+
     async def _wait_until(self, when: float) -> bool:
         """Sleep until loop time ``when`` exactly; False if the executor was stopped meanwhile."""
         if self._stopped:
@@ -237,12 +242,14 @@ class LoopingVUs(PlannedWaits):
         self._stopped = False
         self._waiter: asyncio.Future[bool] | None = None
         self._hard_end = 0.0
+        self._start_at = 0.0
 
     async def run(self, t0: float) -> None:
         """Play the slice with the loop time ``t0`` as the run's start; return when every VU is idle."""
         p = self.plan
         start = t0 + p.start_time_s
         end = start + p.duration_s
+        self._start_at = start
         self._hard_end = end + p.graceful_stop_s
         try:
             for offset, vus in p.steps:
@@ -285,7 +292,17 @@ class LoopingVUs(PlannedWaits):
         scenario's start may be served first when the loop is late, and the count must not
         depend on which callback a busy loop happens to run first.
         """
-        if self._hard_end and self.running and asyncio.get_running_loop().time() >= self._hard_end:
+        return self.live_at(asyncio.get_running_loop().time())
+
+    def live_at(self, instant: float) -> int:
+        """The VUs live at the loop-clock ``instant``, judged by the plan's instants, not by
+        which callbacks have run: none before the slice's start, none from its hard end on.
+
+        A ``vus`` tick is due at the very instants where one scenario ends and the next starts,
+        and a loop fires timers up to a millisecond early (uvloop) or late: counted by what
+        has run, the tick would see the ending scenario's VUs and the starting one's together.
+        """
+        if self.running == 0 or instant < self._start_at or (self._hard_end and instant >= self._hard_end):
             return 0
         return self.running - self._doomed
 

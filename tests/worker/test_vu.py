@@ -277,6 +277,28 @@ def test_past_the_hard_end_no_vu_is_live_whatever_callback_the_loop_runs_first()
     assert seen[1] == (2, 0)  # the tasks still exist; by the plan, none is live
 
 
+def test_a_vus_tick_counts_by_the_plans_instants_not_by_which_timer_fired_first() -> None:
+    # A loop may fire the start of the next scenario a millisecond early; a tick at that
+    # instant counts neither the early starter's VUs before its start nor the ender's after.
+    seen: list[tuple[int, int, int, int]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        rec = Recorder(clock=loop.time, metric_defs={})
+        ex = LoopingVUs(
+            _slice([(0.0, 2)], 2.0, stop_s=0.0), lambda vu: asyncio.sleep(10),
+            lambda i: VU(i, "s", {}, None, {"scenario": "s"}), rec,
+            errors=ErrorLog(), on_abort=lambda exc: None, on_vus=lambda n: None,
+        )
+        t0 = loop.time()
+        loop.call_at(t0 + 1.0, lambda: seen.append(
+            (ex.live_at(t0 - 0.001), ex.live_at(t0), ex.live_at(t0 + 1.999), ex.live_at(t0 + 2.0))))
+        await ex.run(t0)
+
+    run_virtual(main())
+    assert seen == [(0, 2, 2, 0)]
+
+
 def test_iteration_in_test_is_unique_across_workers_for_looping_vus() -> None:
     # Two workers of one scenario: worker w owns the residues {w} of period 2.
     numbers: list[int | None] = []
