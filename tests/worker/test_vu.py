@@ -226,6 +226,15 @@ def test_a_module_missing_inside_an_iteration_gets_a_hint(capsys: pytest.Capture
     assert "import it at the top of the scenario file" in err and "install it on every load machine" in err
 
 
+def _two_idle_vus(loop: asyncio.AbstractEventLoop, duration_s: float) -> LoopingVUs:
+    """Two VUs that sleep through a slice of ``duration_s`` with gracefulStop 0."""
+    return LoopingVUs(
+        _slice([(0.0, 2)], duration_s, stop_s=0.0), lambda vu: asyncio.sleep(10),
+        lambda i: VU(i, "s", {}, None, {"scenario": "s"}), Recorder(clock=loop.time, metric_defs={}),
+        errors=ErrorLog(), on_abort=lambda exc: None, on_vus=lambda n: None,
+    )
+
+
 def test_a_vu_stopped_with_no_grace_left_is_not_live_at_that_instant() -> None:
     # Scenarios back to back: at the instant one ends with gracefulStop 0, the next may start
     # its own VUs, and a sample of vus taken then must not count the ending ones.
@@ -233,12 +242,7 @@ def test_a_vu_stopped_with_no_grace_left_is_not_live_at_that_instant() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        rec = Recorder(clock=loop.time, metric_defs={})
-        ex = LoopingVUs(
-            _slice([(0.0, 2)], 100.0, stop_s=0.0), lambda vu: asyncio.sleep(10),
-            lambda i: VU(i, "s", {}, None, {"scenario": "s"}), rec,
-            errors=ErrorLog(), on_abort=lambda exc: None, on_vus=lambda n: None,
-        )
+        ex = _two_idle_vus(loop, 100.0)
 
         def ramp_down_now() -> None:
             ex._resize(0, loop.time())  # the deadline is this very instant
@@ -260,12 +264,7 @@ def test_past_the_hard_end_no_vu_is_live_whatever_callback_the_loop_runs_first()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        rec = Recorder(clock=loop.time, metric_defs={})
-        ex = LoopingVUs(
-            _slice([(0.0, 2)], 2.0, stop_s=0.0), lambda vu: asyncio.sleep(10),
-            lambda i: VU(i, "s", {}, None, {"scenario": "s"}), rec,
-            errors=ErrorLog(), on_abort=lambda exc: None, on_vus=lambda n: None,
-        )
+        ex = _two_idle_vus(loop, 2.0)
         t0 = loop.time()
         loop.call_at(t0 + 1.0, lambda: seen.append((ex.running, ex.live)))
         # scheduled before run() schedules its own end: the loop runs this one first
@@ -284,12 +283,7 @@ def test_a_vus_tick_counts_by_the_plans_instants_not_by_which_timer_fired_first(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        rec = Recorder(clock=loop.time, metric_defs={})
-        ex = LoopingVUs(
-            _slice([(0.0, 2)], 2.0, stop_s=0.0), lambda vu: asyncio.sleep(10),
-            lambda i: VU(i, "s", {}, None, {"scenario": "s"}), rec,
-            errors=ErrorLog(), on_abort=lambda exc: None, on_vus=lambda n: None,
-        )
+        ex = _two_idle_vus(loop, 2.0)
         t0 = loop.time()
         loop.call_at(t0 + 1.0, lambda: seen.append(
             (ex.live_at(t0 - 0.001), ex.live_at(t0), ex.live_at(t0 + 1.999), ex.live_at(t0 + 2.0))))
