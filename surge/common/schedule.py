@@ -228,21 +228,15 @@ def _owners(weights: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(owners)
 
 
-@lru_cache(maxsize=128)
-def _prefix_counts(weights: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
-    """``[r][i]``: how many of the first ``r`` indices of a period worker ``i`` owns."""
-    counts = [0] * len(weights)
-    rows = [tuple(counts)]
-    for owner in _owners(weights):
-        counts[owner] += 1
-        rows.append(tuple(counts))
-    return tuple(rows)
-
-
 def _worker_counts(weights: tuple[int, ...], vus: int) -> tuple[int, ...]:
+    # Whole periods by weight, then the first ``rest`` owners of a period one each. Counted
+    # here rather than read from a cached table of every prefix: that table is the square of
+    # the fleet (~8 MB at 1,000 workers, one per distinct weights).
     full, rest = divmod(vus, sum(weights))
-    partial = _prefix_counts(weights)[rest]
-    return tuple(full * w + p for w, p in zip(weights, partial))
+    counts = [full * w for w in weights]
+    for owner in _owners(weights)[:rest]:
+        counts[owner] += 1
+    return tuple(counts)
 
 
 def _rotation_order(n: int, rotation: int) -> list[int]:

@@ -296,3 +296,28 @@ def test_a_rotated_order_keeps_every_count_within_its_quota(weights: list[int], 
         for w, c in enumerate(counts):
             assert math.floor(v * weights[w] / total) <= c <= math.ceil(v * weights[w] / total)
             assert c == sum(1 for k in owned[w] if k < v)  # the split and the ids agree
+
+
+def test_splitting_over_a_thousand_workers_keeps_no_table_of_their_square() -> None:
+    """What a split leaves cached grows with the workers, not with their square: a table of
+    every prefix of the owner order was ~8 MB at 1,000 workers (the coordinator's whole memory
+    budget at that size is 150 MB), and one is cached per distinct weights."""
+    import gc
+    import tracemalloc
+
+    from surge.common import schedule
+
+    weights = [1] * 1000
+    steps = ramping_vus_steps(0, [Stage(30.0, 1500), Stage(60.0, 1500), Stage(30.0, 0)])
+    schedule._owners(tuple(weights))  # the owner order itself (one entry a worker) may stay cached
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        plans = split_steps(steps, weights)
+        del plans
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 1_000_000, f"a split over {len(weights)} workers left {kept / 1e6:.1f} MB behind"
