@@ -15,6 +15,7 @@ threads) and plays the worker's side of :mod:`surge.common.protocol` as
     Run -> Ready          (the bundle is ignored: nothing is imported, no VU runs)
     Ping(t) -> Pong(t, worker_t) at once (the coordinator's clock probes before Start)
     Start -> every report_interval_s: Report(seq, delta) -> Ack (or Reject) ; Heartbeat every second
+             (each report cut at the instant and sent Run.report_delay_s after it, the member's phase)
     an unacknowledged report is sent again with the agent's backoff (3 s doubling up to 30 s)
     at the slice's end: the final Report -> its Ack -> done (Bye, if it comes, is fine too)
 
@@ -310,6 +311,8 @@ class FakeWorker:
             ticks = [] if final else [[i - 1, vus]]
             frame = report_frame(delta, msg.run_id, i, elapsed, final, 0 if final else vus, ticks,
                                  vus if i == 1 else None)
+            # cut at the instant, sent at this member's phase, as the agent does (Run.report_delay_s)
+            await asyncio.sleep(msg.report_delay_s)
             # one report per interval, numbered from 1 as the protocol requires: seq is i
             self.outbox[i] = (time.monotonic(), 0, frame)
             if final:

@@ -12,7 +12,7 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
 
     W -> C  Hello(name, host, pid, protocol)        on connect, repeated until answered
     C -> W  Welcome(index) | Refuse(reason, retry_s)  retry_s > 0: busy with a run, try again later
-    C -> W  Run(run_id, bundle, entry, env, slices, submetrics, report_interval_s)
+    C -> W  Run(run_id, bundle, entry, env, slices, submetrics, report_interval_s, report_delay_s)
     W -> C  Ready(run_id) | LoadFailed(run_id, exit_code, message)
     C -> W  Setup(run_id)                            to one worker, if the scenario has setup()
     W -> C  SetupDone(run_id, data, error, exit_code)  setup()'s return value, packed, or its failure
@@ -62,7 +62,8 @@ from surge.common.metrics import SINK_TYPES, MetricType, Sink
 # 3: Hello.capacity and ScenarioSlice.member (a machine of several processes), Ping/Pong and
 # Start.at (one start instant on every clock), Takeover and ScenarioSlice.skip_before_s.
 # 4: a trend's centroids travel as one bin of (mean, weight) float64 pairs (surge.common.sketch).
-PROTOCOL_VERSION = 4
+# 5: Run.report_delay_s (each member sends its interval reports at its own phase).
+PROTOCOL_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,10 @@ class Run:
     setup_timeout_s: float = 60.0
     teardown_timeout_s: float = 60.0
     discard_response_bodies: bool = False  # k6's discardResponseBodies
+    # How long after each interval's end this member sends that interval's report (cut at the
+    # end, sent later): the coordinator spreads its members over part of the interval, so a
+    # thousand reports arrive spread out, not in one burst it would have to buffer at once.
+    report_delay_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,26 @@ from surge.common.protocol import ScenarioSlice
 from surge.common.schedule import max_vus, owned_below, owned_indices, owned_pattern, split_steps
 
 
+# The share of an interval over which the members' reports are spread (Run.report_delay_s).
+REPORT_SPREAD = 0.5
+
+
+def report_delays_s(members: int, interval_s: float) -> list[float]:
+    """How long after each interval's end each member sends that interval's report.
+
+    Every member cuts its report at the same instants (the fleet's shared timeline), so
+    without a phase a thousand members' reports of ~50 kB land in the same millisecond and
+    wait in the coordinator's socket buffers together: ~50 MB for one instant, and a peak
+    that grows with the fleet. Spread evenly over the first :data:`REPORT_SPREAD` of the
+    interval, they arrive about as fast as they are merged, and what waits stays small
+    whatever the number of members. Half an interval, not all of it: the last member's report
+    still comes well before the next instant, and a run's end waits at most that long for it.
+    """
+    if members < 1 or not interval_s > 0:
+        raise ValueError(f"need at least one member and a positive interval, got {members} and {interval_s!r}")
+    return [interval_s * REPORT_SPREAD * i / members for i in range(members)]
+
+
 def scenario_duration_s(sc: ScenarioConfig) -> float:
     """Length of the scenario's stages (or ``duration``, or ``maxDuration``), without graceful stop."""
     return sc.length_s()

@@ -59,6 +59,7 @@ from surge.common.wire import Arrival, Refused, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
 from surge.coordinator.outcome import LostWorker, SessionResult, StopReason, Watchdog
 from surge.coordinator.handover import Handovers
+from surge.coordinator.plan import report_delays_s
 from surge.coordinator.takeover import COUNTED, iterations_key
 from surge.results.timeline import Timeline
 
@@ -296,12 +297,13 @@ class Session:
         )
         internal = (tracked | per_scenario) - set(submetrics)
         submetrics = [*submetrics, *sorted(internal)]
+        delays = report_delays_s(len(peers), report_interval_s)
         for peer in peers:
             self._send(
                 peer,
                 Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport,
                     lifecycle=peer.index == 0, setup_timeout_s=setup_timeout_s, teardown_timeout_s=teardown_timeout_s,
-                    discard_response_bodies=discard_response_bodies),
+                    discard_response_bodies=discard_response_bodies, report_delay_s=delays[peer.index]),
             )
         await self._await_ready(run_id, peers)
         data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""

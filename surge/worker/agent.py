@@ -127,6 +127,7 @@ class Agent:
         self._source = ""
         self._play: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
+        self._held: tuple[float, Report] | None = None  # (when it is due, an interval report waiting for its phase)
         self._outbox = Outbox(self._link.send, self._loop.time, resend_after_s=resend_after_s,
                               max_outbox=max_outbox, max_report_bytes=max_report_bytes)
         self._run_done = asyncio.Event()
@@ -332,7 +333,7 @@ class Agent:
         assert run is not None and msg is not None
         # A local name: if this run is dropped (a lost coordinator) while its cleanup still
         # awaits, a next run's reporter must not be the one cancelled here.
-        reporter = self._reporter = self._loop.create_task(self._report_every(msg.report_interval_s))
+        reporter = self._reporter = self._loop.create_task(self._report_every(msg.report_interval_s, msg.report_delay_s))
         try:
             await run.play(at)
         finally:
@@ -348,6 +349,16 @@ class Agent:
             return
         if run.interrupted_iterations:
             _log(f"{run.interrupted_iterations} iteration(s) interrupted at the end of their grace period")
+        # The fleet ends together, so the last interval report (still waiting for its phase)
+        # and the final one leave at this member's phase too, not in one burst with everyone's.
+        held, due = self._held, self._loop.time() + msg.report_delay_s
+        self._held = None
+        if held is not None:
+            due = max(due, held[0])
+        if msg.report_delay_s > 0:
+            await asyncio.sleep(due - self._loop.time())
+        if held is not None:
+            self._outbox.put(held[1])  # before the final one: the outbox numbers reports as they come
         self._send_report(final=True)
         try:
             await asyncio.wait_for(self._run_done.wait(), FINAL_ACK_WAIT_S)
@@ -363,12 +374,14 @@ class Agent:
             # a one-run worker leaves once its results are safe; Bye may come first
             self._exit = 0 if self._exit is None else self._exit
 
-    async def _report_every(self, interval_s: float) -> None:
+    async def _report_every(self, interval_s: float, delay_s: float) -> None:
         # At whole multiples of the interval after the plan's time 0 (not every interval after
         # the last report, which drifts by each wake-up's lateness): the k-th report covers the
         # k-th interval on the fleet's shared timeline, so the coordinator's interval points
         # (surge/results/timeline.py) line up across workers however long the run. A loop that
-        # stalled past an instant reports at the next one.
+        # stalled past an instant reports at the next one. The report is cut at the instant and
+        # sent ``delay_s`` later (this member's phase, Run.report_delay_s): what it covers stays
+        # on the shared timeline, only its arrival is spread out.
         last_k = 0
         while True:
             run = self._run
@@ -381,18 +394,33 @@ class Agent:
                 k = last_k = max(math.floor((now - t0) / interval_s) + 1, last_k + 1)
                 await asyncio.sleep(t0 + k * interval_s - now)
             try:
-                self._send_report(final=False)
+                report = self._cut_report(final=False)
             except Exception as exc:  # noqa: BLE001 - the reporter must outlive any one bad flush
                 self._limited("report", f"could not build a report ({type(exc).__name__}: {exc}); its data is lost")
+                continue
+            if report is None:
+                continue
+            if delay_s > 0:
+                # sent by _play_run if the load ends (and this task is cancelled) meanwhile
+                self._held = (self._loop.time() + delay_s, report)
+                await asyncio.sleep(delay_s)
+                self._held = None
+            self._outbox.put(report)
 
     def _send_report(self, *, final: bool) -> None:
+        report = self._cut_report(final=final)
+        if report is not None:
+            self._outbox.put(report)
+
+    def _cut_report(self, *, final: bool) -> Report | None:
+        """What the recorder holds since the last cut, as a Report (seq 0: the outbox numbers it)."""
         run, msg = self._run, self._run_msg
         if run is None or msg is None:
-            return
+            return None
         series, checks = run.recorder.flush()
         aborted = str(run.aborted) if run.aborted is not None else ""
         samples = run.take_vus_samples()
-        self._outbox.put(Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, samples))
+        return Report(msg.run_id, 0, run.elapsed_s, series, checks, final, aborted, samples)
 
     def _stop_load(self) -> None:
         if self._run is not None:
@@ -406,6 +434,7 @@ class Agent:
         self._module = None
         self._run = None
         self._run_msg = None
+        self._held = None
         self._play = None
         self._outbox.reset()
         self._bundle_dir = ""

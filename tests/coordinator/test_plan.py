@@ -247,3 +247,23 @@ def test_shared_and_arrival_indices_are_owned_once_and_only_by_workers_with_vus(
             owned += mine
         assert sorted(owned) == list(range(total))
         assert sum(w[n].pre_allocated_vus for w in per_worker) == sc.pre_allocated_vus
+
+
+@given(st.integers(1, 5000), st.sampled_from([0.25, 1.0, 2.0, 10.0]))
+def test_members_report_at_phases_spread_evenly_over_half_an_interval(members: int, interval_s: float) -> None:
+    from surge.coordinator.plan import REPORT_SPREAD, report_delays_s
+
+    delays = report_delays_s(members, interval_s)
+    assert len(delays) == members and delays[0] == 0.0
+    assert all(0.0 <= d < interval_s * REPORT_SPREAD for d in delays)
+    gaps = [b - a for a, b in pairwise(delays)]
+    assert all(g == pytest.approx(interval_s * REPORT_SPREAD / members) for g in gaps)  # evenly: no two members bunch up
+
+
+def test_report_phases_refuse_an_empty_fleet_or_a_zero_interval() -> None:
+    from surge.coordinator.plan import report_delays_s
+
+    with pytest.raises(ValueError, match="at least one member"):
+        report_delays_s(0, 1.0)
+    with pytest.raises(ValueError, match="positive interval"):
+        report_delays_s(3, 0.0)

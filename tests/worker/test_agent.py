@@ -194,3 +194,64 @@ def test_a_delta_wider_than_a_frame_goes_as_several_reports_and_adds_up_to_the_s
     assert agg.all_finished and one.all_finished
     assert {k: s.to_wire() for k, s in agg.series().items()} == {k: s.to_wire() for k, s in one.series().items()}
     assert agg.checks() == one.checks()
+
+
+async def _reports_with_a_phase(delay_s: float) -> tuple[list[tuple[float, Report]], float, Aggregate]:
+    """A real agent told to send each report ``delay_s`` after its instant: (arrival after
+    Start, report) for every report, the planned interval, and what they merged to."""
+    chan = RouterLink("tcp://127.0.0.1:*")
+    agent = Agent(chan.endpoint, name="w", once=True)
+    serving = asyncio.ensure_future(agent.serve())
+    run = dataclasses.replace(_run_msg(), report_delay_s=delay_s)
+    agg = Aggregate(1)
+    got: list[tuple[float, Report]] = []
+    loop = asyncio.get_running_loop()
+    try:
+        async def recv() -> tuple[bytes, object]:
+            while True:
+                item = await asyncio.wait_for(chan.recv(), 10)
+                if isinstance(item, Arrival):
+                    return item.identity, item.msg
+
+        ident, msg = await recv()
+        assert isinstance(msg, Hello)
+        chan.watch(ident)
+        chan.send(ident, Welcome(0))
+        chan.send(ident, run)
+        while not isinstance(msg, Ready):
+            ident, msg = await recv()
+        started = loop.time()
+        chan.send(ident, Start("run1"))
+        while not agg.all_finished:
+            ident, msg = await recv()
+            if isinstance(msg, Report):
+                got.append((loop.time() - started, msg))
+                agg.accept(0, msg)
+                chan.send(ident, Ack("run1", msg.seq))
+        chan.send(ident, Bye("done"))
+        assert await asyncio.wait_for(serving, 10) == 0
+    finally:
+        if not serving.done():
+            serving.cancel()
+        chan.close()
+    return got, run.report_interval_s, agg
+
+
+def test_a_report_is_cut_at_its_instant_and_sent_at_the_member_s_phase() -> None:
+    """Run.report_delay_s: each report still covers its interval of the shared timeline (its
+    elapsed_s is the instant it was cut at), but leaves that long after it, so a fleet's
+    reports arrive spread out; the one waiting for its phase when the load ends is not lost."""
+    delay_s = 0.15
+    got, interval_s, agg = asyncio.run(_reports_with_a_phase(delay_s))
+    periodic = [r for _, r in got if not r.final]
+    assert periodic, "no interval report came before the final one"
+    for arrived_s, report in got:
+        # Cut first, sent at least the phase later: arrival after Start >= elapsed_s + delay for
+        # an interval report; the final one (cut when it leaves) no sooner than the load's end
+        # (the slice's 1 s) + delay. Lower bounds only: lateness makes the gaps larger, never smaller.
+        cut_s = 1.0 if report.final else report.elapsed_s
+        assert arrived_s >= cut_s + delay_s - 0.01, (arrived_s, report.elapsed_s, report.final)
+    assert [r.seq for _, r in got] == list(range(1, len(got) + 1))
+    done, iterations = agg.series().get("done"), agg.series().get("iterations")
+    assert isinstance(done, CounterSink) and isinstance(iterations, CounterSink)
+    assert done.total == iterations.total > 0  # every iteration's count arrived, the held report's too
