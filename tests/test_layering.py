@@ -4,7 +4,8 @@
   ``coordinator``, ``results``, ``target`` or ``cli``);
 * ``surge.worker`` and ``surge.coordinator`` never import each other;
 * ``surge.results`` imports only ``surge.common`` and itself from surge;
-* only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/dealer.py``, ``surge/common/curve.py``) imports ``zmq``;
+* only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/router.py``, ``surge/common/dealer.py``,
+  ``surge/common/curve.py``) imports ``zmq``;
 * only the aiohttp transport (``surge/worker/transport_aiohttp.py``), ``surge/target/`` and the
   live dashboard's server (``surge/results/dashboard.py``) import ``aiohttp``, and only the fast
   transport imports ``httptools``;
@@ -112,7 +113,7 @@ def _results_imports_only_common(src: Source, target: str) -> bool:
     )
 
 
-ZMQ_EDGE = {"surge/common/wire.py", "surge/common/dealer.py", "surge/common/curve.py"}
+ZMQ_EDGE = {"surge/common/wire.py", "surge/common/router.py", "surge/common/dealer.py", "surge/common/curve.py"}
 
 
 def _only_the_zmq_edge_imports_zmq(src: Source, target: str) -> bool:

@@ -5,8 +5,8 @@ surge is pointed at real servers, so a worker must obey its own coordinator and 
 public key during the handshake (a man in the middle cannot answer for it), and the coordinator
 asks its ZAP handler whether the worker's public key is one it accepts. Everything is encrypted.
 
-This module is, with :mod:`surge.common.wire`, the ZeroMQ edge of surge: the only other module
-that imports ``zmq``. It owns
+This module is, with :mod:`surge.common.wire`, :mod:`surge.common.router` and
+:mod:`surge.common.dealer`, the ZeroMQ edge of surge: the only modules that import ``zmq``. It owns
 
 * the key files: :func:`write_keys` (behind ``surge keys DIR``), :func:`load_coordinator_keys`,
   :func:`load_worker_keys`;

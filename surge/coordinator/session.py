@@ -55,7 +55,7 @@ from surge.common.protocol import (
     Welcome,
 )
 from surge.common.ratelimit import LogLimiter
-from surge.common.wire import Arrival, Refused, RouterLink
+from surge.common.router import Arrival, Refused, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
 from surge.coordinator.outcome import LostWorker, SessionResult, StopReason, Watchdog
 from surge.coordinator.handover import Handovers

@@ -24,7 +24,8 @@ from surge.common.metrics import Sink
 from surge.common.curve import CoordinatorKeys, load_coordinator_keys, load_worker_keys
 from surge.common.endpoints import is_loopback_endpoint
 from surge.common.overrides import Overrides
-from surge.common.wire import LinkError, RouterLink
+from surge.common.router import RouterLink
+from surge.common.wire import LinkError
 from surge.coordinator.local import DemoTarget, reap, spawn_workers
 from surge.coordinator.plan import plan_members
 from surge.coordinator.prepare import Prepared, prepare

@@ -82,7 +82,7 @@ from surge.common.protocol import (
 )
 from surge.common.ratelimit import LogLimiter
 from surge.common.dealer import DealerLink
-from surge.common.wire import Arrival, Refused, RouterLink
+from surge.common.router import Arrival, Refused, RouterLink
 from surge.worker.localmerge import MachineMerge
 from surge.worker.outbox import RESEND_AFTER_S, Outbox
 

@@ -20,7 +20,8 @@ import zmq
 from surge.common.metrics import CounterSink, Sink
 from surge.common.protocol import PROTOCOL_VERSION, Ack, Heartbeat, Hello, Report, Welcome, decode, encode
 from surge.common.dealer import DealerLink
-from surge.common.wire import Arrival, LinkError, Refused, RouterLink, check_endpoint
+from surge.common.router import Arrival, Refused, RouterLink
+from surge.common.wire import LinkError, check_endpoint
 
 
 def _hello() -> Hello:

@@ -9,7 +9,7 @@ import pytest
 from surge.common.errors import WorkerLost
 from surge.common.protocol import Hello, Message, Refuse, Welcome
 from surge.common.dealer import DealerLink
-from surge.common.wire import RouterLink
+from surge.common.router import RouterLink
 from surge.coordinator.session import Session
 
 

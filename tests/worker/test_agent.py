@@ -7,7 +7,7 @@ import dataclasses
 
 from surge.common.metrics import CounterSink
 from surge.common.protocol import Ack, Bye, Hello, Ready, Reject, Report, Run, ScenarioSlice, Start, Welcome
-from surge.common.wire import Arrival, RouterLink
+from surge.common.router import Arrival, RouterLink
 from surge.coordinator.aggregate import Accepted, Aggregate
 from surge.worker.agent import Agent
 
