@@ -250,14 +250,24 @@ def test_shared_and_arrival_indices_are_owned_once_and_only_by_workers_with_vus(
 
 
 @given(st.integers(1, 5000), st.sampled_from([0.25, 1.0, 2.0, 10.0]))
-def test_members_report_at_phases_spread_evenly_over_half_an_interval(members: int, interval_s: float) -> None:
-    from surge.coordinator.plan import REPORT_SPREAD, report_delays_s
+def test_members_take_turns_to_report_a_bounded_number_at_a_time(members: int, interval_s: float) -> None:
+    from collections import Counter
+
+    from surge.coordinator.plan import REPORT_SPREAD, REPORTS_PER_PHASE, report_delays_s
 
     delays = report_delays_s(members, interval_s)
     assert len(delays) == members and delays[0] == 0.0
     assert all(0.0 <= d < interval_s * REPORT_SPREAD for d in delays)
-    gaps = [b - a for a, b in pairwise(delays)]
-    assert all(g == pytest.approx(interval_s * REPORT_SPREAD / members) for g in gaps)  # evenly: no two members bunch up
+    at_once = Counter(delays)
+    assert max(at_once.values()) <= REPORTS_PER_PHASE  # what lands together is bounded, whatever the fleet
+    phases = sorted(at_once)
+    if members <= REPORTS_PER_PHASE:
+        assert phases == [0.0]  # a small fleet is not delayed at all
+    else:
+        assert len(phases) == -(-members // REPORTS_PER_PHASE)  # no more turns than needed
+        gaps = [b - a for a, b in pairwise(phases)]
+        assert all(g == pytest.approx(interval_s * REPORT_SPREAD / len(phases)) for g in gaps)  # evenly spread
+        assert max(at_once.values()) - min(at_once.values()) <= 1  # and evenly filled
 
 
 def test_report_phases_refuse_an_empty_fleet_or_a_zero_interval() -> None:
