@@ -54,6 +54,7 @@ from typing import Any, Union
 
 import msgpack
 
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS
 from surge.common.errors import ProtocolError
 from surge.common.metrics import SINK_TYPES, MetricType, Sink
 
@@ -132,6 +133,7 @@ class Run:
     setup_timeout_s: float = 60.0
     teardown_timeout_s: float = 60.0
     discard_response_bodies: bool = False  # k6's discardResponseBodies
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # rows of the per-endpoint table each worker keeps (maxEndpoints)
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 setup_timeout_s=options.setup_timeout_s,
                 teardown_timeout_s=options.teardown_timeout_s,
                 discard_response_bodies=options.discard_response_bodies,
+                max_endpoints=options.max_endpoints,
                 on_worker_loss=cfg.on_worker_loss,
             )
         finally:
