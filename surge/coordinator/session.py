@@ -61,6 +61,7 @@ from surge.coordinator.aggregate import Accepted, Aggregate
 from surge.coordinator.outcome import LostWorker, SessionResult, StopReason, Watchdog
 from surge.coordinator.handover import Handovers
 from surge.coordinator.takeover import COUNTED, iterations_key
+from surge.results.endpoints import EndpointTable
 from surge.results.timeline import Timeline
 
 TICK_S = 1.0
@@ -118,6 +119,7 @@ class Session:
         self._busy_told: dict[bytes, float] = {}
         # The current (or last) run's interval points, for live views to read while it plays.
         self.timeline: Timeline | None = None
+        self.endpoints: EndpointTable | None = None  # and its per-endpoint table
 
     # ------------------------------------------------------------------ plumbing
 
@@ -311,6 +313,7 @@ class Session:
         clocks = await self._sync_clocks(peers)
         timeline = self.timeline = Timeline(report_interval_s, max_duration_s, [p.name for p in peers])
         agg = Aggregate(len(peers), tracked_counters=tracked, timeline=timeline, max_endpoints=max_endpoints)
+        self.endpoints = agg.endpoints
         # One start instant for the fleet, on each worker's own clock (surge/common/clock.py).
         lead = start_lead_s(clocks)
         start = self._chan.now() + lead

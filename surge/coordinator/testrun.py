@@ -13,6 +13,7 @@ import signal
 import sys
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,7 @@ def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float, session: Session
             timeline=timeline.data() if timeline is not None else TimelineData(cfg.report_interval_s, cfg.report_interval_s, (), {}, ()),
             verdicts=evaluate(prepared.thresholds, series, elapsed_s), options=prepared.options,
             workers=tuple(timeline.worker_names) if timeline is not None else (),
+            endpoints=partial(session.endpoints.summary, elapsed_s) if session.endpoints is not None else None,
         )
         for view in list(views):
             try:

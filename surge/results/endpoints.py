@@ -176,37 +176,46 @@ def _cells(row: Mapping[str, Any], time_unit: str) -> list[str]:
     ]
 
 
-def _table(indent: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(c) for c in col) for col in zip(header, *rows)]
-    return [(indent + "  ".join(c.ljust(w) for c, w in zip(line, widths))).rstrip() for line in (header, *rows)]
+def _widths(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
+    return [max(len(c) for c in col) for col in zip(header, *rows)]
+
+
+def _line(indent: str, cells: Sequence[str], widths: Sequence[int]) -> str:
+    return (indent + "  ".join(c.ljust(w) for c, w in zip(cells, widths))).rstrip()
 
 
 def endpoint_lines(indent: str, endpoints: Mapping[str, Any] | None, *, time_unit: str = "") -> list[str]:
-    """The ENDPOINTS section: one table per scenario and group (Locust's statistics), then failures by kind.
+    """The ENDPOINTS section: Locust's statistics table per scenario and group, then failures by kind.
 
-    Empty when ``endpoints`` has no rows (a ``handle_summary`` may have dropped them).
+    One set of column widths for every block, so the blocks read as one table. Empty when
+    ``endpoints`` has no rows (a ``handle_summary`` may have dropped them).
     """
     rows = [r for r in (endpoints or {}).get("rows") or [] if isinstance(r, Mapping)]
     if not rows:
         return []
-    out = ["", indent + "█ ENDPOINTS"]
-    where: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for r in rows:
-        where.setdefault((str(r.get("scenario", "")), str(r.get("group", ""))), []).append(r)
-    for (scenario, group), block in where.items():
-        title = " ".join(p for p in (f"SCENARIO: {scenario}" if scenario else "",
-                                     f"GROUP: {group}" if group else "") if p)
-        out.append("")
-        if title:
-            out.append(indent + "  " + title)
-        out += _table(indent + "  ", _COLUMNS, [_cells(r, time_unit) for r in block])
+    cells = [_cells(r, time_unit) for r in rows]
+    widths = _widths(_COLUMNS, cells)
+    inner = indent + "  "
+    out = ["", "", indent + "█ ENDPOINTS"]
+    last: tuple[str, str] | None = None
+    for r, row_cells in zip(rows, cells):
+        where = (str(r.get("scenario", "")), str(r.get("group", "")))
+        if where != last:
+            last = where
+            title = "  ".join(p for p in (f"SCENARIO: {where[0]}" if where[0] else "",
+                                          f"GROUP: {where[1]}" if where[1] else "") if p)
+            out += ["", inner + title] if title else [""]
+            out.append(_line(inner, _COLUMNS, widths))
+        out.append(_line(inner, row_cells, widths))
     failed = [(r, k) for r in rows for k in r.get("failuresByKind") or [] if isinstance(k, Mapping)]
     if failed:
-        out += ["", indent + "  failures by kind"]
-        out += _table(indent + "  ", ("method", "name", "status", "error_code", "count"), [
-            [str(r.get("method", "")), str(r.get("name", "")), str(k.get("status", "")), str(k.get("errorCode", "")),
-             js_str(float(k.get("count") or 0))] for r, k in failed])
+        header = ("method", "name", "status", "error_code", "count")
+        kinds = [[str(r.get("method", "")), str(r.get("name", "")), str(k.get("status", "")),
+                  str(k.get("errorCode", "")), js_str(float(k.get("count") or 0))] for r, k in failed]
+        kind_widths = _widths(header, kinds)
+        out += ["", inner + "failures by kind", _line(inner, header, kind_widths)]
+        out += [_line(inner, k, kind_widths) for k in kinds]
     hint = overflow_hint(endpoints or {})
     if hint:
-        out += ["", indent + "  " + hint]
+        out += ["", inner + hint]
     return out
