@@ -135,8 +135,8 @@ METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 # --------------------------------------------------------------------------- series names
 
-# The tag body runs to the last "}": a quoted value may hold braces (a URL template's ``${}``).
-_SERIES_RE = re.compile(r"^\s*([^{}\s]+)\s*(?:\{(.*)\})?\s*$", re.S)
+# A quoted value in the tag body may hold braces (a URL template's ``${}``); nothing else may.
+_SERIES_RE = re.compile(r"""^\s*([^{}\s]+)\s*(?:\{((?:[^{}"'`]|"[^"]*"|'[^']*'|`[^`]*`)*)\})?\s*$""", re.S)
 # one "tag:value" item: the value may be quoted, and then may hold commas
 _TAG_RE = re.compile(r"""\s*([^:,]*?)\s*(:)\s*("[^"]*"|'[^']*'|`[^`]*`|[^,]*?)\s*(?:,|$)""")
 
@@ -201,8 +201,6 @@ def parse_series_name(text: str) -> SeriesName:
         key, value = m2.group(1), m2.group(3)
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
             value = value[1:-1]
-        elif "{" in value or "}" in value:
-            raise ValueError(f"tag value {value!r} in {text!r} holds a brace; quote it: {key}:\"{value}\"")
         if any(k == key for k, _ in tags):
             raise ValueError(f"tag {key!r} appears twice in {text!r}")
         tags.append((key, value))

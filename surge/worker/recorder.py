@@ -319,17 +319,18 @@ class Recorder:
 
     # ------------------------------------------------------------------ flush
 
-    def _flush_rows(self, series: dict[str, Sink]) -> int:
-        """The endpoint rows' interval into ``series``; returns the non-finite durations dropped."""
-        dropped = 0
+    def _flush_rows(self, series: dict[str, Sink]) -> None:
+        """The endpoint rows' interval into ``series``.
+
+        A non-finite duration is left out here too; it was counted once already, in
+        ``http_req_duration``'s own list.
+        """
         for r in self._rows.values():
             values = r.durations
             if not values:
                 continue
             if not math.isfinite(sum(values)):
-                kept = [v for v in values if math.isfinite(v)]
-                dropped += len(values) - len(kept)
-                values[:] = kept
+                values[:] = [v for v in values if math.isfinite(v)]
             duration, sent, received = r.keys
             if values:
                 series[duration] = TrendSink(Sketch.from_samples(values))
@@ -346,7 +347,6 @@ class Recorder:
         for name in cap.new_examples:
             series[EndpointRow(name).key(OVERFLOW_NAMES)] = CounterSink(1.0)
         cap.new_examples.clear()
-        return dropped
 
     def flush(self) -> Delta:
         """Everything recorded since the last flush, as sinks; the recorder starts afresh."""
@@ -377,7 +377,7 @@ class Recorder:
         for key, g in self._gauges.items():
             series[key] = g
         self._gauges = {}
-        dropped += self._flush_rows(series)
+        self._flush_rows(series)
         if dropped:
             prev = series.get(_DROPPED)
             series[_DROPPED] = CounterSink(dropped + (prev.total if isinstance(prev, CounterSink) else 0.0))
