@@ -188,7 +188,8 @@ def endpoint_lines(indent: str, endpoints: Mapping[str, Any] | None, *, time_uni
     """The ENDPOINTS section: Locust's statistics table per scenario and group, then failures by kind.
 
     One set of column widths for every block, so the blocks read as one table. Empty when
-    ``endpoints`` has no rows (a ``handle_summary`` may have dropped them).
+    ``endpoints`` has no rows (a ``handle_summary`` may have dropped them). The overflow hint
+    is not here: the coordinator says it once, on stderr (:func:`overflow_hint`).
     """
     rows = [r for r in (endpoints or {}).get("rows") or [] if isinstance(r, Mapping)]
     if not rows:
@@ -215,7 +216,4 @@ def endpoint_lines(indent: str, endpoints: Mapping[str, Any] | None, *, time_uni
         kind_widths = _widths(header, kinds)
         out += ["", inner + "failures by kind", _line(inner, header, kind_widths)]
         out += [_line(inner, k, kind_widths) for k in kinds]
-    hint = overflow_hint(endpoints or {})
-    if hint:
-        out += ["", inner + hint]
     return out
