@@ -136,7 +136,8 @@ METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # --------------------------------------------------------------------------- series names
 
 # A quoted value in the tag body may hold braces (a URL template's ``${}``); nothing else may.
-_SERIES_RE = re.compile(r"""^\s*([^{}\s]+)\s*(?:\{((?:[^{}"'`]|"[^"]*"|'[^']*'|`[^`]*`)*)\})?\s*$""", re.S)
+# Possessive (``*+``): a key with many quotes that fails at its end fails at once.
+_SERIES_RE = re.compile(r"""^\s*([^{}\s]+)\s*(?:\{((?:"[^"]*"|'[^']*'|`[^`]*`|[^{}])*+)\})?\s*$""", re.S)
 # one "tag:value" item: the value may be quoted, and then may hold commas
 _TAG_RE = re.compile(r"""\s*([^:,]*?)\s*(:)\s*("[^"]*"|'[^']*'|`[^`]*`|[^,]*?)\s*(?:,|$)""")
 

@@ -94,6 +94,7 @@ def test_the_url_helper_names_the_request_by_its_template_unless_a_name_tag_is_g
             return None
 
     async def main() -> list[str]:
+        vu_tags.set({"scenario": "s"})  # as the executor sets it for a VU's task (this task's context only)
         http = HttpClient(on_response=rec.record_http, transport=Answer())  # type: ignore[arg-type]
         sent = []
         for i in (1, 2, 3):
@@ -105,4 +106,4 @@ def test_the_url_helper_names_the_request_by_its_template_unless_a_name_tag_is_g
     series, _ = rec.flush()
 
     assert sent == ["http://h/items/1", "http://h/items/2", "http://h/items/3"]
-    assert _rows(series) == {EndpointRow("http://h/items/${}", "GET"): 3, EndpointRow("item", "GET"): 1}
+    assert _rows(series) == {EndpointRow("http://h/items/${}", "GET", "s"): 3, EndpointRow("item", "GET", "s"): 1}
