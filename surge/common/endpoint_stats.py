@@ -128,6 +128,11 @@ class RowCap:
         self.examples: list[str] = []  # names folded into the overflow row, the first few
         self.new_examples: list[str] = []  # of those, the ones not yet handed on (the worker ships them)
 
+    @property
+    def settled(self) -> bool:
+        """Full, with every example it keeps: from now on every new row is :data:`OVERFLOW` and nothing changes."""
+        return len(self._admitted) >= self.max_rows and len(self.examples) >= self._max_examples
+
     def admit(self, row: EndpointRow) -> EndpointRow:
         """``row`` itself if it has (or gets) a place, else :data:`OVERFLOW`."""
         if row in self._admitted or row.is_overflow:

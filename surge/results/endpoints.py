@@ -36,6 +36,7 @@ from surge.common.endpoint_stats import (
     FAILURES,
     OVERFLOW_NAME,
     OVERFLOW_NAMES,
+    EndpointKey,
     EndpointRow,
     RowCap,
     parse_endpoint_key,
@@ -59,6 +60,9 @@ class _Merged:
         self.failures: dict[tuple[str, str], float] = {}
 
 
+_UNSEEN = object()
+
+
 def _number(stat: str, value: float) -> float:
     # quantiles are sketch estimates: twelve significant digits drop interpolation noise
     return float(f"{value:.12g}") if stat == "med" or stat.startswith("p(") else float(value)
@@ -71,12 +75,21 @@ class EndpointTable:
         self.max_rows = max_rows
         self._cap = RowCap(max_rows, max_examples=MAX_HINT_EXAMPLES)
         self._rows: dict[EndpointRow, _Merged] = {}
+        # Every report carries the same few keys again: parsing each (a regex walk) was most of
+        # the cost of a report with a hundred rows. Bounded, so that keys that keep changing
+        # (a hostile worker) are parsed each time rather than remembered.
+        self._parsed: dict[str, EndpointKey | None] = {}
+        self._memo_max = 16 * (max_rows + 1) + 64
         self.refused = 0  # series that were not endpoint keys, or not of their metric's type
 
     def add(self, key: str, sink: Sink) -> None:
         """Merge one ``surge_endpoint_*`` series of a report (anything else is counted and dropped)."""
-        parsed = parse_endpoint_key(key)
-        if parsed is None:
+        parsed = self._parsed.get(key, _UNSEEN)
+        if parsed is _UNSEEN:
+            parsed = parse_endpoint_key(key)
+            if len(self._parsed) < self._memo_max:
+                self._parsed[key] = parsed
+        if not isinstance(parsed, EndpointKey):
             self.refused += 1
             return
         if parsed.metric == OVERFLOW_NAMES:

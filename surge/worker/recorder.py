@@ -149,6 +149,7 @@ class Recorder:
         # (name, method, scenario, group) -> its row; at most max_endpoints + 1 (the overflow row)
         self._rows: dict[tuple[str, str, str, str], _Row] = {}
         self._cap = RowCap(max_endpoints)
+        self._overflow_row: _Row | None = None
 
     # ------------------------------------------------------------------ samples
 
@@ -268,11 +269,16 @@ class Recorder:
         Only an admitted row is remembered under its ``where``; an overflowed request finds
         the overflow row here each time, so the table stays bounded however many names come.
         """
-        admitted = self._cap.admit(EndpointRow(*where))
+        cap = self._cap
+        if cap.settled and self._overflow_row is not None:  # the overflow path, as cheap as a known row
+            return self._overflow_row
+        admitted = cap.admit(EndpointRow(*where))
         key = (admitted.name, admitted.method, admitted.scenario, admitted.group)
         row = self._rows.get(key)
         if row is None:
             row = self._rows[key] = _Row(admitted)
+            if admitted.is_overflow:
+                self._overflow_row = row
         return row
 
     def _count_failure(self, status: int, error_code: int) -> None:
