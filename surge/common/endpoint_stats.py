@@ -22,7 +22,8 @@ make 100,000 rows, on the worker (memory, the wire) or on the coordinator. Both 
 ``--max-endpoints`` change it), first come first kept; every request beyond goes to one
 overflow row, named :data:`OVERFLOW_NAME` with no method, group or scenario. Workers may
 admit different first rows, so the coordinator caps the merged set again, folding what comes
-late into the same overflow row. A few overflowed names (:data:`MAX_OVERFLOW_EXAMPLES` per
+late into the same overflow row; so does a machine's relay (``--processes N``) for its
+processes (:class:`KeyCap`). A few overflowed names (:data:`MAX_OVERFLOW_EXAMPLES` per
 worker) travel as ``surge_endpoint_overflow_names`` so that the coordinator can say, once,
 which URLs overflowed and what template would name them (:func:`suggest_name`).
 """
@@ -149,6 +150,35 @@ class RowCap:
         """A name another process folded away, for the hint (kept if there is room)."""
         if len(self.examples) < self._max_examples and name not in self.examples:
             self.examples.append(name)
+
+
+class KeyCap:
+    """The cap applied to series keys: a key of an admitted row as it is, any other row's as the overflow row's.
+
+    For a relay that merges reports it forwards (``surge worker --processes N``): each process
+    caps its own rows, but N processes may have kept N different sets. Parsed keys are
+    remembered (a bounded memo: reports carry the same keys every interval).
+    """
+
+    def __init__(self, max_rows: int = DEFAULT_MAX_ENDPOINTS) -> None:
+        self._cap = RowCap(max_rows, max_examples=0)
+        self._memo: dict[str, str] = {}
+        self._memo_max = 16 * (max_rows + 1) + 64
+
+    def __call__(self, key: str) -> str:
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        out = key
+        parsed = parse_endpoint_key(key)
+        if parsed is not None and parsed.metric != OVERFLOW_NAMES:
+            row = self._cap.admit(parsed.row)
+            if row is not parsed.row:
+                extra = failure_tags(parsed.status, parsed.error_code) if parsed.metric == FAILURES else ()
+                out = row.key(parsed.metric, *extra)
+        if len(self._memo) < self._memo_max:
+            self._memo[key] = out
+        return out
 
 
 _NUMBERISH = re.compile(r"^(?=.*\d)[0-9A-Za-z_.~%-]+$")  # a path segment that holds a digit: an id

@@ -481,7 +481,7 @@ class Machine:
             return
         self._clear_run()
         self._run = msg
-        self._merge = MachineMerge(self._n)
+        self._merge = MachineMerge(self._n, msg.max_endpoints)
         for p, run in zip(self._procs, process_runs(msg, self._n), strict=True):
             self._to(p, run)
 
