@@ -52,6 +52,12 @@ KEY_PREFIX = "surge_endpoint_"
 _ROW_TAGS = ("name", "method", "scenario", "group")
 
 
+def bounded_max_endpoints(n: int) -> int:
+    """``n`` within 1..:data:`MAX_ENDPOINTS_LIMIT`: the coordinator checked ``maxEndpoints``, and a
+    ``Run`` that says otherwise still cannot make a worker's table unbounded (or refuse every row)."""
+    return min(max(n, 1), MAX_ENDPOINTS_LIMIT)
+
+
 @dataclass(frozen=True)
 class EndpointRow:
     """One row of the table: a request name under one method, group (``::a::b``) and scenario."""

@@ -42,7 +42,7 @@ from surge.common.endpoint_stats import (
     parse_endpoint_key,
     suggest_name,
 )
-from surge.common.metrics import CounterSink, Sink, TrendSink, trend_stat
+from surge.common.metrics import MAX_FAILURE_KINDS, CounterSink, Sink, TrendSink, trend_stat
 from surge.results.humanize import humanize_bytes, humanize_duration, js_str
 
 ROW_STATS = ("avg", "min", "med", "p(90)", "p(95)", "p(99)", "max")
@@ -106,6 +106,8 @@ class EndpointTable:
             merged.duration.merge(sink)
         elif parsed.metric == FAILURES:
             kind = (parsed.status, parsed.error_code)
+            if kind not in merged.failures and len(merged.failures) >= MAX_FAILURE_KINDS:
+                kind = ("other", "other")  # as a worker lumps them: a row's kinds stay bounded
             merged.failures[kind] = merged.failures.get(kind, 0.0) + sink.total
         elif parsed.metric == DATA_SENT:
             merged.sent += sink.total

@@ -15,6 +15,7 @@ from surge.common.endpoint_stats import (
     EndpointKey,
     EndpointRow,
     RowCap,
+    bounded_max_endpoints,
     failure_tags,
     parse_endpoint_key,
     suggest_name,
@@ -91,3 +92,7 @@ def test_url_fills_a_format_template_and_names_it_as_k6s_http_url_does() -> None
         url(b"http://h/{}")  # type: ignore[arg-type]
     with pytest.raises(IndexError):
         url("http://h/{}/{}", 1)
+
+
+def test_a_run_message_cannot_make_a_workers_table_unbounded_or_refuse_every_row() -> None:
+    assert [bounded_max_endpoints(n) for n in (-5, 0, 1, 100, 10_000, 10**12)] == [1, 1, 1, 100, 10_000, 10_000]

@@ -11,7 +11,7 @@ from surge.common.endpoint_stats import (
     EndpointRow,
     failure_tags,
 )
-from surge.common.metrics import CounterSink, GaugeSink, Sink, TrendSink
+from surge.common.metrics import MAX_FAILURE_KINDS, CounterSink, GaugeSink, Sink, TrendSink
 from surge.common.protocol import Report
 from surge.common.sketch import Sketch
 from surge.coordinator.aggregate import Aggregate
@@ -67,6 +67,11 @@ def test_what_is_not_an_endpoint_series_of_the_right_type_is_refused_not_merged(
     table.add(EndpointRow("x").key(DATA_SENT), GaugeSink())
 
     assert table.refused == 3 and table.rows(1.0) == []
+    row = EndpointRow("x")
+    for status in range(100, 600):  # a worker that claims hundreds of kinds of failure
+        table.add(row.key(FAILURES, *failure_tags(status, 9)), CounterSink(1.0))
+    (only,) = table.rows(1.0)
+    assert len(only["failuresByKind"]) == MAX_FAILURE_KINDS + 1 and only["failures"] == 500
 
 
 def test_the_hint_names_the_cap_examples_and_a_template_and_the_text_shows_every_row() -> None:
