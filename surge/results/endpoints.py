@@ -25,7 +25,7 @@ HTML report and the dashboard draw the same rows. Pure: no clock, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from surge.common.endpoint_stats import (
@@ -199,11 +199,13 @@ def _line(indent: str, cells: Sequence[str], widths: Sequence[int]) -> str:
     return (indent + "  ".join(c.ljust(w) for c, w in zip(cells, widths))).rstrip()
 
 
-def endpoint_lines(indent: str, endpoints: Mapping[str, Any] | None, *, time_unit: str = "") -> list[str]:
+def endpoint_lines(indent: str, endpoints: Mapping[str, Any] | None, *, time_unit: str = "",
+                   bold: Callable[[str], str] = str) -> list[str]:
     """The ENDPOINTS section: Locust's statistics table per scenario and group, then failures by kind.
 
     One set of column widths for every block, so the blocks read as one table. Empty when
-    ``endpoints`` has no rows (a ``handle_summary`` may have dropped them). The overflow hint
+    ``endpoints`` has no rows (a ``handle_summary`` may have dropped them). ``bold`` dresses the
+    title (the text summary's colours, when on). The overflow hint
     is not here: the coordinator says it once, on stderr (:func:`overflow_hint`).
     """
     rows = [r for r in (endpoints or {}).get("rows") or [] if isinstance(r, Mapping)]
@@ -212,7 +214,7 @@ def endpoint_lines(indent: str, endpoints: Mapping[str, Any] | None, *, time_uni
     cells = [_cells(r, time_unit) for r in rows]
     widths = _widths(_COLUMNS, cells)
     inner = indent + "  "
-    out = ["", "", indent + "█ ENDPOINTS"]
+    out = ["", "", indent + "█ " + bold("ENDPOINTS")]
     last: tuple[str, str] | None = None
     for r, row_cells in zip(rows, cells):
         where = (str(r.get("scenario", "")), str(r.get("group", "")))

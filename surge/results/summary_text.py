@@ -513,7 +513,8 @@ def text_summary(
                          time_unit=str(opts.get("summaryTimeUnit") or ""), enable_colors=enable_colors)
     lines = text.split("\n") if text else []
     if summary_mode == "full":
-        lines += endpoint_lines(_indent(0), data.get("endpoints"), time_unit=str(opts.get("summaryTimeUnit") or ""))
+        lines += endpoint_lines(_indent(0), data.get("endpoints"), time_unit=str(opts.get("summaryTimeUnit") or ""),
+                                bold=lambda text: deco(text, _BOLD))
     lines += worker_lines(_indent(1), (data.get("state") or {}).get("workers") or [], deco)[0 if text else 1 :]
     return "\n".join(indent + line if line else line for line in lines)
 
