@@ -2,16 +2,16 @@
 
 A scenario file imports what it needs from here::
 
-    from surge import check, group, env, abort_test, Counter, Gauge, Rate, Trend, text_summary
+    from surge import check, group, env, abort_test, url, Counter, Gauge, Rate, Trend, text_summary
 
 and reads data files at init with ``surge.open("users.csv")`` (k6's ``open()``). ``open`` is
 not in ``__all__`` so that ``from surge import *`` never hides the builtin ``open``.
 """
 
-from surge.common.api import Counter, Gauge, Rate, Trend, abort_test, check, env, group
+from surge.common.api import Counter, Gauge, Rate, Trend, abort_test, check, env, group, url
 from surge.common.api import open as open
 
-__all__ = ["Counter", "Gauge", "Rate", "Trend", "abort_test", "check", "env", "group", "text_summary"]
+__all__ = ["Counter", "Gauge", "Rate", "Trend", "abort_test", "check", "env", "group", "text_summary", "url"]
 __version__ = "0.1.0"
 
 

@@ -177,6 +177,9 @@ _overriding = [
                       "summaryTrendStats."),
     click.option("--summary-time-unit", default=None, metavar="UNIT",
                  help="Show every duration in the summary in UNIT: s, ms or us; replaces summaryTimeUnit."),
+    click.option("--max-endpoints", default=None, metavar="N",
+                 help="Rows of the per-endpoint table (default 100); the requests of any later name are "
+                      "counted under __overflow__. Replaces maxEndpoints."),
 ]
 _setup_flags = [
     click.option("--no-setup", is_flag=True, help="Skip setup()."),
@@ -207,7 +210,7 @@ def _overrides(flags: dict[str, Any]) -> Overrides:
         vus=flags.pop("vus"), duration=flags.pop("duration"), iterations=flags.pop("iterations"),
         stages=flags.pop("stages"), tags=flags.pop("tags"),
         no_thresholds=flags.pop("no_thresholds"), summary_trend_stats=flags.pop("summary_trend_stats"),
-        summary_time_unit=flags.pop("summary_time_unit"),
+        summary_time_unit=flags.pop("summary_time_unit"), max_endpoints=flags.pop("max_endpoints"),
     )
 
 

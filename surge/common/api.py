@@ -26,6 +26,7 @@ import math
 import numbers
 import os
 import reprlib
+import string
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -367,3 +368,44 @@ class group:  # noqa: N801 - k6's name, used as ``with group("checkout"):``
 
     def __repr__(self) -> str:
         return f"group({self.name!r})"
+
+
+# --------------------------------------------------------------------------- request names
+#
+# k6 names each request by its ``name`` tag, the URL by default, and the per-endpoint table,
+# thresholds (``http_req_duration{name:...}``) and the cardinality cap all go by it. A URL with
+# an id in it makes one name per id; k6's ``http.url`` tagged template fixes that, and
+# :func:`url` is its Python form (Python 3.11 has no tagged templates): the fields of a
+# ``str.format`` template are filled in for the request, and each shows as ``${}`` in the name,
+# exactly as k6 names ``http.url`\`http://h/items/${id}\``` (``http://h/items/${}``).
+
+
+class URL(str):
+    """A URL that carries its request name: ``str(u)`` is what is requested, ``u.name`` the ``name`` tag."""
+
+    __slots__ = ("name",)
+    name: str
+
+    def __new__(cls, url: str, name: str) -> URL:
+        made = super().__new__(cls, url)
+        made.name = name
+        return made
+
+    def __repr__(self) -> str:
+        return f"URL({str.__repr__(self)}, name={self.name!r})"
+
+
+def url(template: str, *args: object, **kwargs: object) -> URL:
+    """k6's ``http.url``: ``url("http://h/items/{}", 42)`` requests ``/items/42``, named ``http://h/items/${}``.
+
+    ``template`` is a ``str.format`` template (``{}``, ``{0}``, ``{id}``, ``{id:05d}``...);
+    each replacement field becomes ``${}`` in the name, whatever it holds, as in k6. A request
+    given ``tags={"name": ...}`` too is named by the tag (k6's rule: an explicit tag wins).
+    Raises ``TypeError`` for a template that is not a str, and what ``str.format`` raises
+    (``IndexError``, ``KeyError``, ``ValueError``) for fields the arguments do not fill.
+    """
+    if not isinstance(template, str):
+        raise TypeError(f"url() takes a str.format template, got {type(template).__name__}")
+    name = "".join(literal + ("${}" if field is not None else "")
+                   for literal, field, _spec, _conv in string.Formatter().parse(template))
+    return URL(template.format(*args, **kwargs), name)

@@ -135,7 +135,9 @@ METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 # --------------------------------------------------------------------------- series names
 
-_SERIES_RE = re.compile(r"^\s*([^{}\s]+)\s*(?:\{([^{}]*)\})?\s*$", re.S)
+# A quoted value in the tag body may hold braces (a URL template's ``${}``); nothing else may.
+# Possessive (``*+``): a key with many quotes that fails at its end fails at once.
+_SERIES_RE = re.compile(r"""^\s*([^{}\s]+)\s*(?:\{((?:"[^"]*"|'[^']*'|`[^`]*`|[^{}])*+)\})?\s*$""", re.S)
 # one "tag:value" item: the value may be quoted, and then may hold commas
 _TAG_RE = re.compile(r"""\s*([^:,]*?)\s*(:)\s*("[^"]*"|'[^']*'|`[^`]*`|[^,]*?)\s*(?:,|$)""")
 
@@ -150,10 +152,28 @@ class SeriesName:
     def __str__(self) -> str:
         if not self.tags:
             return self.metric
-        return self.metric + "{" + ",".join(f"{k}:{v}" for k, v in self.tags) + "}"
+        return self.metric + "{" + ",".join(f"{k}:{quote_tag_value(v)}" for k, v in self.tags) + "}"
 
     def matches(self, tags: dict[str, str]) -> bool:
         return all(tags.get(k) == v for k, v in self.tags)
+
+
+_NEEDS_QUOTES = re.compile(r"[,{}\"'`]|^\s|\s$")
+
+
+def quote_tag_value(value: str) -> str:
+    """``value`` as it goes in a series key: bare, or quoted when it holds ``,``, a brace or a quote.
+
+    The quote is the first of ``"``, ``'`` and a backtick that the value does not contain, so
+    that :func:`parse_series_name` reads the same value back; a value holding all three (no
+    URL should) has its backticks turned into ``'`` first.
+    """
+    if not _NEEDS_QUOTES.search(value):
+        return value
+    for q in "\"'`":
+        if q not in value:
+            return q + value + q
+    return "`" + value.replace("`", "'") + "`"
 
 
 def parse_series_name(text: str) -> SeriesName:

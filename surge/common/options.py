@@ -30,6 +30,9 @@ key                    meaning in surge
 ``setupTimeout``       duration ``setup()`` may take (default ``60s``; past it, exit 100)
 ``teardownTimeout``    duration ``teardown()`` may take (default ``60s``; past it, exit 101)
 ``discardResponseBodies``  bool: every response's ``body`` is None (read and counted, then dropped)
+``maxEndpoints``       surge's own: rows of the per-endpoint table, 1..10000 (default 100); the
+                       requests of any later name go to one ``__overflow__`` row
+                       (:mod:`surge.common.endpoint_stats`)
 ``iterations``         k6's shortcut: one shared-iterations scenario named ``default``, with
                        ``vus`` (default 1) and ``duration`` as its ``maxDuration`` (default 10m)
 =====================  ==========================================================================
@@ -100,6 +103,7 @@ from typing import Any
 
 from surge.common.durations import parse_duration
 from surge.common.metrics import DEFAULT_TREND_STATS
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS, MAX_ENDPOINTS_LIMIT
 from surge.common.arrivals import ArrivalPlan, RateSegment
 from surge.common.schedule import Stage, Step, constant_vus_steps, max_vus, ramping_vus_steps, total_duration_s
 
@@ -202,6 +206,7 @@ class Options:
     setup_timeout_s: float = 60.0  # k6's setupTimeout and teardownTimeout (exits 100 and 101)
     teardown_timeout_s: float = 60.0
     discard_response_bodies: bool = False  # k6's: every response's body is None (read, counted, dropped)
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # surge's maxEndpoints: rows of the per-endpoint table
 
     def max_duration_s(self) -> float:
         """When the last scenario is over for sure (its ``end_offset_s``), 0 with none."""
@@ -236,7 +241,7 @@ _STAGE_KEYS = ("duration", "target")
 
 _SUPPORTED_TOP = (
     "scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages", "iterations", "setupTimeout",
-    "teardownTimeout", "discardResponseBodies", "summaryTimeUnit",
+    "teardownTimeout", "discardResponseBodies", "summaryTimeUnit", "maxEndpoints",
 )
 _K6_UNSUPPORTED_TOP: dict[str, str] = {
     "executionSegment": "surge splits the load over its workers itself",
@@ -677,6 +682,12 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
     discard = opts.get("discardResponseBodies", False)
     if not isinstance(discard, bool):
         c.add(f"{where}.discardResponseBodies", f"expected true or false, got {_show(discard)}")
+    max_endpoints = opts.get("maxEndpoints", DEFAULT_MAX_ENDPOINTS)
+    if isinstance(max_endpoints, bool) or not isinstance(max_endpoints, int) or not (
+        1 <= max_endpoints <= MAX_ENDPOINTS_LIMIT
+    ):
+        c.add(f"{where}.maxEndpoints",
+              f"expected a whole number of rows from 1 to {MAX_ENDPOINTS_LIMIT}, got {_show(max_endpoints)}")
     timeouts: dict[str, float | None] = {}
     for key in ("setupTimeout", "teardownTimeout"):
         timeouts[key] = c.duration(opts[key], f"{where}.{key}", positive=True) if key in opts else 60.0
@@ -693,6 +704,7 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
             setup_timeout_s=timeouts["setupTimeout"] or 60.0,
             teardown_timeout_s=timeouts["teardownTimeout"] or 60.0,
             discard_response_bodies=discard,
+            max_endpoints=max_endpoints,
         ),
         [],
     )

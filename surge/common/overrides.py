@@ -27,6 +27,7 @@ flag                    effect on the script's options
                         whatever the script's thresholds would say (k6's meaning).
 ``--summary-trend-stats``  replaces ``summaryTrendStats`` (comma-separated, as in k6).
 ``--summary-time-unit``  replaces ``summaryTimeUnit`` (``s``, ``ms`` or ``us``, as in k6).
+``--max-endpoints N``   replaces ``maxEndpoints`` (surge's: rows of the per-endpoint table).
 ======================  =======================================================================
 
 ``--iterations N`` belongs in the first row too: the script's execution config is dropped and
@@ -71,6 +72,7 @@ class Overrides:
     no_thresholds: bool = False
     summary_trend_stats: str | None = None  # comma-separated, e.g. ``avg,p(95),p(99.9)``
     summary_time_unit: str | None = None  # ``s``, ``ms`` or ``us``
+    max_endpoints: str | None = None  # ``--max-endpoints N``: surge's maxEndpoints
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,14 @@ def apply_overrides(raw: object, cli: Overrides) -> Applied:
         # checked with the script's options (surge.common.options), so a bad one is listed with the rest
         merged["summaryTimeUnit"] = cli.summary_time_unit
         origins["summaryTimeUnit"] = "--summary-time-unit"
+
+    if cli.max_endpoints is not None:
+        if not re.fullmatch(r"\s*\d+\s*", cli.max_endpoints):
+            problems.append(_flag_problem("--max-endpoints", cli.max_endpoints, "expected a whole number of rows, such as 200"))
+        else:
+            # the range is checked with the script's options, so a bad one is listed with the rest
+            merged["maxEndpoints"] = int(cli.max_endpoints)
+            origins["maxEndpoints"] = "--max-endpoints"
 
     changed = bool(origins) or cli.no_thresholds
     result = merged if isinstance(raw, Mapping) and changed else raw

@@ -54,6 +54,7 @@ from typing import Any, Union
 
 import msgpack
 
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS
 from surge.common.errors import ProtocolError
 from surge.common.metrics import SINK_TYPES, MetricType, Sink
 
@@ -62,7 +63,8 @@ from surge.common.metrics import SINK_TYPES, MetricType, Sink
 # 3: Hello.capacity and ScenarioSlice.member (a machine of several processes), Ping/Pong and
 # Start.at (one start instant on every clock), Takeover and ScenarioSlice.skip_before_s.
 # 4: a trend's centroids travel as one bin of (mean, weight) float64 pairs (surge.common.sketch).
-# 5: Run.report_delay_s (each member sends its interval reports at its own phase).
+# 5: Run.report_delay_s (each member sends its interval reports at its own phase) and
+# Run.max_endpoints (the per-endpoint table's cap, surge.common.endpoint_stats).
 PROTOCOL_VERSION = 5
 
 
@@ -137,6 +139,7 @@ class Run:
     # end, sent later): the coordinator spreads its members over part of the interval, so a
     # thousand reports arrive spread out, not in one burst it would have to buffer at once.
     report_delay_s: float = 0.0
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # rows of the per-endpoint table each worker keeps (maxEndpoints)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ into that bucket: when the bucket closes its merged trends join the fleet's sink
 of applying a report, and this way each report's is merged once instead of twice (into the
 fleet and into the timeline); what the series hold is the same at every step (property-tested).
 
+**Endpoint rows** (``surge_endpoint_*`` series, :mod:`surge.common.endpoint_stats`) go to
+:attr:`Aggregate.endpoints`, an :class:`~surge.results.endpoints.EndpointTable` capped at
+``max_endpoints`` rows, and nowhere else: not to the fleet's series, not to the timeline.
+
 Every buffer is bounded. A report more than :data:`MAX_AHEAD` numbers ahead of the next one
 expected is not kept (``TOO_FAR``) and not acknowledged, so its worker sends it again later:
 a worker cannot make the coordinator hold more than ``MAX_AHEAD`` reports for it. A report that
@@ -66,8 +70,10 @@ from enum import Enum
 from itertools import compress
 from operator import not_
 
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS, KEY_PREFIX
 from surge.common.metrics import FLEET_SUMMED_GAUGES, CounterSink, GaugeSink, RateSink, Sink, TrendSink
 from surge.common.protocol import Report
+from surge.results.endpoints import EndpointTable
 from surge.results.timeline import Timeline
 
 
@@ -141,8 +147,9 @@ class Aggregate:
     """The fleet's sinks and checks, and O(1) per worker (see the module docstring)."""
 
     def __init__(self, n_workers: int, tracked_counters: frozenset[str] = frozenset(),
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, max_endpoints: int = DEFAULT_MAX_ENDPOINTS) -> None:
         self.n_workers = n_workers
+        self.endpoints = EndpointTable(max_endpoints)
         # The run's interval points (surge/results/timeline.py), fed every applied report. With
         # one, a report's trends are merged once, into its interval's bucket, and reach the
         # fleet's sinks bucket by bucket as buckets close (series() adds the open ones): one
@@ -212,7 +219,15 @@ class Aggregate:
         self.reports[worker] += 1
         self.reported_s[worker] = max(self.reported_s[worker], report.elapsed_s)
         fleet, first, seq, timeline = self._fleet, self._series_first, report.seq, self._timeline
-        for pos, (key, sink) in enumerate(report.series.items()):
+        series = report.series
+        if any(key.startswith(KEY_PREFIX) for key in series):
+            series = {}
+            for key, sink in report.series.items():
+                if key.startswith(KEY_PREFIX):
+                    self.endpoints.add(key, sink)
+                else:
+                    series[key] = sink
+        for pos, (key, sink) in enumerate(series.items()):
             if key in FLEET_SUMMED_GAUGES:
                 if isinstance(sink, GaugeSink):
                     mine = self._summed[worker].get(key)
@@ -235,7 +250,7 @@ class Aggregate:
                 into.merge(sink)  # type: ignore[arg-type]
             # else: the timeline's bucket merges it, and hands it on when the bucket closes
         if timeline is not None:
-            timeline.add(worker, report.elapsed_s, report.series, report.vus_samples)
+            timeline.add(worker, report.elapsed_s, series, report.vus_samples)
             if report.final:
                 timeline.retire(worker)
         self._per_worker(worker, report)

@@ -22,6 +22,7 @@ from surge.common.errors import ExitCode, ScriptError
 from surge.common.metrics import INTERNAL_METRICS, RateSink, Sink, TrendSink, new_sink, parse_series_name, trend_stat
 from surge.coordinator.prepare import Prepared
 from surge.coordinator.outcome import SessionResult
+from surge.results.endpoints import overflow_hint
 from surge.results.junit import junit_xml
 from surge.results.outfiles import write_junit
 from surge.results.outputs import SummaryOutputError, summary_json, write_outputs
@@ -176,6 +177,11 @@ def report(
 
     workers = worker_entries(result)
     data["state"]["workers"] = workers
+    # surge's own key beside k6's: the per-endpoint table, merged from the fleet (surge/results/endpoints.py)
+    data["endpoints"] = result.aggregate.endpoints.summary(result.duration_s)
+    hint = overflow_hint(data["endpoints"])
+    if hint is not None:  # said once, here, whatever the number of workers that overflowed
+        stderr.write(f"surge: {hint}\n")
     if result.timeline is not None:
         # surge's own key beside k6's: the run over time, for `surge report` and the outputs
         data["timeline"] = result.timeline.to_json()

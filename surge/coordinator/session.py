@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from surge.common.clock import ClockSample, start_lead_s
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS
 from surge.common.errors import ExitCode, Interrupted, SurgeError, WorkerLost
 from surge.common.protocol import (
     Ack,
@@ -61,6 +62,7 @@ from surge.coordinator.outcome import LostWorker, SessionResult, StopReason, Wat
 from surge.coordinator.handover import Handovers
 from surge.coordinator.plan import report_delays_s
 from surge.coordinator.takeover import COUNTED, iterations_key
+from surge.results.endpoints import EndpointTable
 from surge.results.timeline import Timeline
 
 TICK_S = 1.0
@@ -118,6 +120,7 @@ class Session:
         self._busy_told: dict[bytes, float] = {}
         # The current (or last) run's interval points, for live views to read while it plays.
         self.timeline: Timeline | None = None
+        self.endpoints: EndpointTable | None = None  # and its per-endpoint table
 
     # ------------------------------------------------------------------ plumbing
 
@@ -263,6 +266,7 @@ class Session:
         setup_timeout_s: float = 60.0,
         teardown_timeout_s: float = 60.0,
         discard_response_bodies: bool = False,
+        max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
         on_worker_loss: str = "fail",
     ) -> SessionResult:
         """Phases 2-4. ``slices[i]`` goes to the worker with index i.
@@ -303,14 +307,16 @@ class Session:
                 peer,
                 Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport,
                     lifecycle=peer.index == 0, setup_timeout_s=setup_timeout_s, teardown_timeout_s=teardown_timeout_s,
-                    discard_response_bodies=discard_response_bodies, report_delay_s=delays[peer.index]),
+                    discard_response_bodies=discard_response_bodies, report_delay_s=delays[peer.index],
+                    max_endpoints=max_endpoints),
             )
         await self._await_ready(run_id, peers)
         data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""
 
         clocks = await self._sync_clocks(peers)
         timeline = self.timeline = Timeline(report_interval_s, max_duration_s, [p.name for p in peers])
-        agg = Aggregate(len(peers), tracked_counters=tracked, timeline=timeline)
+        agg = Aggregate(len(peers), tracked_counters=tracked, timeline=timeline, max_endpoints=max_endpoints)
+        self.endpoints = agg.endpoints
         # One start instant for the fleet, on each worker's own clock (surge/common/clock.py).
         lead = start_lead_s(clocks)
         start = self._chan.now() + lead

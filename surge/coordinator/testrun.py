@@ -13,6 +13,7 @@ import signal
 import sys
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ def _watchdog(prepared: Prepared, cfg: RunConfig, max_s: float, session: Session
             timeline=timeline.data() if timeline is not None else TimelineData(cfg.report_interval_s, cfg.report_interval_s, (), {}, ()),
             verdicts=evaluate(prepared.thresholds, series, elapsed_s), options=prepared.options,
             workers=tuple(timeline.worker_names) if timeline is not None else (),
+            endpoints=partial(session.endpoints.summary, elapsed_s) if session.endpoints is not None else None,
         )
         for view in list(views):
             try:
@@ -258,6 +260,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 setup_timeout_s=options.setup_timeout_s,
                 teardown_timeout_s=options.teardown_timeout_s,
                 discard_response_bodies=options.discard_response_bodies,
+                max_endpoints=options.max_endpoints,
                 on_worker_loss=cfg.on_worker_loss,
             )
         finally:

@@ -15,7 +15,7 @@ at ``elapsed_s``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +34,8 @@ class LiveSnapshot:
     verdicts: Sequence[Verdict]  # every threshold, judged now
     options: Options  # the scenarios, their executors and their plans
     workers: Sequence[str]  # names of the workers (or machines) with a series of their own, in index order
+    # the per-endpoint table now (surge/results/endpoints.py), built only by a view that shows it
+    endpoints: Callable[[], Mapping[str, Any]] | None = None
 
 
 class LiveView(Protocol):

@@ -30,6 +30,7 @@ from surge.results.report_data import (
     DOCUMENT_VERSION,
     SCENARIO_SUMS,
     finite,
+    endpoint_section,
     is_charted,
     scenario_names,
     scenario_row,
@@ -195,6 +196,7 @@ class LiveDocuments:
                 for sc in scenarios],
             "workers": [],
             "metrics": [],
+            "endpoints": endpoint_section(snapshot.endpoints() if snapshot.endpoints is not None else None),
         }
         head = script_json(doc)
         return head[:-1] + ',"timeline":' + cols.text() + "}"

@@ -21,6 +21,7 @@ swaps the document once a second. The document's shape (version 1)::
      "failureKinds": [{"key", "status", "errorCode", "total"}], # surge_http_failures series
      "scenarios": ["purchase", ...],                            # with per-scenario series, else []
      "scenarioRows": [{"scenario", "requests", "failedShare", "avgMs", "p95Ms", "iterations"}],
+     "endpoints": {"rows": [...], "hint": str | null},          # the summary's endpoints (surge/results/endpoints.py)
      "workers": [state.workers entries],                        # [] while live
      "workerNames": [...],
      "metrics": [{"key", "type", "contains", "values"}],        # the summary's metrics (finished only)
@@ -36,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from surge.common.metrics import BUILTIN_METRICS, parse_series_name
+from surge.results.endpoints import overflow_hint
 from surge.results.thresholds import parse_expression
 from surge.results.timeline import TimelineData, TimelineFormatError, timeline_from_json
 
@@ -279,6 +281,7 @@ def _report_document(summary: object, *, title: str, source: str) -> dict[str, A
     doc["scenarioRows"] = [
         scenario_row(sc, sums, _value(metrics, f"http_req_duration{{scenario:{sc}}}", "p(95)")) for sc in scenarios
     ]
+    doc["endpoints"] = endpoint_section(summary.get("endpoints"))
     workers = state.get("workers")
     doc["workers"] = [dict(w) for w in workers if isinstance(w, Mapping)] if isinstance(workers, list) else []
     doc["metrics"] = [{"key": key, "type": entry.get("type"), "contains": entry.get("contains"),
@@ -286,9 +289,19 @@ def _report_document(summary: object, *, title: str, source: str) -> dict[str, A
     return doc
 
 
+def endpoint_section(endpoints: object) -> dict[str, Any]:
+    """The page's ``endpoints``: the summary's rows (those that are objects) and the overflow hint, if any."""
+    if not isinstance(endpoints, Mapping):
+        return {"rows": [], "hint": None}
+    rows = endpoints.get("rows")
+    return {"rows": [dict(r) for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else [],
+            "hint": overflow_hint(endpoints)}
+
+
 def waiting_document(*, title: str, interval_s: float = 1.0) -> dict[str, Any]:
     """The dashboard's document before the first snapshot: the fleet is still gathering."""
     doc = _base(title, TimelineData(interval_s, interval_s, (), {}, ()).to_json(), live=True, finished=False,
                 elapsed_s=0.0, max_duration_s=None)
-    doc.update(thresholds=[], checks=[], stats={}, scenarios=[], scenarioRows=[], workers=[], metrics=[])
+    doc.update(thresholds=[], checks=[], stats={}, scenarios=[], scenarioRows=[], workers=[], metrics=[],
+               endpoints=endpoint_section(None))
     return doc

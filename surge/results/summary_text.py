@@ -61,7 +61,9 @@ renders it; both unchanged from k6 1.2 to 2.2):
    a report with a single metric name prints its dots (k6's width computation gives up there),
    and an empty one prints nothing instead of throwing.
 
-:func:`worker_lines` is surge's own table, appended after the k6 part by :func:`text_summary`.
+:func:`worker_lines` is surge's own table, appended after the k6 part by :func:`text_summary`;
+in full mode the per-endpoint table (``█ ENDPOINTS``, :func:`surge.results.endpoints.endpoint_lines`,
+from ``data["endpoints"]``) comes between the two.
 Pure: no I/O.
 """
 
@@ -73,6 +75,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from surge.common.metrics import DEFAULT_TREND_STATS, SHARE_METRICS, parse_series_name
+from surge.results.endpoints import endpoint_lines
 from surge.results.humanize import humanize_duration, humanize_value, js_str, share
 
 __all__ = ["SUMMARY_MODES", "SummaryMode", "build_report", "render_report", "series_sort_key", "text_summary",
@@ -509,6 +512,9 @@ def text_summary(
     text = render_report(report, trend_stats=opts.get("summaryTrendStats") or DEFAULT_TREND_STATS,
                          time_unit=str(opts.get("summaryTimeUnit") or ""), enable_colors=enable_colors)
     lines = text.split("\n") if text else []
+    if summary_mode == "full":
+        lines += endpoint_lines(_indent(0), data.get("endpoints"), time_unit=str(opts.get("summaryTimeUnit") or ""),
+                                bold=lambda text: deco(text, _BOLD))
     lines += worker_lines(_indent(1), (data.get("state") or {}).get("workers") or [], deco)[0 if text else 1 :]
     return "\n".join(indent + line if line else line for line in lines)
 

@@ -19,6 +19,11 @@ What a request goes through, in order::
                   else    -> 200 {"url": "https://checkout.stripe.com/c/pay/cs_test_<id>", "sessionId"}
     leave         stats.completed += 1, stats.by_status[status] += 1, stats.in_flight -= 1
 
+Beside it, a small catalog for multi-endpoint journeys (``scenarios/shop_journey.py``), open
+to anyone (no auth) and answering at once: ``GET /shop/events`` (the list), ``GET
+/shop/events/{id}`` (one event, any whole number; 404 otherwise) and ``GET /shop/search?q=``
+(the events whose name holds ``q``). Each counts in ``stats.catalog_requests``.
+
 Counting is exact because integration tests compare surge's request count with this one:
 ``requests`` is counted before anything can fail, handlers are never cancelled when a client
 disconnects (so a request that arrived always finishes), and the bookkeeping endpoints
@@ -56,6 +61,10 @@ CHECKOUT_PATH = "/functions/v1/create-checkout-session"
 STATS_PATH = "/__surge/stats"
 RESET_PATH = "/__surge/reset"
 HEALTH_PATH = "/health"
+CATALOG_PATH = "/shop/events"
+SEARCH_PATH = "/shop/search"
+_CATALOG = [{"id": i, "name": f"{genre} night {i}", "price": 20 + 5 * (i % 7)}
+            for i, genre in enumerate(("jazz", "rock", "opera", "techno", "folk", "comedy", "ballet", "blues"), 1)]
 
 _SESSION_ALPHABET = string.ascii_letters + string.digits
 _SESSION_ID_LENGTH = 32
@@ -123,6 +132,7 @@ class TargetStats:
     by_status: dict[int, int] = field(default_factory=dict)
     in_flight: int = 0
     by_client: dict[str, int] = field(default_factory=dict)
+    catalog_requests: int = 0  # the catalog routes' requests (not in ``requests``, the checkout's)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-able data; status codes become string keys, in order."""
@@ -132,6 +142,7 @@ class TargetStats:
             "in_flight": self.in_flight,
             "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
             "by_client": dict(sorted(self.by_client.items())),
+            "catalog_requests": self.catalog_requests,
         }
 
     def reset(self) -> None:
@@ -140,6 +151,7 @@ class TargetStats:
         self.completed = 0
         self.by_status = {}
         self.by_client = {}
+        self.catalog_requests = 0
 
 
 STATS_KEY = web.AppKey("surge_target_stats", TargetStats)
@@ -291,6 +303,23 @@ def make_app(config: TargetConfig, stats: TargetStats | None = None) -> web.Appl
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def events(request: web.Request) -> web.Response:
+        stats.catalog_requests += 1
+        return _json(200, {"events": _CATALOG})
+
+    async def event(request: web.Request) -> web.Response:
+        stats.catalog_requests += 1
+        raw = request.match_info["id"]
+        if not raw.isdigit():
+            return _json(404, {"error": f"no event {raw!r}"})
+        i = int(raw)
+        return _json(200, {**_CATALOG[i % len(_CATALOG)], "id": i})
+
+    async def search(request: web.Request) -> web.Response:
+        stats.catalog_requests += 1
+        q = request.query.get("q", "").lower()
+        return _json(200, {"q": q, "events": [e for e in _CATALOG if q in str(e["name"])]})
+
     app = web.Application()
     app[STATS_KEY] = stats
     app[CONFIG_KEY] = config
@@ -298,6 +327,9 @@ def make_app(config: TargetConfig, stats: TargetStats | None = None) -> web.Appl
     app.router.add_get(STATS_PATH, get_stats)
     app.router.add_post(RESET_PATH, reset_stats)
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get(CATALOG_PATH, events)
+    app.router.add_get(CATALOG_PATH + "/{id}", event)
+    app.router.add_get(SEARCH_PATH, search)
     return app
 
 

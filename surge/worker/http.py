@@ -88,6 +88,7 @@ from urllib.parse import urlencode
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from surge import __version__
+from surge.common import api
 from surge.common.durations import parse_duration
 
 __all__ = [
@@ -590,6 +591,8 @@ class HttpClient:
         """Send one request and return its Response; network and HTTP failures come back as data."""
         if not isinstance(method, str) or not isinstance(url, str):
             raise TypeError(f"method and url must be str, got {type(method).__name__} and {type(url).__name__}")
+        if isinstance(url, api.URL) and not (tags and "name" in tags):  # surge.url's name, unless a tag says otherwise
+            tags = {**(tags or {}), "name": url.name}
         method = method.upper()
         timeout_s = self._timeout_s(timeout)
         body, content_type = _encode_body(json, data)
@@ -631,6 +634,8 @@ class HttpClient:
         if not seconds > 0:
             raise ValueError(f"timeout must be > 0, got {timeout!r}")
         return seconds
+
+    url = staticmethod(api.url)  # k6's http.url: vu.http.url("http://h/items/{}", id)
 
     async def get(self, url: str, **options: Unpack[RequestOptions]) -> Response:
         return await self.request("GET", url, **options)

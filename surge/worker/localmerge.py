@@ -18,12 +18,17 @@ The rules are the coordinator's (:mod:`surge.coordinator.aggregate`), applied to
   processes' samples, emitted only once every live process has reported that tick (a finished
   process counts 0 from its final report on), in tick order. To the coordinator the machine
   looks like one worker that samples its VUs like any other;
+* endpoint rows (``surge_endpoint_*``) are capped again, as the coordinator caps them: each
+  process kept its own first ``max_endpoints`` rows, and a row none of the machine's first
+  ``max_endpoints`` is folded into the overflow row, so a machine's report is as bounded as
+  one process's (:class:`surge.common.endpoint_stats.KeyCap`);
 * the machine's report is final once every process's final report has been applied; an
   ``aborted`` reason from any process rides on every report from then on.
 """
 
 from __future__ import annotations
 
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS, KEY_PREFIX, KeyCap
 from surge.common.inorder import Accepted, InOrder
 from surge.common.metrics import FLEET_SUMMED_GAUGES, GaugeSink, Sink, merge_into, new_sink
 from surge.common.protocol import Report
@@ -41,10 +46,11 @@ class _Skipped:
 class MachineMerge:
     """The pending delta of ``n`` processes' applied reports, taken by :meth:`take`."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, max_endpoints: int = DEFAULT_MAX_ENDPOINTS) -> None:
         if n < 1:
             raise ValueError("a machine has at least one process")
         self.n = n
+        self._endpoint_key = KeyCap(max_endpoints)
         self._in_order: InOrder[Report | _Skipped] = InOrder(n, self._apply)
         self.finished = [False] * n
         self.reports = [0] * n  # reports applied, per process
@@ -102,6 +108,8 @@ class MachineMerge:
             if key in FLEET_SUMMED_GAUGES and isinstance(sink, GaugeSink):
                 self._set_gauge(key, process, sink)
                 continue
+            if key.startswith(KEY_PREFIX):
+                key = self._endpoint_key(key)
             mine = series.get(key)
             if mine is None:
                 series[key] = mine = new_sink(sink.type)  # a copy: the report's sinks stay as they came

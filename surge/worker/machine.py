@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import surge
+from surge.common.endpoint_stats import bounded_max_endpoints
 from surge.common.errors import ExitCode
 from surge.common.inorder import Accepted
 from surge.common.protocol import (
@@ -481,7 +482,7 @@ class Machine:
             return
         self._clear_run()
         self._run = msg
-        self._merge = MachineMerge(self._n)
+        self._merge = MachineMerge(self._n, bounded_max_endpoints(msg.max_endpoints))
         for p, run in zip(self._procs, process_runs(msg, self._n), strict=True):
             self._to(p, run)
 

@@ -20,6 +20,13 @@ the VU's tags and the sample's own. Checks are counted per group, keyed as
 path (recorded when the group ends) also puts that path in the next flush's checks as a
 zero-count marker, once per recorder, so a group with no checks still reaches the summary.
 
+Per endpoint (:mod:`surge.common.endpoint_stats`): every request also lands in its row of the
+per-endpoint table, keyed by its name (the ``name`` in the request's ``tags``, else its URL),
+method, group and scenario. At most ``max_endpoints`` rows are kept, the first ones seen; the
+requests of any later row go to the one overflow row, and the first few names folded away are
+shipped once each (``surge_endpoint_overflow_names``) for the coordinator's hint. So a scenario
+that puts an id in every URL grows neither this process nor its reports.
+
 A flush hands over everything recorded since the previous one and starts afresh: the caller
 (the agent) then owns the delta and keeps it until the coordinator has acknowledged it.
 
@@ -38,6 +45,17 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from surge.common import api
+from surge.common.endpoint_stats import (
+    DATA_RECEIVED,
+    DATA_SENT,
+    DEFAULT_MAX_ENDPOINTS,
+    DURATION,
+    FAILURES,
+    OVERFLOW_NAMES,
+    EndpointRow,
+    RowCap,
+    failure_tags,
+)
 from surge.common.metrics import (
     BUILTIN_METRICS,
     FAILURE_KIND_OTHER,
@@ -83,6 +101,20 @@ def _finite(value: object) -> bool:
         return False
 
 
+class _Row:
+    """One endpoint row's interval: its durations, bytes and failures by kind, and its keys."""
+
+    __slots__ = ("row", "durations", "sent", "received", "failures", "keys")
+
+    def __init__(self, row: EndpointRow) -> None:
+        self.row = row
+        self.durations: list[float] = []
+        self.sent = 0.0
+        self.received = 0.0
+        self.failures: dict[tuple[int, int] | None, int] = {}  # None: a kind past MAX_FAILURE_KINDS
+        self.keys = (row.key(DURATION), row.key(DATA_SENT), row.key(DATA_RECEIVED))
+
+
 class Recorder:
     """Accumulates one interval of samples; :meth:`flush` returns them as sinks."""
 
@@ -92,6 +124,7 @@ class Recorder:
         submetrics: Sequence[str] = (),
         clock: Callable[[], float],
         metric_defs: Mapping[str, MetricDef] | None = None,
+        max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
     ) -> None:
         self._clock = clock  # seconds since the run started, for gauges' "last value"
         self._defs: dict[str, MetricDef] = {**BUILTIN_METRICS, **(metric_defs or api.declared_metrics())}
@@ -113,6 +146,10 @@ class Recorder:
         self._counters.update(http_reqs=0.0, data_sent=0.0, data_received=0.0)
         self._failed = self._rates.setdefault("http_req_failed", [0, 0])
         self._failure_keys: dict[tuple[int, int], str] = {}  # (status, error_code) -> its series key
+        # (name, method, scenario, group) -> its row; at most max_endpoints + 1 (the overflow row)
+        self._rows: dict[tuple[str, str, str, str], _Row] = {}
+        self._cap = RowCap(max_endpoints)
+        self._overflow_row: _Row | None = None
 
     # ------------------------------------------------------------------ samples
 
@@ -208,11 +245,41 @@ class Recorder:
         c["data_received"] += resp.bytes_received
         failed = self._failed
         failed[1] += 1
+        name = tags.get("name") if tags else None
+        where = (name if isinstance(name, str) else resp.url, resp.method,
+                 vu_tags.get().get("scenario", ""), api.current_group())
+        row = self._rows.get(where)
+        if row is None:
+            row = self._row(where)
+        row.durations.append(t.duration)
+        row.sent += resp.bytes_sent
+        row.received += resp.bytes_received
         if not resp.expected:
             failed[0] += 1
-            self._count_failure(resp.status, resp.error_code)
+            kind = (resp.status, resp.error_code)
+            self._count_failure(*kind)
+            counted = kind if kind in self._failure_keys else None
+            row.failures[counted] = row.failures.get(counted, 0) + 1
         if self._http_subs:
             self._record_http_subs(resp, tags)
+
+    def _row(self, where: tuple[str, str, str, str]) -> _Row:
+        """The row of a request whose ``where`` has no row yet: a new one, or the overflow row.
+
+        Only an admitted row is remembered under its ``where``; an overflowed request finds
+        the overflow row here each time, so the table stays bounded however many names come.
+        """
+        cap = self._cap
+        if cap.settled and self._overflow_row is not None:  # the overflow path, as cheap as a known row
+            return self._overflow_row
+        admitted = cap.admit(EndpointRow(*where))
+        key = (admitted.name, admitted.method, admitted.scenario, admitted.group)
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = _Row(admitted)
+            if admitted.is_overflow:
+                self._overflow_row = row
+        return row
 
     def _count_failure(self, status: int, error_code: int) -> None:
         """One failed request under its kind (``surge_http_failures{status:..,error_code:..}``)."""
@@ -258,6 +325,35 @@ class Recorder:
 
     # ------------------------------------------------------------------ flush
 
+    def _flush_rows(self, series: dict[str, Sink]) -> None:
+        """The endpoint rows' interval into ``series``.
+
+        A non-finite duration is left out here too; it was counted once already, in
+        ``http_req_duration``'s own list.
+        """
+        for r in self._rows.values():
+            values = r.durations
+            if not values:
+                continue
+            if not math.isfinite(sum(values)):
+                values[:] = [v for v in values if math.isfinite(v)]
+            duration, sent, received = r.keys
+            if values:
+                series[duration] = TrendSink(Sketch.from_samples(values))
+            values.clear()
+            if r.sent and math.isfinite(r.sent):
+                series[sent] = CounterSink(r.sent)
+            if r.received and math.isfinite(r.received):
+                series[received] = CounterSink(r.received)
+            r.sent = r.received = 0.0
+            for kind, n in r.failures.items():
+                series[r.row.key(FAILURES, *failure_tags(*(kind or ("other", "other"))))] = CounterSink(n)
+            r.failures.clear()
+        cap = self._cap
+        for name in cap.new_examples:
+            series[EndpointRow(name).key(OVERFLOW_NAMES)] = CounterSink(1.0)
+        cap.new_examples.clear()
+
     def flush(self) -> Delta:
         """Everything recorded since the last flush, as sinks; the recorder starts afresh."""
         series: dict[str, Sink] = {}
@@ -287,6 +383,7 @@ class Recorder:
         for key, g in self._gauges.items():
             series[key] = g
         self._gauges = {}
+        self._flush_rows(series)
         if dropped:
             prev = series.get(_DROPPED)
             series[_DROPPED] = CounterSink(dropped + (prev.total if isinstance(prev, CounterSink) else 0.0))

@@ -22,6 +22,7 @@ from typing import Any, Union
 
 from surge.common import api
 from surge.common.clock import LATE_START_S
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS, bounded_max_endpoints
 from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
 from surge.worker import saturation
@@ -53,11 +54,13 @@ class WorkerRun:
         http_transport: str = "fast",
         discard_response_bodies: bool = False,
         halted: Callable[[], bool] | None = None,
+        max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
     ) -> None:
         make_transport(http_transport)  # an unknown name fails here, at load, not per VU
         self._loop = asyncio.get_running_loop()
         self._t0: float | None = None
-        self.recorder = Recorder(submetrics=submetrics, clock=self._elapsed)
+        self.recorder = Recorder(submetrics=submetrics, clock=self._elapsed,
+                                 max_endpoints=bounded_max_endpoints(max_endpoints))
         scenario_file = getattr(module, "__file__", None)
         self.errors = ErrorLog(root=os.path.dirname(scenario_file) if scenario_file else None)
         self.aborted: AbortTest | None = None

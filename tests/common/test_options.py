@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS
 from surge.common.options import Executor, Options, ScenarioConfig, parse_options
 from surge.common.schedule import Stage, Step
 
@@ -524,6 +525,16 @@ def test_every_problem_of_a_new_executor_at_once() -> None:
         "options.scenarios.s.rate", "options.scenarios.s.duration", "options.scenarios.s.timeUnit",
         "options.scenarios.s.maxVUs",
     ]  # fmt: skip
+
+
+def test_max_endpoints_is_a_whole_number_of_rows_with_a_documented_default() -> None:
+    opts, problems = parse_options({"vus": 1, "duration": "1s"})
+    assert problems == [] and opts is not None and opts.max_endpoints == DEFAULT_MAX_ENDPOINTS == 100
+    opts, _ = parse_options({"vus": 1, "duration": "1s", "maxEndpoints": 20})
+    assert opts is not None and opts.max_endpoints == 20
+    for bad in (0, 10_001, 2.5, True, "50"):
+        _, problems = parse_options({"vus": 1, "duration": "1s", "maxEndpoints": bad})
+        assert problems == [f"options.maxEndpoints: expected a whole number of rows from 1 to 10000, got {bad!r}"]
 
 
 def test_discard_response_bodies_is_a_bool() -> None:

@@ -37,6 +37,8 @@ PRECEDENCE: list[tuple[str, dict[str, Any], Overrides, dict[str, Any]]] = [
      Overrides(summary_trend_stats="avg, p(95),p(99.9)"), {"duration": "5s", "summaryTrendStats": ["avg", "p(95)", "p(99.9)"]}),
     ("--summary-time-unit replaces the script's", {"duration": "5s", "summaryTimeUnit": "s"},
      Overrides(summary_time_unit="ms"), {"duration": "5s", "summaryTimeUnit": "ms"}),
+    ("--max-endpoints replaces the script's", {"duration": "5s", "maxEndpoints": 10},
+     Overrides(max_endpoints="500"), {"duration": "5s", "maxEndpoints": 500}),
     ("--tag leaves the options dict alone", {"scenarios": SCENARIOS}, Overrides(tags=("env=ci",)), {"scenarios": SCENARIOS}),
 ]
 
@@ -114,6 +116,9 @@ def test_vus_alone_beside_the_scripts_scenarios_is_refused_not_ignored() -> None
         (Overrides(summary_time_unit="minutes"),
          ["options.summaryTimeUnit (from --summary-time-unit on the command line): expected 's', 'ms' or 'us' (as "
           "k6), got 'minutes'"]),
+        (Overrides(max_endpoints="0"),
+         ["options.maxEndpoints (from --max-endpoints on the command line): expected a whole number of rows from 1 "
+          "to 10000, got 0"]),
     ],
 )
 def test_problems_with_values_the_flags_set_say_they_came_from_the_command_line(cli: Overrides, expected: list[str]) -> None:
@@ -187,3 +192,8 @@ def test_iterations_makes_k6s_shared_iterations_shortcut_in_place_of_the_scripts
 )
 def test_bad_iterations_flags_are_named(cli: Overrides, problem: str) -> None:
     assert any(p.startswith(problem) for p in apply_overrides({"vus": 1, "duration": "1s"}, cli).problems)
+
+
+def test_a_max_endpoints_flag_that_is_no_number_is_a_problem_of_the_flag() -> None:
+    applied = apply_overrides({"duration": "5s"}, Overrides(max_endpoints="lots"))
+    assert applied.problems == ["--max-endpoints 'lots' (command line): expected a whole number of rows, such as 200"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from surge.common.endpoint_stats import DURATION, EndpointRow
 from surge.common.metrics import (
     CounterSink,
     MetricDef,
@@ -19,6 +20,7 @@ from surge.common.metrics import (
     failure_kind_key,
 )
 from surge.common.sketch import Sketch
+from surge.results.endpoints import EndpointTable
 from surge.results.html_report import asset, render_html, script_json
 from surge.results.live import LiveSnapshot
 from surge.results.live_document import LiveDocuments, live_document
@@ -211,3 +213,31 @@ def test_the_incremental_live_document_is_the_one_built_from_scratch() -> None:
         assert incremental["timeline"] == trim_timeline(tl.to_json())  # what the report file holds
     assert incremental["failureKinds"] == [{"key": failure_kind_key(0, 1211), "status": "0", "errorCode": "1211",
                                             "total": 2 * (4 + 5 + 6)}]
+
+
+def _endpoint_table(max_rows: int = 10) -> EndpointTable:
+    table = EndpointTable(max_rows)
+    for i in range(3):
+        row = EndpointRow(f"http://h/items/{i}" if i else HOSTILE, "GET", "browse", "::shop")
+        table.add(row.key(DURATION), TrendSink(Sketch.from_samples([5.0, 10.0])))
+    return table
+
+
+def test_the_report_and_the_live_document_carry_the_endpoint_rows_and_the_overflow_hint() -> None:
+    summary = _summary(_timeline()) | {"endpoints": _endpoint_table(max_rows=2).summary(3.0)}
+    doc = report_document(summary, title="t")
+    assert [r["name"] for r in doc["endpoints"]["rows"]] == [HOSTILE, "http://h/items/1", "__overflow__"]
+    assert "'__overflow__' row" in doc["endpoints"]["hint"]
+    assert report_document(_summary(_timeline()) | {"endpoints": "nonsense"}, title="t")["endpoints"] == {
+        "rows": [], "hint": None}
+    page = render_html(doc)
+    assert HOSTILE not in page  # embedded as data, escaped, like every name from the run
+
+    table = _endpoint_table()
+    snap = LiveSnapshot(elapsed_s=2.0, max_duration_s=10.0, series={}, timeline=_timeline().data(), verdicts=[],
+                        options=None,  # type: ignore[arg-type]  # the document does not read the options
+                        workers=(), endpoints=lambda: table.summary(2.0))
+    live = live_document(snap, title="t")
+    assert [(r["name"], r["requests"], r["rate"]) for r in live["endpoints"]["rows"]][1:] == [
+        ("http://h/items/1", 2, 1.0), ("http://h/items/2", 2, 1.0)]
+    assert live["endpoints"]["hint"] is None

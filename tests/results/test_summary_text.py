@@ -43,6 +43,8 @@ from surge.common.metrics import (
     trend_stat,
 )
 from surge.common.sketch import Sketch
+from surge.common.endpoint_stats import DATA_RECEIVED, DATA_SENT, DURATION, FAILURES, EndpointRow, failure_tags
+from surge.results.endpoints import EndpointTable
 from surge.results.summary import SeriesResult, build_summary
 from surge.results.summary_text import build_report, render_report, text_summary
 from surge.results.thresholds import Verdict
@@ -199,6 +201,16 @@ def shop_data() -> tuple[dict[str, Any], dict[str, Any]]:
         ],
         verdicts=[], checks={}, duration_s=duration_s,
     )["metrics"]
+    # the per-endpoint table (full mode's ENDPOINTS), as the coordinator merges it
+    table = EndpointTable()
+    for row, samples, failed in ((EndpointRow("http://shop.test/items/${}", "GET", "browse", "::browse"), latencies(200), 0),
+                                 (EndpointRow("checkout", "POST", "buy", "::checkout"), latencies(100, 2.0), 3)):
+        table.add(row.key(DURATION), trend(samples))
+        table.add(row.key(DATA_RECEIVED), CounterSink(310.0 * len(samples)))
+        table.add(row.key(DATA_SENT), CounterSink(120.0 * len(samples)))
+        if failed:
+            table.add(row.key(FAILURES, *failure_tags(503, 1503)), CounterSink(float(failed)))
+    data["endpoints"] = table.summary(duration_s)
     return data, per_scenario
 
 
@@ -262,7 +274,7 @@ def test_thresholds_come_first_then_total_results_then_groups_and_sorted_scenari
     titles = [line for line in lines_of(text_summary(data, summary_mode="full", extra_metrics=per_scenario))
               if line.startswith("  █ ")]
     assert titles == ["  █ THRESHOLDS", "  █ TOTAL RESULTS", "  █ GROUP: checkout", "  █ GROUP: browse",
-                      "  █ SCENARIO: browse", "  █ SCENARIO: buy"]
+                      "  █ SCENARIO: browse", "  █ SCENARIO: buy", "  █ ENDPOINTS"]
     assert [t for t in lines_of(text_summary(data)) if t.startswith("  █ ")] == ["  █ THRESHOLDS", "  █ TOTAL RESULTS"]
 
 

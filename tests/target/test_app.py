@@ -328,6 +328,7 @@ def test_stats_count_every_request_exactly_and_not_their_own_endpoints() -> None
             "in_flight": 0,
             "by_status": {"200": 40 - injected, "400": 5, "401": 7, "405": 1, "500": injected},
             "by_client": {"127.0.0.1": 53},
+            "catalog_requests": 0,
         }
         assert target.stats.snapshot() == snapshot
         json.dumps(snapshot)  # JSON-able as promised
@@ -362,7 +363,7 @@ def test_a_client_that_gives_up_does_not_cancel_the_request() -> None:
 
     snapshot = run_with_target(test, config)
     assert snapshot == {
-        "requests": 1, "completed": 1, "in_flight": 0, "by_status": {"200": 1}, "by_client": {"127.0.0.1": 1},
+        "requests": 1, "completed": 1, "in_flight": 0, "by_status": {"200": 1}, "by_client": {"127.0.0.1": 1}, "catalog_requests": 0,
     }
 
 
@@ -383,6 +384,7 @@ def test_reset_zeroes_the_counters() -> None:
                 "in_flight": 0,
                 "by_status": {},
                 "by_client": {},
+                "catalog_requests": 0,
             }
         await post(session, headers={})
         async with session.get("/__surge/stats") as resp:
@@ -395,7 +397,8 @@ def test_reset_zeroes_the_counters() -> None:
 def test_stats_reset_keeps_in_flight() -> None:
     stats = TargetStats(requests=5, completed=3, by_status={200: 3}, in_flight=2, by_client={"10.0.0.7": 5})
     stats.reset()
-    assert stats.snapshot() == {"requests": 0, "completed": 0, "in_flight": 2, "by_status": {}, "by_client": {}}
+    assert stats.snapshot() == {"requests": 0, "completed": 0, "in_flight": 2, "by_status": {}, "by_client": {},
+                                "catalog_requests": 0}
 
 
 def test_by_client_counts_each_source_address_on_arrival() -> None:
@@ -520,3 +523,26 @@ def test_run_target_serves_until_signalled_and_returns(signum: int) -> None:
     assert proc.returncode == 0, stderr
     assert stdout == "returned\n"
     assert stderr == ""
+
+
+def test_the_catalog_answers_the_shop_journey_and_counts_apart_from_checkout() -> None:
+    async def main() -> tuple[RunningTarget, list[Any]]:
+        target = await start_target(replace(FAST))
+        try:
+            async with aiohttp.ClientSession(target.url) as session:
+                got: list[Any] = []
+                for path, params in (("/shop/events", {}), ("/shop/events/12345", {}), ("/shop/events/nope", {}),
+                                     ("/shop/search", {"q": "jazz"})):
+                    async with session.get(path, params=params) as resp:
+                        got.append((resp.status, await resp.json()))
+        finally:
+            await target.stop()
+        return target, got
+
+    target, got = asyncio.run(main())
+
+    (s1, listed), (s2, one), (s3, _), (s4, found) = got
+    assert (s1, s2, s3, s4) == (200, 200, 404, 200)
+    assert len(listed["events"]) == 8 and one["id"] == 12345
+    assert [e["name"] for e in found["events"]] == ["jazz night 1"]
+    assert target.stats.catalog_requests == 4 and target.stats.requests == 0

@@ -214,3 +214,28 @@ def test_an_interval_goes_up_once_every_playing_process_has_reported_it() -> Non
     assert not m.interval_complete(1.0)
     m.accept(2, _report(2, reqs=1))
     assert m.interval_complete(1.0)
+
+
+def test_the_machine_caps_its_processes_endpoint_rows_again_into_one_overflow_row() -> None:
+    from surge.common.endpoint_stats import DURATION, FAILURES, OVERFLOW, EndpointRow, failure_tags
+    from surge.common.metrics import TrendSink
+    from surge.common.sketch import Sketch
+
+    merge = MachineMerge(2, max_endpoints=3)
+    for process in (0, 1):  # each kept three rows of its own, within its own cap: /0../2 and /2../4
+        series: dict[str, Sink] = {}
+        for i in range(2 * process, 2 * process + 3):
+            row = EndpointRow(f"/items/{i}", "GET")
+            series[row.key(DURATION)] = TrendSink(Sketch.from_samples([1.0]))
+            series[row.key(FAILURES, *failure_tags(503, 1503))] = CounterSink(1)
+        merge.accept(process, Report("r", 1, 1.0, series, {}, True))
+
+    out = merge.take("r").series
+
+    kept = {EndpointRow(f"/items/{i}", "GET").key(DURATION) for i in range(3)}
+    assert {k for k in out if k.startswith("surge_endpoint_duration")} == kept | {OVERFLOW.key(DURATION)}
+    overflow = out[OVERFLOW.key(DURATION)]
+    assert isinstance(overflow, TrendSink) and overflow.sketch.count == 2  # /items/3 and /items/4
+    failures = out[OVERFLOW.key(FAILURES, *failure_tags(503, 1503))]
+    assert isinstance(failures, CounterSink) and failures.total == 2
+    assert out[EndpointRow("/items/2", "GET").key(DURATION)].sketch.count == 2  # type: ignore[union-attr]

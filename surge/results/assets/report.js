@@ -336,6 +336,31 @@
       }));
   }
 
+  // Locust's statistics table, from the fleet's merged rows (surge/results/endpoints.py).
+  function endpointTable(doc) {
+    var ep = doc.endpoints || {};
+    var rows = ep.rows || [];
+    if (!rows.length) return el("p", {cls: "empty", text: doc.live && !doc.finished ? "No request yet." : "No requests."});
+    var multi = rows.some(function (r) { return r.scenario !== rows[0].scenario; });
+    var heads = [["method", false], ["name", false]];
+    if (multi) heads.push(["scenario", false]);
+    heads = heads.concat([["group", false], ["requests", true], ["failures", true], ["req/s", true], ["avg", true],
+      ["min", true], ["med", true], ["p90", true], ["p95", true], ["p99", true], ["max", true], ["received", true],
+      ["sent", true]]);
+    var nodes = [table(heads, rows.map(function (r) {
+      var d = r.duration || {};
+      var kinds = (r.failuresByKind || []).map(function (k) { return k.status + "/" + k.errorCode + "×" + fmtNum(k.count); });
+      var cells = [r.method || "–", el("code", {text: r.name})];
+      if (multi) cells.push(r.scenario || "–");
+      return cells.concat([(r.group || "").replace(/^::/, "") || "–", fmtNum(r.requests),
+        el("span", {cls: r.failures ? "bad" : "", text: fmtNum(r.failures) + (kinds.length ? " (" + kinds.join(", ") + ")" : "")}),
+        fmtNum(r.rate), fmtMs(d.avg), fmtMs(d.min), fmtMs(d.med), fmtMs(d["p(90)"]), fmtMs(d["p(95)"]), fmtMs(d["p(99)"]),
+        fmtMs(d.max), fmtBytes(r.dataReceived), fmtBytes(r.dataSent)]);
+    }))];
+    if (ep.hint) nodes.push(el("p", {cls: "banner", text: ep.hint}));
+    return el("div", null, nodes);
+  }
+
   function workerTable(doc) {
     var ws = doc.workers || [];
     if (!ws.length) return null;
@@ -380,6 +405,7 @@
     nodes.push(section("Thresholds", [thresholdsTable(doc)]));
     nodes.push(section("Overview", [grid("overview")]));
     nodes.push(section("Timings", [grid("timings")]));
+    nodes.push(section("Requests by endpoint", [endpointTable(doc)]));
     if ((doc.scenarios || []).length) nodes.push(section("Scenarios", [grid("scenarios"), el("div", {style: "height:10px"}), scenarioTable(doc)]));
     var wt = workerTable(doc);
     if (bySection.workers || wt) nodes.push(section("Workers", [grid("workers"), el("div", {style: "height:10px"}), wt]));
