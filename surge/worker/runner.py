@@ -25,7 +25,8 @@ from surge.common.clock import LATE_START_S
 from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
 from surge.worker import saturation
-from surge.worker.http import HttpClient, make_transport
+from surge.worker.http import HttpClient
+from surge.worker.http.transports import make_transport
 from surge.worker.recorder import Recorder
 from surge.common.api import AbortTest
 from surge.worker.arrivals import ArrivalRateVUs
