@@ -6,9 +6,13 @@
 * ``surge.results`` imports only ``surge.common`` and itself from surge;
 * only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/router.py``, ``surge/common/dealer.py``,
   ``surge/common/curve.py``) imports ``zmq``;
-* only the aiohttp transport (``surge/worker/transport_aiohttp.py``), ``surge/target/`` and the
-  live dashboard's server (``surge/results/dashboard.py``) import ``aiohttp``, and only the fast
-  transport imports ``httptools``;
+* only the aiohttp transport (``surge/worker/http/transports/aiohttp.py``), ``surge/target/`` and
+  the live dashboard's server (``surge/results/dashboard.py``) import ``aiohttp``, and only the
+  fast transport (``surge/worker/http/transports/fast/``) imports ``httptools``;
+* the HTTP layer's core (``surge.worker.http`` outside ``transports``) never imports a
+  transport: the transports import the core, one way;
+* no module of the HTTP layer (``surge.worker.http``) imports a module that imports it, however
+  far round (a cycle detector over the import graph), and none is over 500 lines;
 * only ``surge/cli.py`` ends the process (``sys.exit``, ``exit()``, ``quit()``, ``os._exit``,
   ``raise SystemExit``).
 
@@ -120,14 +124,24 @@ def _only_the_zmq_edge_imports_zmq(src: Source, target: str) -> bool:
     return _within(target, "zmq") and src.path not in ZMQ_EDGE
 
 
+HTTP = "surge.worker.http"
+TRANSPORTS = "surge.worker.http.transports"
+FAST = "surge.worker.http.transports.fast"
+AIOHTTP_TRANSPORT = "surge/worker/http/transports/aiohttp.py"
+
+
 def _only_http_and_target_import_aiohttp(src: Source, target: str) -> bool:
     return _within(target, "aiohttp") and not (
-        src.path in ("surge/worker/transport_aiohttp.py", "surge/results/dashboard.py") or src.layer == "target"
+        src.path in (AIOHTTP_TRANSPORT, "surge/results/dashboard.py") or src.layer == "target"
     )
 
 
 def _only_the_fast_transport_imports_httptools(src: Source, target: str) -> bool:
-    return _within(target, "httptools") and src.path != "surge/worker/transport_fast.py"
+    return _within(target, "httptools") and not _within(src.module, FAST)
+
+
+def _the_http_core_imports_no_transport(src: Source, target: str) -> bool:
+    return _within(src.module, HTTP) and not _within(src.module, TRANSPORTS) and _within(target, TRANSPORTS)
 
 
 IMPORT_RULES: dict[str, ImportRule] = {
@@ -135,9 +149,10 @@ IMPORT_RULES: dict[str, ImportRule] = {
     "surge.worker and surge.coordinator never import each other": _worker_and_coordinator_are_apart,
     "surge.results imports only surge.common and itself": _results_imports_only_common,
     "only the ZeroMQ edge (wire.py, dealer.py, curve.py) imports zmq": _only_the_zmq_edge_imports_zmq,
-    "only surge/worker/transport_aiohttp.py, surge/target/ and surge/results/dashboard.py import aiohttp":
+    "only surge/worker/http/transports/aiohttp.py, surge/target/ and surge/results/dashboard.py import aiohttp":
         _only_http_and_target_import_aiohttp,
-    "only surge/worker/transport_fast.py imports httptools": _only_the_fast_transport_imports_httptools,
+    "only surge/worker/http/transports/fast/ imports httptools": _only_the_fast_transport_imports_httptools,
+    "the HTTP core (surge.worker.http outside transports/) imports no transport": _the_http_core_imports_no_transport,
 }
 
 
@@ -155,6 +170,116 @@ def test_import_rule(rule: str) -> None:
     violations = _import_violations(IMPORT_RULES[rule], SOURCES)
 
     assert not violations, f"{rule}; {len(violations)} violation(s):\n" + "\n".join(violations)
+
+
+# --------------------------------------------------------------------------- cycles and sizes
+
+Edges = dict[str, dict[str, int]]  # importer -> {imported module: line of the first such import}
+
+
+def _import_graph(sources: list[Source]) -> Edges:
+    """Which module of ``sources`` imports which other, lazy imports included.
+
+    ``from p import m`` is an arrow to the module ``p.m`` when there is one, else to ``p``
+    (a name defined in ``p``'s ``__init__``). The implicit import of a parent package
+    (importing ``p.m`` runs ``p/__init__.py`` first) is not an arrow: a package that
+    re-exports its modules would otherwise be in a cycle with each of them.
+    """
+    modules = {src.module for src in sources}
+    graph: Edges = {src.module: {} for src in sources}
+    for src in sources:
+        for imp in sorted(_imports(src), key=lambda i: i.line):
+            base, names = imp.targets[0], imp.targets[1:]
+            hits = {n for n in names if n in modules}
+            if base in modules and (imp.statement.startswith("import ") or len(hits) < len(names)):
+                hits.add(base)
+            for hit in hits - {src.module}:
+                graph[src.module].setdefault(hit, imp.line)
+    return graph
+
+
+def _cycles(graph: Edges) -> list[list[str]]:
+    """One cycle (``[a, b, ..., a]``) for each strongly connected part of ``graph`` with more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    parts: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                parts.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return [_one_cycle(graph, set(part), part[0]) for part in sorted(parts)]
+
+
+def _one_cycle(graph: Edges, part: set[str], start: str) -> list[str]:
+    """A shortest way from ``start`` back to itself inside ``part`` (breadth first)."""
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        nxt: list[str] = []
+        for v in frontier:
+            for w in sorted(graph[v]):
+                if w == start:
+                    path = [v]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if w in part and w not in came_from:
+                    came_from[w] = v
+                    nxt.append(w)
+        frontier = nxt
+    raise AssertionError(f"{start} is in no cycle")  # only called on a strongly connected part
+
+
+def _cycle_violations(sources: list[Source], package: str) -> list[str]:
+    path_of = {src.module: src.path for src in sources}
+    graph = _import_graph([src for src in sources if _within(src.module, package)])
+    return [
+        " -> ".join(f"{path_of[a]}:{graph[a][b]}" for a, b in zip(cycle, cycle[1:])) + f" -> {path_of[cycle[0]]}"
+        for cycle in _cycles(graph)
+    ]
+
+
+def test_no_module_of_the_http_layer_imports_one_that_imports_it() -> None:
+    violations = _cycle_violations(SOURCES, HTTP)
+
+    assert not violations, f"{len(violations)} import cycle(s) in {HTTP}:\n" + "\n".join(violations)
+
+
+HTTP_MAX_LINES = 500
+
+
+def _long_modules(root: Path, max_lines: int) -> list[str]:
+    return [
+        f"{f.relative_to(REPO).as_posix()}: {n} lines"
+        for f in sorted(root.rglob("*.py"))
+        if (n := len(f.read_text(encoding="utf-8").splitlines())) > max_lines
+    ]
+
+
+def test_no_module_of_the_http_layer_is_over_500_lines() -> None:
+    long = _long_modules(REPO / "surge" / "worker" / "http", HTTP_MAX_LINES)
+
+    assert not long, f"one concept per module, at most {HTTP_MAX_LINES} lines:\n" + "\n".join(long)
 
 
 # --------------------------------------------------------------------------- exits
@@ -212,7 +337,10 @@ def test_only_the_cli_ends_the_process() -> None:
 def test_the_checker_sees_the_whole_package() -> None:
     paths = {src.path for src in SOURCES}
 
-    assert {"surge/cli.py", "surge/common/wire.py", "surge/common/protocol.py", "surge/worker/http.py"} <= paths
+    assert {"surge/cli.py", "surge/common/wire.py", "surge/common/protocol.py", "surge/worker/http/client.py"} <= paths
+    assert {AIOHTTP_TRANSPORT, "surge/worker/http/transports/fast/connection.py"} <= paths
+    assert len([src for src in SOURCES if _within(src.module, HTTP)]) >= 10  # the whole HTTP layer is seen
+    assert _long_modules(REPO / "surge" / "worker" / "http", 10)  # the size check does read the files
     assert {src.layer for src in SOURCES} >= {"common", "worker", "coordinator", "results", "target", "cli"}
     wire = next(src for src in SOURCES if src.path == "surge/common/wire.py")
     assert any(imp.targets == ("zmq",) for imp in _imports(wire))
@@ -276,3 +404,47 @@ def test_the_checker_reports_every_violation_with_its_line() -> None:
     ]
     target = _source("surge/target/app.py", "import aiohttp.web\n")
     assert _import_violations(_only_http_and_target_import_aiohttp, [target]) == []
+
+
+def test_the_cycle_detector_finds_a_cycle_however_far_round_and_lazy() -> None:
+    core = [
+        _source("surge/worker/http/__init__.py", "from surge.worker.http.client import HttpClient\n"),
+        _source("surge/worker/http/client.py", "from surge.worker.http import errors\n"),
+        _source("surge/worker/http/errors.py", "import os\n\n\ndef later():\n    from surge.worker.http.client import x\n"),
+        _source("surge/worker/http/response.py", "from surge.worker.http.errors import ErrorCode\n"),
+    ]
+    # errors lazily imports client, which imports errors: a cycle; __init__ and response only lead into it
+    assert _cycle_violations(core, HTTP) == [
+        "surge/worker/http/client.py:1 -> surge/worker/http/errors.py:5 -> surge/worker/http/client.py"
+    ]
+    ring = [
+        _source("surge/worker/http/a.py", "from . import b\n"),
+        _source("surge/worker/http/b.py", "from .c import Thing\n"),
+        _source("surge/worker/http/c.py", "\nimport surge.worker.http.a\n"),
+    ]
+    assert _cycle_violations(ring, HTTP) == [
+        "surge/worker/http/a.py:1 -> surge/worker/http/b.py:1 -> surge/worker/http/c.py:2 -> surge/worker/http/a.py"
+    ]
+    # a package that re-exports its modules, which import each other one way, is no cycle
+    tree = [
+        _source("surge/worker/http/__init__.py", "from .client import HttpClient\nfrom .errors import ErrorCode\n"),
+        _source("surge/worker/http/client.py", "from surge.worker.http.errors import ErrorCode\n"),
+        _source("surge/worker/http/errors.py", "import os\n"),
+        _source("surge/worker/http/transports/fast/pool.py", "from surge.worker.http import Response\n"),
+    ]
+    assert _cycle_violations(tree, HTTP) == []
+
+
+def test_the_http_core_may_not_import_a_transport_even_lazily() -> None:
+    client = _source(
+        "surge/worker/http/client.py", "def make():\n    from surge.worker.http.transports.fast import FastTransport\n"
+    )
+    fast = _source("surge/worker/http/transports/fast/pool.py", "from surge.worker.http.errors import Rule\nimport httptools\n")
+    elsewhere = _source("surge/worker/runner.py", "import httptools\nfrom surge.worker.http.transports import make_transport\n")
+
+    assert _import_violations(_the_http_core_imports_no_transport, [client, fast, elsewhere]) == [
+        "surge/worker/http/client.py:2: from surge.worker.http.transports.fast import FastTransport"
+    ]
+    assert _import_violations(_only_the_fast_transport_imports_httptools, [client, fast, elsewhere]) == [
+        "surge/worker/runner.py:1: import httptools"
+    ]

@@ -26,7 +26,8 @@ from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS, bounded_max_endpo
 from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
 from surge.worker import saturation
-from surge.worker.http import HttpClient, make_transport
+from surge.worker.http import HttpClient
+from surge.worker.http.transports import make_transport
 from surge.worker.recorder import Recorder
 from surge.common.api import AbortTest
 from surge.worker.arrivals import ArrivalRateVUs

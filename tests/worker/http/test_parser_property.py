@@ -4,7 +4,7 @@ Hypothesis builds a valid response (Content-Length, chunked with chunk extension
 trailers, or framed by the close; 100/103 interim responses before it; HEAD with framing
 headers and no body; 204 and 304; HTTP/1.0), cuts it into reads at random byte
 boundaries, and follows it with random trailing bytes and perhaps the server's close.
-The same bytes go to surge's ``_Connection`` through its asyncio.Protocol methods (the one
+The same bytes go to surge's ``Connection`` through its asyncio.Protocol methods (the one
 seam; a fake transport stands in for the socket) and to h11, a strict parser written
 independently of llhttp. Both must read the same status, headers and body, and agree on
 whether the connection may carry another request: h11's keep-alive, and no byte after
@@ -24,13 +24,13 @@ import h11
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from surge.worker.transport_fast import _Connection
+from surge.worker.http.transports.fast.connection import Connection
 
 # ---------------------------------------------------------------------------- a fake socket
 
 
 class FakeWire(asyncio.Transport):
-    """What ``_Connection`` writes to and closes; an aborted one delivers no more reads."""
+    """What ``Connection`` writes to and closes; an aborted one delivers no more reads."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -173,7 +173,7 @@ def read_with_surge(method: str, reads: list[bytes], eof: bool, keep_bodies: boo
     loop = asyncio.new_event_loop()
     try:
         wire = FakeWire()
-        conn = _Connection(("http", "h", 80), False, keep_bodies)
+        conn = Connection(("http", "h", 80), False, keep_bodies)
         conn.connection_made(wire)
         waiter = conn.exchange(b"%s / HTTP/1.1\r\nHost: h\r\n\r\n" % method.encode(), method == "HEAD",
                                perf_counter(), loop.time() + 60, loop)

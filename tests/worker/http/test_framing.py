@@ -18,9 +18,9 @@ import pytest
 import uvloop
 
 from surge.worker.http import ErrorCode, HttpClient, Response, Transport
-from surge.worker.transport_aiohttp import AiohttpTransport
-from surge.worker.transport_fast import FastTransport
-from tests.worker.test_http import OK, RawServer, Reports, assert_timings_add_up, raw_server, script
+from surge.worker.http.transports.aiohttp import AiohttpTransport
+from surge.worker.http.transports.fast import FastTransport
+from tests.worker.http.helpers import OK, RawServer, Reports, assert_timings_add_up, raw_server, script
 
 T = TypeVar("T")
 
@@ -87,7 +87,7 @@ EXTRA = {
 
 # aiohttp parses the whole read as a pipeline: garbage after a response fails that response
 # too, and a partial status line stays in its parser, kept for the next request on the
-# connection. Documented in transport_aiohttp; strict, so a fix upstream shows here.
+# connection. Documented in transports/aiohttp.py; strict, so a fix upstream shows here.
 _AIOHTTP_DIFFERS = {"garbage", "half-a-status-line"}
 
 

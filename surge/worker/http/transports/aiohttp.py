@@ -1,14 +1,14 @@
 """The aiohttp transport: one aiohttp session per VU, with aiohttp's exceptions mapped to k6's codes.
 
 The only surge module that imports aiohttp's client. It is the reference
-transport (``make_transport("aiohttp")``); ``transport_fast`` is the cheap default, and both
+transport (``make_transport("aiohttp")``); ``transports.fast`` is the cheap default, and both
 are held to the same contract by the same tests. It offers no more than the fast one: the
 same request options, and ``trust_env=False``, so no proxy or netrc from the environment.
 
 Timings
 -------
 Measured with ``time.perf_counter`` from aiohttp's trace signals into one small
-:class:`_Trace` per hop (the breakdown itself is described in ``surge.worker.http``)::
+:class:`_Trace` per hop (the breakdown itself is described in ``surge.worker.http.response``)::
 
     start ─ blocked ───────────────────────────► got_conn ─ sending ─► sent ─ waiting ─► head ─ receiving ─► done
             └ create_start ─ connecting ───────┘
@@ -34,11 +34,11 @@ Where aiohttp and the fast transport differ: aiohttp parses every byte of a read
 pipeline, so garbage arriving in the same read after a response fails that response, and
 half a status line after it stays in aiohttp's parser for the next request on that
 connection (the fast transport returns the response as sent and closes the connection;
-tests/worker/test_http_framing.py keeps both behaviours pinned).
+tests/worker/http/test_framing.py keeps both behaviours pinned).
 
 Errors
 ------
-:data:`ERROR_RULES` is the shared table of ``surge.worker.http`` plus a rule for every
+:data:`ERROR_RULES` is the shared table of ``surge.worker.http.errors`` plus a rule for every
 exception class aiohttp defines; a test walks aiohttp to prove none is missing.
 """
 
@@ -54,27 +54,23 @@ from aiohttp import client_exceptions, http_exceptions
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 from multidict import CIMultiDict
-from yarl import URL
 
-from surge.worker import http
-from surge.worker.http import (
-    DEFAULT_MAX_BODY_BYTES,
-    REDIRECT_STATUSES,
-    SENSITIVE_HEADERS,
+from surge.worker.http import errors
+from surge.worker.http.errors import (
     BodyTooLargeError,
     ErrorCode,
-    Response,
     Rule,
-    Timings,
     cert_error,
     classify_with,
     dial_error,
     dns_error,
     fixed,
     generic,
-    same_site,
     tls_error,
 )
+from surge.worker.http.redirects import REDIRECT_STATUSES, next_hop
+from surge.worker.http.response import Response, Timings
+from surge.worker.http.transport import DEFAULT_MAX_BODY_BYTES, BaseTransport
 
 __all__ = ["ERROR_RULES", "TRANSPORT_ERRORS", "AiohttpTransport", "classify_error"]
 
@@ -160,7 +156,7 @@ _AIOHTTP_RULES: dict[type[BaseException], Rule] = {
     aiohttp.ClientProxyConnectionError: _dial,
     client_exceptions.UnixClientConnectorError: lambda e: (ErrorCode.NET_NON_TCP, str(e)),
     # An established connection.
-    aiohttp.ClientOSError: http.tcp_error,
+    aiohttp.ClientOSError: errors.tcp_error,
     aiohttp.ClientConnectionResetError: fixed(ErrorCode.TCP_RESET, "connection reset by peer"),
     aiohttp.ClientConnectionError: _unwrap(ErrorCode.TCP_GENERIC, ""),
     aiohttp.ServerConnectionError: _unwrap(ErrorCode.TCP_GENERIC, ""),
@@ -198,7 +194,7 @@ _AIOHTTP_RULES: dict[type[BaseException], Rule] = {
     aiohttp.UploadAbortedError: generic,
 }
 
-ERROR_RULES: Mapping[type[BaseException], Rule] = MappingProxyType({**http.ERROR_RULES, **_AIOHTTP_RULES})
+ERROR_RULES: Mapping[type[BaseException], Rule] = MappingProxyType({**errors.ERROR_RULES, **_AIOHTTP_RULES})
 """The shared rules plus one for each exception class aiohttp defines."""
 
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = tuple(ERROR_RULES)
@@ -344,7 +340,7 @@ def _response_bytes(resp: aiohttp.ClientResponse, body: int) -> int:
 # ---------------------------------------------------------------------------- the transport
 
 
-class AiohttpTransport:
+class AiohttpTransport(BaseTransport):
     """One VU's aiohttp session: its own keep-alive pool and cookie jar, as in k6.
 
     The session is created on the first request, inside the running loop. ``limit_per_host``
@@ -361,20 +357,11 @@ class AiohttpTransport:
         verify_tls: bool = True,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        if max_body_bytes < 0:
-            raise ValueError(f"max_body_bytes must be >= 0, got {max_body_bytes!r}")
-        self.max_body_bytes = max_body_bytes
-        # False: bodies are read and counted but not kept (k6's discardResponseBodies; the client sets it).
-        self.keep_bodies = True
+        super().__init__(max_body_bytes=max_body_bytes)
         self._limit_per_host = limit_per_host
         self._keepalive_timeout_s = keepalive_timeout_s
         self._verify_tls = verify_tls
         self._session: aiohttp.ClientSession | None = None
-        self._interrupted: Response | None = None
-
-    def take_interrupted(self) -> Response | None:
-        resp, self._interrupted = self._interrupted, None
-        return resp
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -407,7 +394,7 @@ class AiohttpTransport:
         if "Transfer-Encoding" in headers:  # the framing is aiohttp's to write, as it is Go's
             headers = CIMultiDict(headers)
             headers.popall("Transfer-Encoding", None)
-        target: str | URL = url
+        target = url
         trace = _Trace(perf_counter())
         redirects = bytes_sent = bytes_received = 0
         try:
@@ -439,22 +426,16 @@ class AiohttpTransport:
                             bytes_received=bytes_received,
                         )
                     redirects += 1
-                    method, target, headers, body = _redirect(resp, location, method, headers, body)
+                    method, target, headers, body = next_hop(
+                        resp.status, str(resp.url), resp.url.host, location, method, headers, body
+                    )
                     trace = _Trace(perf_counter())
         except asyncio.CancelledError:
             # The VU was stopped mid-request. If the request was written, the server has it:
             # keep it as a failed request so surge's count matches what the server saw.
             if trace.sent:
-                self._interrupted = Response(
-                    method,
-                    str(target),
-                    0,
-                    error="request interrupted",
-                    error_code=int(ErrorCode.GENERIC),
-                    timings=trace.timings(perf_counter()),
-                    bytes_sent=bytes_sent + _estimate_request_bytes(method, str(target), headers, body),
-                    bytes_received=bytes_received,
-                )
+                sent = bytes_sent + _estimate_request_bytes(method, str(target), headers, body)
+                self._interrupt(method, str(target), trace.timings(perf_counter()), sent, bytes_received)
             raise
         except TRANSPORT_ERRORS as exc:
             done = perf_counter()
@@ -497,23 +478,3 @@ class AiohttpTransport:
             await session.close()
             await asyncio.sleep(0)  # let the closed sockets' transports finish on this loop
 
-
-def _redirect(
-    resp: aiohttp.ClientResponse, location: str, method: str, headers: Mapping[str, str], body: bytes | None
-) -> tuple[str, URL, Mapping[str, str], bytes | None]:
-    """The next hop, by Go's ``net/http`` rules (which are k6's)."""
-    try:
-        target = resp.url.join(URL(location))
-    except ValueError as exc:
-        raise aiohttp.InvalidUrlRedirectClientError(location, "redirect to an invalid URL") from exc
-    out: CIMultiDict[str] = CIMultiDict(headers)
-    if resp.status in (301, 302, 303):
-        if method not in ("GET", "HEAD"):
-            method = "GET"
-        body = None
-        out.popall("Content-Type", None)
-        out.popall("Content-Length", None)
-    if not same_site(resp.url.host, target.host):
-        for name in SENSITIVE_HEADERS:
-            out.popall(name, None)
-    return method, target, out, body

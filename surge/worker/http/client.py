@@ -1,0 +1,205 @@
+"""The VU's HTTP client: k6's ``http`` request API over a :class:`Transport`.
+
+:class:`HttpClient` does what is the same for every transport: k6's argument handling
+(``json=``, ``data=``, ``params=``, ``timeout="30s"``), the base headers (``User-Agent``),
+k6's ``discardResponseBodies``, the fence against a lost coordinator (:class:`LoadHalted`),
+and reporting: every request, failed or not, is reported exactly once to ``on_response``
+with its tags; the worker's recorder turns that into metrics, this module records nothing
+itself. A transport that raises one of :data:`TRANSPORT_ERRORS` instead of answering still
+yields a failed Response; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as _json
+from collections.abc import Callable, Mapping
+from typing import Any, Self, TypedDict, Unpack
+from urllib.parse import urlencode
+
+from multidict import CIMultiDict
+
+from surge import __version__
+from surge.common import api
+from surge.common.durations import parse_duration
+from surge.worker.http.errors import TRANSPORT_ERRORS
+from surge.worker.http.response import Response
+from surge.worker.http.transport import LoadHalted, Transport
+
+__all__ = ["HttpClient", "RequestOptions"]
+
+class RequestOptions(TypedDict, total=False):
+    """The keywords every request method takes (k6's ``params``, Python-style)."""
+
+    json: Any
+    data: str | bytes | Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    params: Mapping[str, str] | None
+    timeout: float | str | None
+    tags: Mapping[str, str] | None
+
+
+_USER_AGENT = f"surge/{__version__}"
+
+
+class HttpClient:
+    """A VU's ``http``: k6's request API over a :class:`Transport`, reporting every request once.
+
+    ``on_response(response, tags)`` is called after each request, failed or not, with the
+    ``tags=`` given to it (or ``None``). A request cancelled from outside (the VU being
+    stopped) raises ``CancelledError``; if it had already been written to the connection it
+    is reported first, as failed with ``error == "request interrupted"``, because the server
+    received it and the counts on both sides must agree. The transport is given
+    (``surge.worker.http.transports.make_transport`` builds one by name): this module knows
+    no transport, so that no transport's import leads back here.
+
+    ``may_send()``, if given, is asked before every request: False means this worker must not
+    load anyone now (its coordinator has gone silent: see :class:`LoadHalted`), and the request
+    is not sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_response: Callable[[Response, Mapping[str, str] | None], None],
+        transport: Transport,
+        default_timeout_s: float = 60.0,
+        max_redirects: int = 10,
+        base_headers: Mapping[str, str] | None = None,
+        discard_response_bodies: bool = False,
+        may_send: Callable[[], bool] | None = None,
+    ) -> None:
+        if not default_timeout_s > 0:
+            raise ValueError(f"default_timeout_s must be > 0, got {default_timeout_s!r}")
+        if max_redirects < 0:
+            raise ValueError(f"max_redirects must be >= 0, got {max_redirects!r}")
+        self._on_response = on_response
+        self._transport = transport
+        self._default_timeout_s = float(default_timeout_s)
+        self._max_redirects = max_redirects
+        self._discard = discard_response_bodies  # k6's discardResponseBodies: body is None
+        self._may_send = may_send
+        if may_send is not None and hasattr(self._transport, "fence"):
+            self._transport.fence = may_send  # a transport that writes again (retry, redirect) asks too
+        if discard_response_bodies and hasattr(self._transport, "keep_bodies"):
+            self._transport.keep_bodies = False  # read and counted, never held, so never capped
+        self._base_headers: CIMultiDict[str] = CIMultiDict({"User-Agent": _USER_AGENT})
+        if base_headers:
+            self._base_headers.update(base_headers)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        data: str | bytes | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float | str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send one request and return its Response; network and HTTP failures come back as data."""
+        if not isinstance(method, str) or not isinstance(url, str):
+            raise TypeError(f"method and url must be str, got {type(method).__name__} and {type(url).__name__}")
+        if isinstance(url, api.URL) and not (tags and "name" in tags):  # surge.url's name, unless a tag says otherwise
+            tags = {**(tags or {}), "name": url.name}
+        method = method.upper()
+        timeout_s = self._timeout_s(timeout)
+        body, content_type = _encode_body(json, data)
+        if params:
+            url = _with_query(url, params)
+        all_headers = self._base_headers.copy()
+        if headers:
+            if not isinstance(headers, Mapping):
+                raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
+            for name, value in headers.items():
+                all_headers[name] = value
+        if content_type is not None and "Content-Type" not in all_headers:
+            all_headers["Content-Type"] = content_type
+        if self._may_send is not None and not self._may_send():
+            # One turn of the loop first: the VU was just cancelled with the rest, and a scenario
+            # that retries in a loop must not spin here without ever letting that cancel land.
+            await asyncio.sleep(0)
+            raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
+        try:
+            resp = await self._transport.send(method, url, all_headers, body, timeout_s, self._max_redirects)
+        except asyncio.CancelledError:
+            cut = self._transport.take_interrupted()
+            if cut is not None:
+                self._on_response(cut, tags)
+            raise
+        except TRANSPORT_ERRORS as exc:  # a transport that raised instead of answering
+            resp = Response.failed(method, url, exc)
+        if self._discard:
+            resp.body = None  # read and counted (data_received), then dropped, as in k6
+        self._on_response(resp, tags)
+        return resp
+
+    def _timeout_s(self, timeout: float | str | None) -> float:
+        if timeout is None:
+            return self._default_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, str)):
+            raise TypeError(f"timeout must be seconds or a duration string such as '30s', got {timeout!r}")
+        seconds = parse_duration(timeout) if isinstance(timeout, str) else float(timeout)
+        if not seconds > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout!r}")
+        return seconds
+
+    url = staticmethod(api.url)  # k6's http.url: vu.http.url("http://h/items/{}", id)
+
+    async def get(self, url: str, **options: Unpack[RequestOptions]) -> Response:
+        return await self.request("GET", url, **options)
+
+    async def post(self, url: str, **options: Unpack[RequestOptions]) -> Response:
+        return await self.request("POST", url, **options)
+
+    async def put(self, url: str, **options: Unpack[RequestOptions]) -> Response:
+        return await self.request("PUT", url, **options)
+
+    async def patch(self, url: str, **options: Unpack[RequestOptions]) -> Response:
+        return await self.request("PATCH", url, **options)
+
+    async def delete(self, url: str, **options: Unpack[RequestOptions]) -> Response:
+        return await self.request("DELETE", url, **options)
+
+    async def head(self, url: str, **options: Unpack[RequestOptions]) -> Response:
+        return await self.request("HEAD", url, **options)
+
+    async def options(self, url: str, **options: Unpack[RequestOptions]) -> Response:
+        return await self.request("OPTIONS", url, **options)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
+def _encode_body(json: Any, data: str | bytes | Mapping[str, str] | None) -> tuple[bytes | None, str | None]:
+    """The body bytes and the Content-Type they imply (``None``: leave it to the caller)."""
+    if json is not None:
+        if data is not None:
+            raise TypeError("pass json= or data=, not both")
+        text = _json.dumps(json, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8"), "application/json"
+    if data is None:
+        return None, None
+    if isinstance(data, str):
+        return data.encode("utf-8"), None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data), None
+    if isinstance(data, Mapping):
+        return urlencode(data).encode("ascii"), "application/x-www-form-urlencoded"
+    raise TypeError(f"data must be str, bytes or a mapping, got {type(data).__name__}")
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping, got {type(params).__name__}")
+    base, hash_, fragment = url.partition("#")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}{urlencode(params)}{hash_}{fragment}"

@@ -1,0 +1,327 @@
+"""The fast transport itself: one VU's connections (one per origin), cookie jar and redirects.
+
+One transport per VU, and at most one keep-alive connection per origin
+``(scheme, host, port)`` in it, as k6 keeps per-VU connections. (A VU that sends
+concurrently gets an extra connection for the overlap, kept only if the pooled one died.)
+A connection the server closed while idle is seen closed (``connection_lost`` ran) and
+replaced by a new dial. If the server closes it in the instant the request is written, the
+request fails before any response byte; on a *reused* connection a replayable request
+(GET, HEAD, OPTIONS, TRACE, or one with an ``Idempotency-Key``) is then sent once more on a
+fresh connection, as Go's transport (k6's) does.
+
+What is written: the request line, ``Host``, the caller's headers, and the framing, which
+is this transport's alone: ``Content-Length`` for a body (and for a bodiless POST, PUT or
+PATCH), never a ``Transfer-Encoding``; one given by the caller is dropped, as Go drops it.
+
+
+Dialling: DNS (unless the host is an IP address), then TCP to each address in turn until
+one answers, then TLS as its own step (``start_tls``), so that the handshake has its own
+figure; all within the request's deadline (else k6's dial timeout, 1211). Redirects follow
+``surge.worker.http.redirects``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Mapping
+from time import perf_counter
+from typing import cast
+
+from multidict import CIMultiDict, CIMultiDictProxy, istr
+
+from surge.worker.http.redirects import REDIRECT_STATUSES, next_hop
+from surge.worker.http.response import Response, Timings
+from surge.worker.http.transport import DEFAULT_MAX_BODY_BYTES, BaseTransport, LoadHalted
+from surge.worker.http.transports.fast.connection import Connection
+from surge.worker.http.transports.fast.cookies import Jar
+from surge.worker.http.transports.fast.errors import (
+    TRANSPORT_ERRORS,
+    DialError,
+    DialTimeoutError,
+    ServerClosedError,
+    classify_error,
+)
+from surge.worker.http.transports.fast.message import Headers, decompress
+from surge.worker.http.transports.fast.url import Target
+
+__all__ = ["FastTransport"]
+
+# Go's Request.isReplayable: what may be sent again after a reused connection failed.
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # a bodiless one still says Content-Length: 0
+_MAX_TARGETS = 1024
+# istr keys: multidict folds a plain str key's case on every lookup, an istr's once.
+_HOST, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = map(
+    istr, ("Host", "Content-Length", "Connection", "Transfer-Encoding")
+)
+_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+
+
+def _default_context(verify: bool) -> ssl.SSLContext:
+    """One context per process and mode: loading the CA store costs milliseconds."""
+    ctx = _CONTEXTS.get(verify)
+    if ctx is None:
+        ctx = ssl.create_default_context()
+        if not verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        _CONTEXTS[verify] = ctx
+    return ctx
+
+
+def _replayable(method: str, headers: Mapping[str, str]) -> bool:
+    return method in _REPLAYABLE or "Idempotency-Key" in headers or "X-Idempotency-Key" in headers
+
+
+class FastTransport(BaseTransport):
+    """One VU's connections (one per origin), cookie jar and redirects, on raw protocols.
+
+    ``verify_tls=False`` is k6's ``insecureSkipTLSVerify``; ``ssl_context`` replaces the
+    default one (e.g. to trust a private CA).
+    """
+
+    def __init__(
+        self,
+        *,
+        verify_tls: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        super().__init__(max_body_bytes=max_body_bytes)
+        self._verify_tls = verify_tls
+        self._ssl_context = ssl_context
+        self._conns: dict[tuple[str, str, int], Connection] = {}
+        self._targets: dict[str, Target] = {}
+        self._jar = Jar()
+
+    def _target(self, url: str) -> Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = Target(url)
+            if len(self._targets) >= _MAX_TARGETS:  # URLs with ids in them: do not grow forever
+                self._targets.clear()
+            self._targets[url] = target
+        return target
+
+    def _encode(
+        self, method: str, target: Target, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[bytes, bool]:
+        """The request's bytes, and whether the client asked to close the connection after it."""
+        if not isinstance(headers, (CIMultiDict, CIMultiDictProxy)):
+            headers = CIMultiDict(headers)
+        cookie = self._jar.header(target) if self._jar else None
+        close = False
+        host = target.host_header
+        if (
+            _HOST in headers
+            or _CONTENT_LENGTH in headers
+            or _CONNECTION in headers
+            or _TRANSFER_ENCODING in headers
+            or cookie
+            or target.auth
+        ):
+            # The uncommon path: headers this transport writes itself, or merges. The framing
+            # is this transport's alone: a body of known length goes with Content-Length, and
+            # a Transfer-Encoding it was given is dropped, as Go's net/http drops it (sending
+            # both is the shape of request smuggling).
+            fields = CIMultiDict(headers)
+            host = fields.pop("Host", host)
+            fields.popall("Content-Length", None)
+            fields.popall("Transfer-Encoding", None)
+            close = fields.get("Connection", "").lower() == "close"
+            if cookie:
+                mine = fields.get("Cookie")
+                fields["Cookie"] = f"{mine}; {cookie}" if mine else cookie
+            if target.auth and "Authorization" not in fields:
+                fields["Authorization"] = target.auth
+            headers = fields
+        lines = "\r\n".join(map(": ".join, headers.items()))  # no Python frame per header
+        if lines:
+            lines += "\r\n"
+        if body is not None:
+            head = f"{method} {target.path} HTTP/1.1\r\nHost: {host}\r\n{lines}Content-Length: {len(body)}\r\n\r\n"
+            n_lines = len(headers) + 4
+        elif method in _BODY_METHODS:
+            head = f"{method} {target.path} HTTP/1.1\r\nHost: {host}\r\n{lines}Content-Length: 0\r\n\r\n"
+            n_lines = len(headers) + 4
+        else:
+            head = f"{method} {target.path} HTTP/1.1\r\nHost: {host}\r\n{lines}\r\n"
+            n_lines = len(headers) + 3
+        if head.count("\n") != n_lines or head.count("\r") != n_lines:
+            raise ValueError("Newline or carriage return character detected in HTTP header")
+        data = head.encode("utf-8")
+        return (data + body if body else data), close
+
+    async def _dial(self, target: Target, deadline: float, loop: asyncio.AbstractEventLoop) -> Connection:
+        """A new connection to ``target``, within the request's deadline."""
+        conn = Connection(target.key, target.tls, self.keep_bodies, self.max_body_bytes)
+        try:
+            async with asyncio.timeout_at(deadline):
+                hosts: list[str] = [target.host]
+                if not target.ip:
+                    infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+                    hosts = list(dict.fromkeys(str(info[4][0]) for info in infos))
+                conn.conn_start = perf_counter()
+                failure: OSError | None = None
+                for host in hosts:
+                    try:
+                        await loop.create_connection(conn.itself, host, target.port)
+                        break
+                    except OSError as exc:
+                        failure = failure or exc
+                else:
+                    raise DialError(failure or OSError("no address to dial"))
+                conn.connected = perf_counter()
+                if target.tls:
+                    context = self._ssl_context or _default_context(self._verify_tls)
+                    raw = cast(asyncio.Transport, conn.transport)
+                    tls = await loop.start_tls(raw, conn, context, server_hostname=target.host)
+                    if tls is None:  # the peer closed during the handshake
+                        raise ServerClosedError()
+                    conn.transport = tls
+                    tls.set_write_buffer_limits(high=0)
+                    conn.tls_done = perf_counter()
+        except TimeoutError as exc:  # the deadline, or the TLS handshake's own timeout
+            if conn.transport is not None:
+                conn.transport.abort()
+            raise DialTimeoutError("dial: i/o timeout") from exc
+        except BaseException:
+            if conn.transport is not None:
+                conn.transport.abort()
+            raise
+        return conn
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+        max_redirects: int,
+    ) -> Response:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        hop_url = url
+        redirects = bytes_sent = bytes_received = 0
+        conn: Connection | None = None
+        data = b""
+        try:
+            while True:  # one hop per turn
+                conn = None
+                target = self._target(hop_url)
+                data, close = self._encode(method, target, headers, body)
+                t_start = perf_counter()  # k6's GetConn: the request is built, a connection is wanted
+                retried = False
+                while True:  # one attempt per turn: at most one retry on a fresh connection
+                    conn = self._conns.get(target.key)
+                    if conn is None or not conn.usable():
+                        conn = None  # a failed dial holds no connection (zero timings)
+                        conn = await self._dial(target, deadline, loop)
+                        pooled = self._conns.get(target.key)
+                        if pooled is None or pooled.closed:
+                            self._conns[target.key] = conn
+                    if self.fence is not None and not self.fence():
+                        # here, at the write: a dial that began before the worker froze ends after
+                        await asyncio.sleep(0)  # as in HttpClient.request: let the VU's cancel land
+                        raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
+                    waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop)
+                    bytes_sent += len(data)
+                    try:
+                        await waiter
+                        break
+                    except (OSError, ServerClosedError) as exc:
+                        if (
+                            retried
+                            or conn.fresh
+                            or conn.n_in
+                            or isinstance(exc, TimeoutError)
+                            or not _replayable(method, headers)
+                        ):
+                            raise
+                        retried = True  # the server closed a keep-alive connection as we wrote
+                        self._drop(conn)
+                bytes_received += conn.n_in
+                status = conn.status
+                if conn.set_cookies is not None:
+                    self._jar.store(target, conn.set_cookies)
+                content = conn.body_bytes()
+                if conn.encoding is not None and content:
+                    content = decompress(conn.encoding, content, self.max_body_bytes)
+                timings = conn.timings(conn.t_done)
+                raw = conn.raw
+                location = conn.location if status in REDIRECT_STATUSES else None
+                self._release(conn, conn.keep_alive and not close)
+                conn = None
+                if location is None or redirects >= max_redirects:
+                    return Response(
+                        method,
+                        url if redirects == 0 else hop_url,
+                        status,
+                        body=content,
+                        headers=Headers(raw),
+                        timings=timings,
+                        bytes_sent=bytes_sent,
+                        bytes_received=bytes_received,
+                    )
+                redirects += 1
+                method, hop_url, headers, body = next_hop(
+                    status, target.url, target.host, location.decode("latin-1"), method, headers, body
+                )
+        except asyncio.CancelledError:
+            # The VU was stopped mid-request. If the request was written, the server has it:
+            # keep it as a failed request so surge's count matches what the server saw.
+            if conn is not None and conn.busy:  # exchange() wrote the request
+                done = perf_counter()
+                self._interrupt(method, hop_url, conn.timings(done), bytes_sent, bytes_received + conn.n_in)
+            if conn is not None:
+                self._drop(conn)
+            raise
+        except TRANSPORT_ERRORS as exc:
+            done = perf_counter()
+            timings = Timings()
+            if conn is not None:
+                timings = conn.timings(done)
+                bytes_received += conn.n_in
+                self._drop(conn)
+            return Response.failed(
+                method,
+                hop_url,
+                exc,
+                classify=classify_error,
+                timings=timings,
+                bytes_sent=bytes_sent,
+                bytes_received=bytes_received,
+            )
+
+    def _release(self, conn: Connection, keep: bool) -> None:
+        """Back to the pool after a complete exchange, or closed."""
+        conn.busy = False
+        conn.fresh = False
+        key = conn.key
+        pooled = self._conns.get(key)
+        if keep and not conn.closed:
+            if pooled is conn:
+                return
+            if pooled is None or pooled.closed:
+                self._conns[key] = conn
+                return
+        if pooled is conn:
+            del self._conns[key]
+        conn.shut(abort=False)
+
+    def _drop(self, conn: Connection) -> None:
+        """Abort a connection whose state is unknown (failed, timed out, cancelled mid-exchange)."""
+        if self._conns.get(conn.key) is conn:
+            del self._conns[conn.key]
+        conn.shut(abort=True)
+
+    async def close(self) -> None:
+        conns, self._conns = list(self._conns.values()), {}
+        for conn in conns:
+            conn.shut(abort=False)
+        if conns:
+            await asyncio.sleep(0)  # let the closed sockets' transports finish on this loop
+
