@@ -62,7 +62,8 @@ from surge.common.metrics import SINK_TYPES, MetricType, Sink
 # 3: Hello.capacity and ScenarioSlice.member (a machine of several processes), Ping/Pong and
 # Start.at (one start instant on every clock), Takeover and ScenarioSlice.skip_before_s.
 # 4: a trend's centroids travel as one bin of (mean, weight) float64 pairs (surge.common.sketch).
-PROTOCOL_VERSION = 4
+# 5: Run.http_options, k6's HTTP options as the scenario wrote them (surge.common.http_options).
+PROTOCOL_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,9 @@ class Run:
     setup_timeout_s: float = 60.0
     teardown_timeout_s: float = 60.0
     discard_response_bodies: bool = False  # k6's discardResponseBodies
+    # k6's HTTP options (userAgent, hosts, dns, tlsVersion...) as written in the scenario's
+    # options; the worker validates them with the coordinator's parser (http_options_raw).
+    http_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 from surge.common import api
 from surge.common.durations import format_duration
 from surge.common.errors import ExitCode
+from surge.common.http_options import http_options_raw
 from surge.common.metrics import Sink
 from surge.common.curve import CoordinatorKeys, load_coordinator_keys, load_worker_keys
 from surge.common.endpoints import is_loopback_endpoint
@@ -257,6 +258,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 setup_timeout_s=options.setup_timeout_s,
                 teardown_timeout_s=options.teardown_timeout_s,
                 discard_response_bodies=options.discard_response_bodies,
+                http_options=http_options_raw(options.raw),
                 on_worker_loss=cfg.on_worker_loss,
             )
         finally:

@@ -308,7 +308,8 @@ class Agent:
             self._source = msg.entry.replace(".", "/") + ".py"
             self._run = WorkerRun(
                 module, self._source, msg.slices, env=api.env, submetrics=msg.submetrics, http_transport=msg.http_transport,
-                discard_response_bodies=msg.discard_response_bodies, halted=self._link.gone_quiet,
+                discard_response_bodies=msg.discard_response_bodies, http_options=msg.http_options,
+                halted=self._link.gone_quiet,
             )
             self._module = module
         except SurgeError as exc:

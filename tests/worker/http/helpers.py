@@ -43,6 +43,7 @@ class FakeTransport:
     def __init__(self, answer: Response | BaseException | None = None) -> None:
         self.answer = answer
         self.sent: list[tuple[str, str, Mapping[str, str], bytes | None, float, int]] = []
+        self.kept: list[bool] = []  # each request's keep_body
         self.closed = False
 
     async def send(
@@ -53,8 +54,10 @@ class FakeTransport:
         body: bytes | None,
         timeout_s: float,
         max_redirects: int,
+        keep_body: bool = True,
     ) -> Response:
         self.sent.append((method, url, headers, body, timeout_s, max_redirects))
+        self.kept.append(keep_body)
         if isinstance(self.answer, BaseException):
             raise self.answer
         return self.answer if self.answer is not None else Response(method, url, 200, body=b"ok")

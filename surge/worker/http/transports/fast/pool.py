@@ -23,7 +23,6 @@ figure; all within the request's deadline (else k6's dial timeout, 1211). Redire
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import Mapping
 from time import perf_counter
@@ -31,8 +30,11 @@ from typing import cast
 
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
+from surge.common.http_options import HttpOptions
+from surge.worker.http.dns import Resolver
 from surge.worker.http.redirects import REDIRECT_STATUSES, next_hop
 from surge.worker.http.response import Response, Timings
+from surge.worker.http.tls import client_context
 from surge.worker.http.transport import DEFAULT_MAX_BODY_BYTES, BaseTransport, LoadHalted
 from surge.worker.http.transports.fast.connection import Connection
 from surge.worker.http.transports.fast.cookies import Jar
@@ -56,21 +58,6 @@ _MAX_TARGETS = 1024
 _HOST, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = map(
     istr, ("Host", "Content-Length", "Connection", "Transfer-Encoding")
 )
-_CONTEXTS: dict[bool, ssl.SSLContext] = {}
-
-
-def _default_context(verify: bool) -> ssl.SSLContext:
-    """One context per process and mode: loading the CA store costs milliseconds."""
-    ctx = _CONTEXTS.get(verify)
-    if ctx is None:
-        ctx = ssl.create_default_context()
-        if not verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        _CONTEXTS[verify] = ctx
-    return ctx
-
-
 def _replayable(method: str, headers: Mapping[str, str]) -> bool:
     return method in _REPLAYABLE or "Idempotency-Key" in headers or "X-Idempotency-Key" in headers
 
@@ -78,8 +65,11 @@ def _replayable(method: str, headers: Mapping[str, str]) -> bool:
 class FastTransport(BaseTransport):
     """One VU's connections (one per origin), cookie jar and redirects, on raw protocols.
 
-    ``verify_tls=False`` is k6's ``insecureSkipTLSVerify``; ``ssl_context`` replaces the
-    default one (e.g. to trust a private CA).
+    ``options`` are k6's HTTP options that a transport applies (``insecureSkipTLSVerify``,
+    ``tlsVersion``; ``verify_tls=False`` is the first too); ``ssl_context`` replaces the
+    context they make (e.g. to trust a private CA). ``resolver`` is where connections go
+    (k6's ``hosts`` and ``dns``: :mod:`surge.worker.http.dns`), shared by a worker's VUs;
+    without one the transport has its own.
     """
 
     def __init__(
@@ -88,10 +78,16 @@ class FastTransport(BaseTransport):
         verify_tls: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        options: HttpOptions | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         super().__init__(max_body_bytes=max_body_bytes)
-        self._verify_tls = verify_tls
-        self._ssl_context = ssl_context
+        if options is not None:
+            verify_tls = verify_tls and not options.insecure_skip_tls_verify
+        self._ssl_context = ssl_context or client_context(
+            verify_tls, options.tls_min if options else None, options.tls_max if options else None
+        )
+        self._resolver = resolver if resolver is not None else Resolver()
         self._conns: dict[tuple[str, str, int], Connection] = {}
         self._targets: dict[str, Target] = {}
         self._jar = Jar()
@@ -156,28 +152,22 @@ class FastTransport(BaseTransport):
 
     async def _dial(self, target: Target, deadline: float, loop: asyncio.AbstractEventLoop) -> Connection:
         """A new connection to ``target``, within the request's deadline."""
-        conn = Connection(target.key, target.tls, self.keep_bodies, self.max_body_bytes)
+        conn = Connection(target.key, target.tls, True, self.max_body_bytes)
         try:
             async with asyncio.timeout_at(deadline):
-                hosts: list[str] = [target.host]
-                if not target.ip:
-                    infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-                    hosts = list(dict.fromkeys(str(info[4][0]) for info in infos))
+                # k6's dialer: hosts, then the (cached) lookup, and one address by select/policy
+                ip, port = (target.host, target.port) if target.ip else await self._resolver.resolve(
+                    target.host, target.port
+                )
                 conn.conn_start = perf_counter()
-                failure: OSError | None = None
-                for host in hosts:
-                    try:
-                        await loop.create_connection(conn.itself, host, target.port)
-                        break
-                    except OSError as exc:
-                        failure = failure or exc
-                else:
-                    raise DialError(failure or OSError("no address to dial"))
+                try:
+                    await loop.create_connection(conn.itself, ip, port)
+                except OSError as exc:
+                    raise DialError(exc) from exc
                 conn.connected = perf_counter()
                 if target.tls:
-                    context = self._ssl_context or _default_context(self._verify_tls)
                     raw = cast(asyncio.Transport, conn.transport)
-                    tls = await loop.start_tls(raw, conn, context, server_hostname=target.host)
+                    tls = await loop.start_tls(raw, conn, self._ssl_context, server_hostname=target.host)
                     if tls is None:  # the peer closed during the handshake
                         raise ServerClosedError()
                     conn.transport = tls
@@ -201,11 +191,13 @@ class FastTransport(BaseTransport):
         body: bytes | None,
         timeout_s: float,
         max_redirects: int,
+        keep_body: bool = True,
     ) -> Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         hop_url = url
-        redirects = bytes_sent = bytes_received = 0
+        redirects = bytes_sent = bytes_received = 0  # the bytes of this hop (a retry included)
+        hops: list[Response] | None = None  # the redirects before this hop, each its own request
         conn: Connection | None = None
         data = b""
         try:
@@ -227,7 +219,7 @@ class FastTransport(BaseTransport):
                         # here, at the write: a dial that began before the worker froze ends after
                         await asyncio.sleep(0)  # as in HttpClient.request: let the VU's cancel land
                         raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
-                    waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop)
+                    waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop, keep_body)
                     bytes_sent += len(data)
                     try:
                         await waiter
@@ -265,7 +257,12 @@ class FastTransport(BaseTransport):
                         timings=timings,
                         bytes_sent=bytes_sent,
                         bytes_received=bytes_received,
+                        hops=tuple(hops) if hops else (),
                     )
+                hop = Response(method, hop_url, status, headers=Headers(raw), timings=timings,
+                               bytes_sent=bytes_sent, bytes_received=bytes_received)  # fmt: skip
+                hops = [hop] if hops is None else [*hops, hop]
+                bytes_sent = bytes_received = 0
                 redirects += 1
                 method, hop_url, headers, body = next_hop(
                     status, target.url, target.host, location.decode("latin-1"), method, headers, body
@@ -275,7 +272,9 @@ class FastTransport(BaseTransport):
             # keep it as a failed request so surge's count matches what the server saw.
             if conn is not None and conn.busy:  # exchange() wrote the request
                 done = perf_counter()
-                self._interrupt(method, hop_url, conn.timings(done), bytes_sent, bytes_received + conn.n_in)
+                self._interrupt(
+                    method, hop_url, conn.timings(done), bytes_sent, bytes_received + conn.n_in, tuple(hops or ())
+                )
             if conn is not None:
                 self._drop(conn)
             raise
@@ -294,6 +293,7 @@ class FastTransport(BaseTransport):
                 timings=timings,
                 bytes_sent=bytes_sent,
                 bytes_received=bytes_received,
+                hops=tuple(hops or ()),
             )
 
     def _release(self, conn: Connection, keep: bool) -> None:
@@ -317,6 +317,13 @@ class FastTransport(BaseTransport):
         if self._conns.get(conn.key) is conn:
             del self._conns[conn.key]
         conn.shut(abort=True)
+
+    async def close_idle(self) -> None:
+        """Close the connections no request is using (k6's ``noVUConnectionReuse``, each iteration)."""
+        for key, conn in list(self._conns.items()):
+            if not conn.busy:
+                del self._conns[key]
+                conn.shut(abort=False)
 
     async def close(self) -> None:
         conns, self._conns = list(self._conns.values()), {}
