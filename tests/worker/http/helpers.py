@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -311,3 +312,24 @@ def script(*replies: bytes | tuple[bytes, bool]) -> Answer:
         return reply if isinstance(reply, tuple) else (reply, False)
 
     return answer
+
+
+@asynccontextmanager
+async def serving_tls(
+    cert_file: str, key_file: str, *, max_version: ssl.TLSVersion | None = None
+) -> AsyncIterator[str]:
+    """An aiohttp server on 127.0.0.1 over TLS with the given certificate (``/peer``: the client's port)."""
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert_file, key_file)
+    if max_version is not None:
+        server_ctx.maximum_version = max_version
+    app = web.Application()
+    app.router.add_get("/peer", _peer)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+    await site.start()
+    try:
+        yield f"https://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

@@ -87,6 +87,9 @@ class AiohttpTransport(BaseTransport):
         if options is not None:
             verify_tls = verify_tls and not options.insecure_skip_tls_verify
             limit_per_host = options.batch_per_host
+        # aiohttp pools a connection whatever the request's "Connection: close" said (the client
+        # sends it for noConnectionReuse, as Go does): it must be told to close them itself.
+        self._force_close = options is not None and options.no_connection_reuse
         self._limit_per_host = limit_per_host
         self._keepalive_timeout_s = keepalive_timeout_s
         self._ssl = client_context(verify_tls, options.tls_min if options else None, options.tls_max if options else None)
@@ -98,7 +101,8 @@ class AiohttpTransport(BaseTransport):
         connector = aiohttp.TCPConnector(
             limit=0,
             limit_per_host=self._limit_per_host,
-            keepalive_timeout=self._keepalive_timeout_s,
+            keepalive_timeout=None if self._force_close else self._keepalive_timeout_s,
+            force_close=self._force_close,
             ssl=self._ssl,
             resolver=_Resolve(self._resolver),
             use_dns_cache=False,  # the resolver caches, by k6's dns.ttl
