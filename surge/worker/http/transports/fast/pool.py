@@ -2,7 +2,9 @@
 
 One transport per VU, and at most one keep-alive connection per origin
 ``(scheme, host, port)`` in it, as k6 keeps per-VU connections. (A VU that sends
-concurrently gets an extra connection for the overlap, kept only if the pooled one died.)
+concurrently gets an extra connection for the overlap, kept only if the pooled one died:
+so a ``vu.http.batch`` of n requests to one host dials n - 1 connections each time, where
+Go keeps up to ``batchPerHost`` idle ones. The aiohttp transport keeps them.)
 A connection the server closed while idle is seen closed (``connection_lost`` ran) and
 replaced by a new dial. If the server closes it in the instant the request is written, the
 request fails before any response byte; on a *reused* connection a replayable request
@@ -14,10 +16,12 @@ is this transport's alone: ``Content-Length`` for a body (and for a bodiless POS
 PATCH), never a ``Transfer-Encoding``; one given by the caller is dropped, as Go drops it.
 
 
-Dialling: DNS (unless the host is an IP address), then TCP to each address in turn until
-one answers, then TLS as its own step (``start_tls``), so that the handshake has its own
+Dialling: the one address k6's dialer would pick (``hosts``, else the worker's DNS cache,
+``dns.policy`` and ``dns.select``: :mod:`surge.worker.http.dns`; none for an IP address),
+then TCP, then TLS as its own step (``start_tls``), so that the handshake has its own
 figure; all within the request's deadline (else k6's dial timeout, 1211). Redirects follow
-``surge.worker.http.redirects``.
+``surge.worker.http.redirects``; each hop becomes a Response of its own in ``hops``, with its
+own timings and bytes.
 """
 
 from __future__ import annotations
