@@ -378,3 +378,20 @@ def test_a_malformed_batch_sends_nothing() -> None:
 
     asyncio.run(main())
     assert fake.sent == []
+
+
+@pytest.mark.parametrize("per_host", [3, 0])
+def test_a_batchs_connections_are_kept_for_the_next_one_up_to_batch_per_host(transport: str, per_host: int) -> None:
+    # Go keeps MaxIdleConnsPerHost idle connections, 2 when batchPerHost is 0; aiohttp's pool has
+    # no idle bound apart from its per-host limit, so with none it keeps all three.
+    kept = per_host or (2 if transport == "fast" else 3)
+
+    async def test(base: str, raw: RawServer, client: HttpClient) -> list[int]:
+        async with counting_server(3) as (held, _):
+            first = await client.batch([f"{held}/hold"] * 3)  # three in flight at once: three connections
+            assert [r.status for r in first] == [200] * 3
+            second = await client.batch([f"{held}/hold"] * 3)
+            return [r.timings.connecting == 0 for r in second]  # reused: no dial
+
+    reused = on_raw(transport, test, options=HttpOptions(batch_per_host=per_host), batch_per_host=per_host)
+    assert sum(reused) == kept

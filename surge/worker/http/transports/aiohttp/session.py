@@ -68,7 +68,8 @@ class AiohttpTransport(BaseTransport):
     servers drop it, so a pooled one is rarely stale. ``options`` and ``resolver`` are as for
     the fast transport: ``insecureSkipTLSVerify`` (also ``verify_tls=False``), ``tlsVersion``,
     and k6's ``hosts`` and ``dns`` through :class:`_Resolve` (aiohttp's own DNS cache is off).
-    As Go under k6, it sends no header it was not given but ``Host`` and the framing: no
+    With ``batchPerHost: 0`` it keeps every idle connection (aiohttp has no idle bound apart
+    from the per-host limit), where Go keeps 2. As Go under k6, it sends no header it was not given but ``Host`` and the framing: no
     ``Accept``, no ``Accept-Encoding`` (k6 turns Go's compression off), no ``User-Agent`` of its
     own.
     """

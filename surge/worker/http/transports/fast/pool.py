@@ -2,9 +2,9 @@
 
 One transport per VU, and at most one keep-alive connection per origin
 ``(scheme, host, port)`` in it, as k6 keeps per-VU connections. (A VU that sends
-concurrently gets an extra connection for the overlap, kept only if the pooled one died:
-so a ``vu.http.batch`` of n requests to one host dials n - 1 connections each time, where
-Go keeps up to ``batchPerHost`` idle ones. The aiohttp transport keeps them.)
+concurrently gets an extra connection for the overlap; once idle it is kept as a spare, up
+to ``batchPerHost`` connections per origin in all (Go's ``MaxIdleConnsPerHost`` under k6),
+so that a ``vu.http.batch`` reuses its connections as k6's does.)
 A connection the server closed while idle is seen closed (``connection_lost`` ran) and
 replaced by a new dial. If the server closes it in the instant the request is written, the
 request fails before any response byte; on a *reused* connection a replayable request
@@ -93,6 +93,10 @@ class FastTransport(BaseTransport):
         )
         self._resolver = resolver if resolver is not None else Resolver()
         self._conns: dict[tuple[str, str, int], Connection] = {}
+        # Idle connections beside the pooled one, left by requests that overlapped (a batch):
+        # Go keeps up to MaxIdleConnsPerHost per host, k6's batchPerHost (Go's 2 for 0).
+        self._spare: dict[tuple[str, str, int], list[Connection]] = {}
+        self._max_spare = ((options.batch_per_host if options is not None else 6) or 2) - 1
         self._targets: dict[str, Target] = {}
         self._jar = Jar()
 
@@ -214,11 +218,12 @@ class FastTransport(BaseTransport):
                 while True:  # one attempt per turn: at most one retry on a fresh connection
                     conn = self._conns.get(target.key)
                     if conn is None or not conn.usable():
-                        conn = None  # a failed dial holds no connection (zero timings)
-                        conn = await self._dial(target, deadline, loop)
-                        pooled = self._conns.get(target.key)
-                        if pooled is None or pooled.closed:
-                            self._conns[target.key] = conn
+                        conn = self._take_spare(target.key) if self._spare else None
+                        if conn is None:  # a failed dial holds no connection (zero timings)
+                            conn = await self._dial(target, deadline, loop)
+                            pooled = self._conns.get(target.key)
+                            if pooled is None or pooled.closed:
+                                self._conns[target.key] = conn
                     if self.fence is not None and not self.fence():
                         # here, at the write: a dial that began before the worker froze ends after
                         await asyncio.sleep(0)  # as in HttpClient.request: let the VU's cancel land
@@ -312,9 +317,23 @@ class FastTransport(BaseTransport):
             if pooled is None or pooled.closed:
                 self._conns[key] = conn
                 return
+            spares = self._spare.setdefault(key, [])
+            if len(spares) < self._max_spare:
+                spares.append(conn)
+                return
         if pooled is conn:
             del self._conns[key]
         conn.shut(abort=False)
+
+    def _take_spare(self, key: tuple[str, str, int]) -> Connection | None:
+        """An idle spare connection to ``key`` still open, or None (the closed ones are let go)."""
+        spares = self._spare.get(key)
+        while spares:
+            conn = spares.pop()
+            if conn.usable():
+                return conn
+            conn.shut(abort=True)
+        return None
 
     def _drop(self, conn: Connection) -> None:
         """Abort a connection whose state is unknown (failed, timed out, cancelled mid-exchange)."""
@@ -328,9 +347,14 @@ class FastTransport(BaseTransport):
             if not conn.busy:
                 del self._conns[key]
                 conn.shut(abort=False)
+        spares, self._spare = [c for cs in self._spare.values() for c in cs], {}
+        for conn in spares:
+            conn.shut(abort=False)
 
     async def close(self) -> None:
         conns, self._conns = list(self._conns.values()), {}
+        conns += [c for cs in self._spare.values() for c in cs]
+        self._spare = {}
         for conn in conns:
             conn.shut(abort=False)
         if conns:
