@@ -101,8 +101,9 @@ class HttpClient:
         if agent:  # k6's userAgent "": no User-Agent at all (Go sends none for an empty one)
             self._base_headers["User-Agent"] = agent
         if no_connection_reuse:
-            # k6's noConnectionReuse is Go's DisableKeepAlives, which asks the server to close:
-            # every transport then drops the connection after the response.
+            # k6's noConnectionReuse is Go's DisableKeepAlives, which asks the server to close;
+            # the fast transport then drops the connection, the aiohttp one is told by its
+            # options (aiohttp pools a connection whatever this header says).
             self._base_headers["Connection"] = "close"
         if base_headers:
             self._base_headers.update(base_headers)
