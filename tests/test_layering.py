@@ -6,7 +6,7 @@
 * ``surge.results`` imports only ``surge.common`` and itself from surge;
 * only the ZeroMQ edge (``surge/common/wire.py``, ``surge/common/router.py``, ``surge/common/dealer.py``,
   ``surge/common/curve.py``) imports ``zmq``;
-* only the aiohttp transport (``surge/worker/http/transports/aiohttp.py``), ``surge/target/`` and
+* only the aiohttp transport (``surge/worker/http/transports/aiohttp/``), ``surge/target/`` and
   the live dashboard's server (``surge/results/dashboard.py``) import ``aiohttp``, and only the
   fast transport (``surge/worker/http/transports/fast/``) imports ``httptools``;
 * the HTTP layer's core (``surge.worker.http`` outside ``transports``) never imports a
@@ -127,12 +127,12 @@ def _only_the_zmq_edge_imports_zmq(src: Source, target: str) -> bool:
 HTTP = "surge.worker.http"
 TRANSPORTS = "surge.worker.http.transports"
 FAST = "surge.worker.http.transports.fast"
-AIOHTTP_TRANSPORT = "surge/worker/http/transports/aiohttp.py"
+AIOHTTP = "surge.worker.http.transports.aiohttp"
 
 
 def _only_http_and_target_import_aiohttp(src: Source, target: str) -> bool:
     return _within(target, "aiohttp") and not (
-        src.path in (AIOHTTP_TRANSPORT, "surge/results/dashboard.py") or src.layer == "target"
+        _within(src.module, AIOHTTP) or src.path == "surge/results/dashboard.py" or src.layer == "target"
     )
 
 
@@ -149,7 +149,7 @@ IMPORT_RULES: dict[str, ImportRule] = {
     "surge.worker and surge.coordinator never import each other": _worker_and_coordinator_are_apart,
     "surge.results imports only surge.common and itself": _results_imports_only_common,
     "only the ZeroMQ edge (wire.py, dealer.py, curve.py) imports zmq": _only_the_zmq_edge_imports_zmq,
-    "only surge/worker/http/transports/aiohttp.py, surge/target/ and surge/results/dashboard.py import aiohttp":
+    "only surge/worker/http/transports/aiohttp/, surge/target/ and surge/results/dashboard.py import aiohttp":
         _only_http_and_target_import_aiohttp,
     "only surge/worker/http/transports/fast/ imports httptools": _only_the_fast_transport_imports_httptools,
     "the HTTP core (surge.worker.http outside transports/) imports no transport": _the_http_core_imports_no_transport,
@@ -338,7 +338,7 @@ def test_the_checker_sees_the_whole_package() -> None:
     paths = {src.path for src in SOURCES}
 
     assert {"surge/cli.py", "surge/common/wire.py", "surge/common/protocol.py", "surge/worker/http/client.py"} <= paths
-    assert {AIOHTTP_TRANSPORT, "surge/worker/http/transports/fast/connection.py"} <= paths
+    assert {"surge/worker/http/transports/aiohttp/session.py", "surge/worker/http/transports/fast/connection.py"} <= paths
     assert len([src for src in SOURCES if _within(src.module, HTTP)]) >= 10  # the whole HTTP layer is seen
     assert _long_modules(REPO / "surge" / "worker" / "http", 10)  # the size check does read the files
     assert {src.layer for src in SOURCES} >= {"common", "worker", "coordinator", "results", "target", "cli"}

@@ -29,7 +29,10 @@ key                    meaning in surge
                        ``startVUs`` = ``vus`` if given, else 1
 ``setupTimeout``       duration ``setup()`` may take (default ``60s``; past it, exit 100)
 ``teardownTimeout``    duration ``teardown()`` may take (default ``60s``; past it, exit 101)
-``discardResponseBodies``  bool: every response's ``body`` is None (read and counted, then dropped)
+HTTP options           ``discardResponseBodies``, ``insecureSkipTLSVerify``, ``userAgent``,
+                       ``maxRedirects``, ``noConnectionReuse``, ``noVUConnectionReuse``, ``hosts``,
+                       ``tlsVersion``, ``dns``, ``batch``, ``batchPerHost``: k6's, read by
+                       :mod:`surge.common.http_options` (their table is there)
 ``maxEndpoints``       surge's own: rows of the per-endpoint table, 1..10000 (default 100); the
                        requests of any later name go to one ``__overflow__`` row
                        (:mod:`surge.common.endpoint_stats`)
@@ -40,7 +43,7 @@ key                    meaning in surge
 The shortcuts cannot be mixed with ``scenarios``, nor ``duration`` or ``iterations`` with
 ``stages`` (k6 refuses both). ``vus`` alone means one iteration in k6, which surge does not
 support yet; nor does it support k6's no-options default (1 VU, 1 iteration). Every other k6
-option (``batch``, ``userAgent``, ``hosts``, ``tags``...) is reported as
+option (``tags``, ``throw``, ``tlsAuth``...) is reported as
 "not supported yet" rather than silently ignored; anything else is an unknown option, with a
 suggestion when one is close.
 
@@ -102,6 +105,7 @@ from types import MappingProxyType
 from typing import Any
 
 from surge.common.durations import parse_duration
+from surge.common.http_options import HTTP_KEYS, HttpOptions, parse_http_options
 from surge.common.metrics import DEFAULT_TREND_STATS
 from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS, MAX_ENDPOINTS_LIMIT
 from surge.common.arrivals import ArrivalPlan, RateSegment
@@ -207,6 +211,7 @@ class Options:
     teardown_timeout_s: float = 60.0
     discard_response_bodies: bool = False  # k6's: every response's body is None (read, counted, dropped)
     max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # surge's maxEndpoints: rows of the per-endpoint table
+    http: HttpOptions = HttpOptions()  # k6's HTTP options (discard_response_bodies among them)
 
     def max_duration_s(self) -> float:
         """When the last scenario is over for sure (its ``end_offset_s``), 0 with none."""
@@ -241,7 +246,7 @@ _STAGE_KEYS = ("duration", "target")
 
 _SUPPORTED_TOP = (
     "scenarios", "thresholds", "summaryTrendStats", "vus", "duration", "stages", "iterations", "setupTimeout",
-    "teardownTimeout", "discardResponseBodies", "summaryTimeUnit", "maxEndpoints",
+    "teardownTimeout", "summaryTimeUnit", "maxEndpoints", *HTTP_KEYS,
 )
 _K6_UNSUPPORTED_TOP: dict[str, str] = {
     "executionSegment": "surge splits the load over its workers itself",
@@ -249,13 +254,13 @@ _K6_UNSUPPORTED_TOP: dict[str, str] = {
     "vusMax": "it was removed from k6 too",
 }
 for _key in (
-    "batch", "batchPerHost", "blacklistIPs", "blockHostnames", "cloud", "consoleOutput", "dns",
-    "ext", "hosts", "httpDebug", "insecureSkipTLSVerify", "linger",
-    "localIPs", "maxRedirects", "metricSamplesBufferSize", "minIterationDuration",
-    "noConnectionReuse", "noCookiesReset", "noSetup", "noSummary", "noTeardown", "noThresholds",
-    "noUsageReport", "noVUConnectionReuse", "paused", "rps", "summaryExport",
+    "blacklistIPs", "blockHostnames", "cloud", "consoleOutput",
+    "ext", "httpDebug", "linger",
+    "localIPs", "metricSamplesBufferSize", "minIterationDuration",
+    "noCookiesReset", "noSetup", "noSummary", "noTeardown", "noThresholds",
+    "noUsageReport", "paused", "rps", "summaryExport",
     "systemTags", "tags", "throw", "tlsAuth",
-    "tlsCipherSuites", "tlsVersion", "userAgent",
+    "tlsCipherSuites",
 ):  # fmt: skip
     _K6_UNSUPPORTED_TOP.setdefault(_key, "")
 
@@ -679,9 +684,8 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
     if time_unit not in SUMMARY_TIME_UNITS:
         c.add(f"{where}.summaryTimeUnit", f"expected 's', 'ms' or 'us' (as k6), got {_show(time_unit)}")
 
-    discard = opts.get("discardResponseBodies", False)
-    if not isinstance(discard, bool):
-        c.add(f"{where}.discardResponseBodies", f"expected true or false, got {_show(discard)}")
+    http, http_problems = parse_http_options(opts, where=where)
+    c.problems.extend(http_problems)
     max_endpoints = opts.get("maxEndpoints", DEFAULT_MAX_ENDPOINTS)
     if isinstance(max_endpoints, bool) or not isinstance(max_endpoints, int) or not (
         1 <= max_endpoints <= MAX_ENDPOINTS_LIMIT
@@ -703,7 +707,8 @@ def parse_options(raw: object, *, where: str = "options") -> tuple[Options | Non
             raw=MappingProxyType(dict(opts)),
             setup_timeout_s=timeouts["setupTimeout"] or 60.0,
             teardown_timeout_s=timeouts["teardownTimeout"] or 60.0,
-            discard_response_bodies=discard,
+            discard_response_bodies=http.discard_response_bodies,
+            http=http,
             max_endpoints=max_endpoints,
         ),
         [],

@@ -63,8 +63,9 @@ from surge.common.metrics import SINK_TYPES, MetricType, Sink
 # 3: Hello.capacity and ScenarioSlice.member (a machine of several processes), Ping/Pong and
 # Start.at (one start instant on every clock), Takeover and ScenarioSlice.skip_before_s.
 # 4: a trend's centroids travel as one bin of (mean, weight) float64 pairs (surge.common.sketch).
-# 5: Run.report_delay_s (each member sends its interval reports at its own phase) and
-# Run.max_endpoints (the per-endpoint table's cap, surge.common.endpoint_stats).
+# 5: Run.report_delay_s (each member sends its interval reports at its own phase),
+# Run.max_endpoints (the per-endpoint table's cap, surge.common.endpoint_stats) and
+# Run.http_options, k6's HTTP options as the scenario wrote them (surge.common.http_options).
 PROTOCOL_VERSION = 5
 
 
@@ -140,6 +141,9 @@ class Run:
     # thousand reports arrive spread out, not in one burst it would have to buffer at once.
     report_delay_s: float = 0.0
     max_endpoints: int = DEFAULT_MAX_ENDPOINTS  # rows of the per-endpoint table each worker keeps (maxEndpoints)
+    # k6's HTTP options (userAgent, hosts, dns, tlsVersion...) as written in the scenario's
+    # options; the worker validates them with the coordinator's parser (http_options_raw).
+    http_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

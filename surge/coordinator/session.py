@@ -29,6 +29,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from surge.common.clock import ClockSample, start_lead_s
 from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS
@@ -267,6 +268,7 @@ class Session:
         teardown_timeout_s: float = 60.0,
         discard_response_bodies: bool = False,
         max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
+        http_options: dict[str, Any] | None = None,
         on_worker_loss: str = "fail",
     ) -> SessionResult:
         """Phases 2-4. ``slices[i]`` goes to the worker with index i.
@@ -308,7 +310,7 @@ class Session:
                 Run(run_id, bundle, entry, env, list(slices[peer.index]), submetrics, report_interval_s, http_transport,
                     lifecycle=peer.index == 0, setup_timeout_s=setup_timeout_s, teardown_timeout_s=teardown_timeout_s,
                     discard_response_bodies=discard_response_bodies, report_delay_s=delays[peer.index],
-                    max_endpoints=max_endpoints),
+                    max_endpoints=max_endpoints, http_options=dict(http_options or {})),
             )
         await self._await_ready(run_id, peers)
         data = await self._setup(run_id, peers, setup_timeout_s) if setup else b""

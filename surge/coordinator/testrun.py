@@ -21,6 +21,7 @@ from typing import Any
 from surge.common import api
 from surge.common.durations import format_duration
 from surge.common.errors import ExitCode
+from surge.common.http_options import http_options_raw
 from surge.common.metrics import Sink
 from surge.common.curve import CoordinatorKeys, load_coordinator_keys, load_worker_keys
 from surge.common.endpoints import is_loopback_endpoint
@@ -261,6 +262,7 @@ async def run_test(cfg: RunConfig) -> Outcome:
                 teardown_timeout_s=options.teardown_timeout_s,
                 discard_response_bodies=options.discard_response_bodies,
                 max_endpoints=options.max_endpoints,
+                http_options=http_options_raw(options.raw),
                 on_worker_loss=cfg.on_worker_loss,
             )
         finally:

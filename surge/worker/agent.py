@@ -309,8 +309,8 @@ class Agent:
             self._source = msg.entry.replace(".", "/") + ".py"
             self._run = WorkerRun(
                 module, self._source, msg.slices, env=api.env, submetrics=msg.submetrics, http_transport=msg.http_transport,
-                discard_response_bodies=msg.discard_response_bodies, halted=self._link.gone_quiet,
-                max_endpoints=msg.max_endpoints,
+                discard_response_bodies=msg.discard_response_bodies, http_options=msg.http_options,
+                halted=self._link.gone_quiet, max_endpoints=msg.max_endpoints,
             )
             self._module = module
         except SurgeError as exc:

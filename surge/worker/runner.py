@@ -23,10 +23,13 @@ from typing import Any, Union
 from surge.common import api
 from surge.common.clock import LATE_START_S
 from surge.common.endpoint_stats import DEFAULT_MAX_ENDPOINTS, bounded_max_endpoints
+from surge.common.errors import ConfigError
+from surge.common.http_options import HttpOptions, parse_http_options
 from surge.common.protocol import ScenarioSlice
 from surge.common.scenario import exec_function
 from surge.worker import saturation
 from surge.worker.http import HttpClient
+from surge.worker.http.dns import Resolver
 from surge.worker.http.transports import make_transport
 from surge.worker.recorder import Recorder
 from surge.common.api import AbortTest
@@ -54,10 +57,17 @@ class WorkerRun:
         submetrics: Sequence[str],
         http_transport: str = "fast",
         discard_response_bodies: bool = False,
+        http_options: Mapping[str, Any] | None = None,
         halted: Callable[[], bool] | None = None,
         max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
     ) -> None:
         make_transport(http_transport)  # an unknown name fails here, at load, not per VU
+        http, problems = parse_http_options(http_options or {})
+        if problems:  # the coordinator checked them already: only a mismatched peer gets here
+            raise ConfigError(problems, source=source)
+        self._http: HttpOptions = http
+        # One resolver for the process, as k6 has one for its VUs: one DNS lookup per host per ttl.
+        self._resolver = Resolver(http.dns, http.hosts)
         self._loop = asyncio.get_running_loop()
         self._t0: float | None = None
         self.recorder = Recorder(submetrics=submetrics, clock=self._elapsed,
@@ -68,7 +78,7 @@ class WorkerRun:
         self._clients: list[HttpClient] = []
         self._env = env
         self._http_transport = http_transport
-        self._discard = discard_response_bodies
+        self._discard = discard_response_bodies or http.discard_response_bodies
         self._halted = halted  # asked before every request: True stops this run's load (see LoadHalted)
         self.executors: list[AnyExecutor] = []
         self._vus_samples: list[tuple[int, int]] = []
@@ -86,6 +96,8 @@ class WorkerRun:
         if sl.executor not in SUPPORTED_EXECUTORS:
             raise ValueError(f"executor {sl.executor!r} is not supported by this worker")
         fn = exec_function(self._module, sl.exec_name, self._source)
+        if self._http.no_vu_connection_reuse:
+            fn = _closing_idle_first(fn)
         common: dict[str, Any] = dict(errors=self.errors, on_abort=self._abort, on_vus=self._vus_changed)
         if sl.executor in ("constant-arrival-rate", "ramping-arrival-rate"):
             common["on_allocated"] = self._allocated_changed
@@ -118,10 +130,7 @@ class WorkerRun:
         tags = {"scenario": sl.name, **sl.tags}
 
         def make(vu_id: int) -> VU:
-            client = HttpClient(
-                on_response=self.recorder.record_http, transport=make_transport(self._http_transport),
-                discard_response_bodies=self._discard, may_send=self._may_send if self._halted else None,
-            )
+            client = self._client(may_send=self._may_send if self._halted else None)
             self._clients.append(client)
             return VU(vu_id, sl.name, env, client, tags, self.data)
 
@@ -138,12 +147,24 @@ class WorkerRun:
 
     def lifecycle_vu(self, name: str) -> VU:
         """The VU that runs ``setup()`` or ``teardown()``: id 0 as in k6, the run's recorder."""
-        client = HttpClient(
-            on_response=self.recorder.record_http, transport=make_transport(self._http_transport),
-            discard_response_bodies=self._discard,
-        )
+        client = self._client()
         self._clients.append(client)
         return VU(0, name, self._env, client, {}, self.data)
+
+    def _client(self, *, may_send: Callable[[], bool] | None = None) -> HttpClient:
+        """A VU's client, with k6's HTTP options, on a new transport over the shared resolver."""
+        http = self._http
+        return HttpClient(
+            on_response=self.recorder.record_http,
+            transport=make_transport(self._http_transport, http, self._resolver),
+            max_redirects=http.max_redirects,
+            discard_response_bodies=self._discard,
+            may_send=may_send,
+            user_agent=http.user_agent,
+            no_connection_reuse=http.no_connection_reuse,
+            batch=http.batch,
+            batch_per_host=http.batch_per_host,
+        )
 
     def _allocated_changed(self) -> None:
         if self._t0 is not None:
@@ -256,3 +277,13 @@ class WorkerRun:
 def _wake(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def _closing_idle_first(fn: Callable[[VU], Any]) -> Callable[[VU], Any]:
+    """``fn`` with k6's ``noVUConnectionReuse``: each iteration starts by closing the VU's idle connections."""
+
+    async def iteration(vu: VU) -> Any:
+        await vu.http.close_idle()
+        return await fn(vu)
+
+    return iteration

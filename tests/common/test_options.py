@@ -108,10 +108,10 @@ def test_five_distinct_mistakes_give_five_problems_naming_each_path() -> None:
             },
             "browse": {"executor": "constant-vus", "vus": 2.5, "duration": "1m"},
         },
-        "userAgent": "surge",
+        "throw": True,
     }
     assert bad(raw) == [
-        "options.userAgent: a k6 option, not supported yet by surge",
+        "options.throw: a k6 option, not supported yet by surge",
         'options.scenarios.purchase.executor: "ramping-vu" is not a supported executor; '
         'expected one of: constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations (did you mean "ramping-vus"?)',
         'options.scenarios.purchase.stage: unknown key (did you mean "stages"?)',
@@ -333,8 +333,7 @@ def test_iterations_shortcut_is_shared_iterations_as_in_k6() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["batch", "userAgent", "insecureSkipTLSVerify", "noConnectionReuse", "hosts", "tags", "rps", "maxRedirects", "systemTags", "throw",
-     "executionSegment"],
+    ["tags", "rps", "systemTags", "throw", "tlsAuth", "tlsCipherSuites", "blockHostnames", "executionSegment"],
 )
 def test_known_k6_options_are_not_supported_yet(key: str) -> None:
     problems = bad({key: None, "duration": "1s"})

@@ -129,10 +129,10 @@ def test_problems_with_values_the_flags_set_say_they_came_from_the_command_line(
 
 
 def test_the_scripts_own_problems_keep_their_path_beside_the_flags() -> None:
-    applied = apply_overrides({"duration": "5s", "batch": 3}, Overrides(vus="many", duration="2s"))
+    applied = apply_overrides({"duration": "5s", "throw": True}, Overrides(vus="many", duration="2s"))
     _, problems = parse_options(applied.raw)
     assert applied.problems == ["--vus 'many' (command line): expected a whole number of VUs"]
-    assert attribute(problems, applied.origins) == ["options.batch: a k6 option, not supported yet by surge"]
+    assert attribute(problems, applied.origins) == ["options.throw: a k6 option, not supported yet by surge"]
 
 
 def test_tags_reach_every_scenario_and_a_scenarios_own_tag_wins() -> None:

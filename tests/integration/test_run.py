@@ -205,6 +205,17 @@ def test_the_aiohttp_transport_is_selectable_and_counts_exactly(target: Target, 
     assert m["checks"]["values"]["fails"] == 0
 
 
+def test_k6s_http_options_travel_to_the_workers(target: Target, tmp_path: Path) -> None:
+    export = tmp_path / "s.json"
+    res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),
+                    str(FIXTURES / "http_options.py"))
+    assert res.returncode == 0, res.stderr + res.stdout
+    m = _summary(export)["metrics"]
+    # 2 VUs x 3 iterations x a batch of 2, every one through the hosts entry
+    assert m["http_reqs"]["values"]["count"] == target.stats()["requests"] == target.stats()["by_status"]["200"] == 12
+    assert m["checks"]["values"]["fails"] == 0
+
+
 def test_a_data_file_opened_at_init_travels_to_the_workers(target: Target, tmp_path: Path) -> None:
     export = tmp_path / "s.json"
     res = run_surge("run", "-w", "2", "-q", "--summary-export", str(export), *target_env(target),

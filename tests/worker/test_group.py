@@ -49,7 +49,14 @@ class YieldingTransport:
     """Answers 200 after one turn of the loop, so concurrent VUs interleave mid-request."""
 
     async def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout_s: float, max_redirects: int
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+        max_redirects: int,
+        keep_body: bool = True,
     ) -> Response:
         await asyncio.sleep(0)
         r = Response(method, url, 200, body=b"ok")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import types
 
+import pytest
+
+from surge.common.errors import ConfigError
 from surge.common.protocol import ScenarioSlice
 from surge.worker.runner import WorkerRun
 from tests.virtual_time import run_virtual
@@ -85,3 +88,21 @@ def test_a_start_instant_long_past_is_not_kept_and_a_stop_before_it_runs_nothing
         return run.take_vus_samples()
 
     assert run_virtual(stopped()) == []
+
+
+def test_k6s_http_options_shape_every_vus_client_and_a_bad_one_refuses_the_run() -> None:
+    async def main() -> None:
+        raw = {"userAgent": "ua/1", "maxRedirects": 2, "noConnectionReuse": True, "batch": 4, "batchPerHost": 1,
+               "discardResponseBodies": True, "dns": {"ttl": "0"}, "hosts": {"a.test": "127.0.0.1"}}  # fmt: skip
+        run = WorkerRun(_module(), "scenario.py", [_slice("a", 1, 0.0, 1.0, 1)], env={}, submetrics=[],
+                        http_options=raw)  # fmt: skip
+        client = run.lifecycle_vu("setup").http
+        assert client._base_headers["User-Agent"] == "ua/1" and client._base_headers["Connection"] == "close"
+        assert (client._max_redirects, client._discard) == (2, True)
+        assert (client._batch._batch, client._batch._per_host) == (4, 1)
+        assert run._resolver.override("a.test", 80) == ("127.0.0.1", 80)  # one resolver for every VU
+        assert client._transport._resolver is run._resolver
+        with pytest.raises(ConfigError, match=r"scenario.py: invalid options: options.userAgent: expected a string"):
+            WorkerRun(_module(), "scenario.py", [], env={}, submetrics=[], http_options={"userAgent": 1})
+
+    asyncio.run(main())

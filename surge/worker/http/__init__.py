@@ -9,12 +9,19 @@ Where things are (each module's docstring carries its part of the picture):
 - :mod:`~surge.worker.http.transport`: the :class:`Transport` protocol, the seam between
   the client and the bytes, and what both real transports share;
 - :mod:`~surge.worker.http.redirects`: Go's redirect rules, once for both transports;
-- :mod:`~surge.worker.http.client`: :class:`HttpClient`, k6's request API over a transport;
+- :mod:`~surge.worker.http.dns`: where a connection goes (k6's ``hosts``, and its DNS cache
+  with ``ttl``, ``select`` and ``policy``), one resolver per worker process;
+- :mod:`~surge.worker.http.tls`: the TLS client contexts (``insecureSkipTLSVerify``, ``tlsVersion``);
+- :mod:`~surge.worker.http.client`: :class:`HttpClient`, k6's request API over a transport,
+  with :mod:`~surge.worker.http.batch` (k6's ``http.batch``);
 - :mod:`~surge.worker.http.transports`: the transports themselves, and
-  ``make_transport(name)``: ``fast`` (the default: HTTP/1.1 on raw uvloop protocols,
-  parsed by httptools, cut into URL, cookies, message, connection and pool) and
+  ``make_transport(name, options, resolver)``: ``fast`` (the default: HTTP/1.1 on raw uvloop
+  protocols, parsed by httptools, cut into URL, cookies, message, connection and pool) and
   ``aiohttp`` (aiohttp's client session, the full-featured reference the fast one is
-  tested against).
+  tested against; cut into its error rules, its trace and its session).
+
+k6's HTTP options are validated in :mod:`surge.common.http_options`; the worker's runner
+builds each VU's client and transport from them.
 
 Imports go one way: the transports import this core, and nothing in the core imports a
 transport (``tests/test_layering.py`` checks it, and that no module here imports one that

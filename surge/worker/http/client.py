@@ -1,11 +1,14 @@
 """The VU's HTTP client: k6's ``http`` request API over a :class:`Transport`.
 
 :class:`HttpClient` does what is the same for every transport: k6's argument handling
-(``json=``, ``data=``, ``params=``, ``timeout="30s"``), the base headers (``User-Agent``),
-k6's ``discardResponseBodies``, the fence against a lost coordinator (:class:`LoadHalted`),
-and reporting: every request, failed or not, is reported exactly once to ``on_response``
-with its tags; the worker's recorder turns that into metrics, this module records nothing
-itself. A transport that raises one of :data:`TRANSPORT_ERRORS` instead of answering still
+(``json=``, ``data=``, ``params=``, ``timeout="30s"``, ``response_type``, ``redirects``), the
+base headers (k6's ``userAgent``; ``Connection: close`` for ``noConnectionReuse``), k6's
+``discardResponseBodies``, ``http.batch`` (:mod:`surge.worker.http.batch`), the fence against
+a lost coordinator (:class:`LoadHalted`), and reporting: every request, failed or not, is
+reported exactly once to ``on_response`` with its tags, and so is every redirect hop before
+it (k6 counts each hop as a request); the worker's recorder turns that into metrics, this
+module records nothing itself. Nothing here adds an ``Accept-Encoding`` (k6 sends none
+unless the script does, and then decodes gzip and deflate). A transport that raises one of :data:`TRANSPORT_ERRORS` instead of answering still
 yields a failed Response; anything else is a bug and propagates.
 """
 
@@ -22,11 +25,12 @@ from multidict import CIMultiDict
 from surge import __version__
 from surge.common import api
 from surge.common.durations import parse_duration
+from surge.worker.http.batch import Batcher, BatchRequests
 from surge.worker.http.errors import TRANSPORT_ERRORS
 from surge.worker.http.response import Response
 from surge.worker.http.transport import LoadHalted, Transport
 
-__all__ = ["HttpClient", "RequestOptions"]
+__all__ = ["DEFAULT_USER_AGENT", "RESPONSE_TYPES", "HttpClient", "RequestOptions"]
 
 class RequestOptions(TypedDict, total=False):
     """The keywords every request method takes (k6's ``params``, Python-style)."""
@@ -37,9 +41,16 @@ class RequestOptions(TypedDict, total=False):
     params: Mapping[str, str] | None
     timeout: float | str | None
     tags: Mapping[str, str] | None
+    response_type: str | None
+    redirects: int | None
 
 
-_USER_AGENT = f"surge/{__version__}"
+DEFAULT_USER_AGENT = f"surge/{__version__}"
+"""What every request says it is, unless ``userAgent`` says otherwise (k6: ``Grafana k6/VERSION``)."""
+
+RESPONSE_TYPES = ("text", "binary", "none")
+"""k6's ``responseType``: the body is kept (``text``, ``binary``: ``Response.body`` is bytes
+either way, ``.text`` decodes it) or read, counted and dropped (``none``: ``body`` is None)."""
 
 
 class HttpClient:
@@ -68,6 +79,10 @@ class HttpClient:
         base_headers: Mapping[str, str] | None = None,
         discard_response_bodies: bool = False,
         may_send: Callable[[], bool] | None = None,
+        user_agent: str | None = None,
+        no_connection_reuse: bool = False,
+        batch: int = 20,
+        batch_per_host: int = 6,
     ) -> None:
         if not default_timeout_s > 0:
             raise ValueError(f"default_timeout_s must be > 0, got {default_timeout_s!r}")
@@ -77,13 +92,20 @@ class HttpClient:
         self._transport = transport
         self._default_timeout_s = float(default_timeout_s)
         self._max_redirects = max_redirects
-        self._discard = discard_response_bodies  # k6's discardResponseBodies: body is None
+        self._discard = discard_response_bodies  # k6's discardResponseBodies: responseType "none"
         self._may_send = may_send
+        self._batch = Batcher(self.request, batch, batch_per_host)
         if may_send is not None and hasattr(self._transport, "fence"):
             self._transport.fence = may_send  # a transport that writes again (retry, redirect) asks too
-        if discard_response_bodies and hasattr(self._transport, "keep_bodies"):
-            self._transport.keep_bodies = False  # read and counted, never held, so never capped
-        self._base_headers: CIMultiDict[str] = CIMultiDict({"User-Agent": _USER_AGENT})
+        self._base_headers: CIMultiDict[str] = CIMultiDict()
+        agent = DEFAULT_USER_AGENT if user_agent is None else user_agent
+        if agent:  # k6's userAgent "": no User-Agent at all (Go sends none for an empty one)
+            self._base_headers["User-Agent"] = agent
+        if no_connection_reuse:
+            # k6's noConnectionReuse is Go's DisableKeepAlives, which asks the server to close;
+            # the fast transport then drops the connection, the aiohttp one is told by its
+            # options (aiohttp pools a connection whatever this header says).
+            self._base_headers["Connection"] = "close"
         if base_headers:
             self._base_headers.update(base_headers)
 
@@ -98,14 +120,32 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         timeout: float | str | None = None,
         tags: Mapping[str, str] | None = None,
+        response_type: str | None = None,
+        redirects: int | None = None,
     ) -> Response:
-        """Send one request and return its Response; network and HTTP failures come back as data."""
+        """Send one request and return its Response; network and HTTP failures come back as data.
+
+        ``response_type`` is k6's ``responseType`` (:data:`RESPONSE_TYPES`; by default
+        ``"none"`` under ``discardResponseBodies``, else ``"text"``); ``redirects`` is k6's
+        per-request ``redirects`` (default: the ``maxRedirects`` option). Each redirect hop is
+        reported as a request of its own, before the response it led to.
+        """
         if not isinstance(method, str) or not isinstance(url, str):
             raise TypeError(f"method and url must be str, got {type(method).__name__} and {type(url).__name__}")
         if isinstance(url, api.URL) and not (tags and "name" in tags):  # surge.url's name, unless a tag says otherwise
             tags = {**(tags or {}), "name": url.name}
         method = method.upper()
         timeout_s = self._timeout_s(timeout)
+        if response_type is None:
+            keep_body = not self._discard
+        elif response_type in RESPONSE_TYPES:
+            keep_body = response_type != "none"
+        else:
+            raise ValueError(f"response_type must be one of {', '.join(RESPONSE_TYPES)}, got {response_type!r}")
+        if redirects is None:
+            redirects = self._max_redirects
+        elif isinstance(redirects, bool) or not isinstance(redirects, int) or redirects < 0:
+            raise ValueError(f"redirects must be a whole number >= 0, got {redirects!r}")
         body, content_type = _encode_body(json, data)
         if params:
             url = _with_query(url, params)
@@ -123,18 +163,38 @@ class HttpClient:
             await asyncio.sleep(0)
             raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
         try:
-            resp = await self._transport.send(method, url, all_headers, body, timeout_s, self._max_redirects)
+            resp = await self._transport.send(method, url, all_headers, body, timeout_s, redirects, keep_body)
         except asyncio.CancelledError:
             cut = self._transport.take_interrupted()
             if cut is not None:
-                self._on_response(cut, tags)
+                self._report(cut, tags)
             raise
         except TRANSPORT_ERRORS as exc:  # a transport that raised instead of answering
             resp = Response.failed(method, url, exc)
-        if self._discard:
+        if not keep_body:
             resp.body = None  # read and counted (data_received), then dropped, as in k6
-        self._on_response(resp, tags)
+        self._report(resp, tags)
         return resp
+
+    def _report(self, resp: Response, tags: Mapping[str, str] | None) -> None:
+        for hop in resp.hops:  # k6 counts every redirect hop as a request of its own
+            self._on_response(hop, tags)
+        self._on_response(resp, tags)
+
+    async def batch(self, requests: BatchRequests) -> Any:
+        """k6's ``http.batch``: the requests in parallel, their Responses in the same order (or keys).
+
+        See :mod:`surge.worker.http.batch` for the shapes a request may take; at most
+        ``batch`` of them are in flight at once, and ``batchPerHost`` per host. Every
+        request is checked before any is sent.
+        """
+        return await self._batch.run(requests)
+
+    async def close_idle(self) -> None:
+        """Close the connections no request is using (k6's ``noVUConnectionReuse``)."""
+        close_idle = getattr(self._transport, "close_idle", None)
+        if close_idle is not None:
+            await close_idle()
 
     def _timeout_s(self, timeout: float | str | None) -> float:
         if timeout is None:

@@ -164,7 +164,9 @@ def dial_error(exc: BaseException) -> tuple[int, str]:
         return ErrorCode.TCP_DIAL_TIMEOUT, "dial: i/o timeout"
     if num is not None:
         return ErrorCode.TCP_DIAL_UNKNOWN, f"dial: unknown errno {num} error with msg `{os.strerror(num)}`"
-    return ErrorCode.TCP_DIAL, f"dial: {exc}"
+    if isinstance(exc, ConnectionResetError):  # e.g. a TLS handshake the server cut off
+        return ErrorCode.TCP_RESET, "connection reset by peer"
+    return ErrorCode.TCP_DIAL, f"dial: {str(exc) or type(exc).__name__}"
 
 
 def tcp_error(exc: BaseException) -> tuple[int, str]:

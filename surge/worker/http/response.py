@@ -58,9 +58,13 @@ class Response:
     response that did arrive, ``error_code`` is ``1000 + status`` from 400 up (k6), and
     ``expected`` is whether the status is in 200..399 (k6's default ``expected_response``).
     ``headers`` is a case-insensitive mapping. ``bytes_sent``/``bytes_received`` are the
-    wire bytes (request line, headers and body; status line, headers and body; of every
-    hop), for ``data_sent``/``data_received``: exact for the fast transport, estimated from
-    the parsed message by the aiohttp one.
+    wire bytes of this hop (request line, headers and body; status line, headers and body;
+    a retry included), for ``data_sent``/``data_received``: exact for the fast transport,
+    estimated from the parsed message by the aiohttp one.
+
+    ``hops`` are the redirect responses that led here, first first: k6 counts each hop as a
+    request of its own (its own ``http_reqs`` sample, URL, status and timings), and so does
+    the client, which reports each of them before this one. A hop keeps no body.
     """
 
     __slots__ = (
@@ -71,6 +75,7 @@ class Response:
         "error_code",
         "expected",
         "headers",
+        "hops",
         "method",
         "status",
         "timings",
@@ -90,6 +95,7 @@ class Response:
         timings: Timings | None = None,
         bytes_sent: int = 0,
         bytes_received: int = 0,
+        hops: tuple[Response, ...] = (),
     ) -> None:
         self.method = method
         self.url = url
@@ -102,6 +108,7 @@ class Response:
         self.bytes_sent = bytes_sent
         self.bytes_received = bytes_received
         self.expected = 200 <= status <= 399
+        self.hops = hops
 
     @classmethod
     def failed(
@@ -114,6 +121,7 @@ class Response:
         timings: Timings | None = None,
         bytes_sent: int = 0,
         bytes_received: int = 0,
+        hops: tuple[Response, ...] = (),
     ) -> Response:
         """The Response for a request that got no response: status 0 and k6's code for ``exc``.
 
@@ -129,11 +137,19 @@ class Response:
             timings=timings,
             bytes_sent=bytes_sent,
             bytes_received=bytes_received,
+            hops=hops,
         )
 
     @classmethod
     def interrupted(
-        cls, method: str, url: str, *, timings: Timings, bytes_sent: int, bytes_received: int
+        cls,
+        method: str,
+        url: str,
+        *,
+        timings: Timings,
+        bytes_sent: int,
+        bytes_received: int,
+        hops: tuple[Response, ...] = (),
     ) -> Response:
         """A request that was written and then cut short by the VU's cancellation.
 
@@ -149,6 +165,7 @@ class Response:
             timings=timings,
             bytes_sent=bytes_sent,
             bytes_received=bytes_received,
+            hops=hops,
         )
 
     @property

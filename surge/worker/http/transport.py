@@ -45,8 +45,10 @@ class Transport(Protocol):
     """Sends one prepared request and returns its Response; never raises for a network failure.
 
     ``timeout_s`` bounds the whole request (redirects and body included); after
-    ``max_redirects`` hops the last redirect response is returned (k6). A transport may
-    still raise one of ``errors.TRANSPORT_ERRORS``; the client turns it into a failed Response.
+    ``max_redirects`` hops the last redirect response is returned (k6), with the hops before
+    it in ``Response.hops``. ``keep_body=False`` is k6's ``responseType: "none"``: the body
+    is read and counted, never kept (so never capped). A transport may still raise one of
+    ``errors.TRANSPORT_ERRORS``; the client turns it into a failed Response.
     """
 
     async def send(
@@ -57,6 +59,7 @@ class Transport(Protocol):
         body: bytes | None,
         timeout_s: float,
         max_redirects: int,
+        keep_body: bool = True,
     ) -> Response: ...
 
     async def close(self) -> None: ...
@@ -72,19 +75,17 @@ class Transport(Protocol):
 
 
 class BaseTransport:
-    """What both real transports share: the body cap, ``keep_bodies``, ``fence``, the interrupted slot.
+    """What both real transports share: the body cap, ``fence``, the interrupted slot.
 
     ``max_body_bytes`` bounds one kept body (:data:`DEFAULT_MAX_BODY_BYTES`); the client sets
-    ``keep_bodies = False`` for k6's ``discardResponseBodies`` (bodies are read and counted,
-    never held, so never capped) and ``fence`` to its ``may_send`` (asked right before every
-    write of a request, retries and redirect hops included: False means :class:`LoadHalted`).
+    ``fence`` to its ``may_send`` (asked right before every write of a request, retries and
+    redirect hops included: False means :class:`LoadHalted`).
     """
 
     def __init__(self, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         if max_body_bytes < 0:
             raise ValueError(f"max_body_bytes must be >= 0, got {max_body_bytes!r}")
         self.max_body_bytes = max_body_bytes
-        self.keep_bodies = True
         self.fence: Callable[[], bool] | None = None
         self._interrupted: Response | None = None
 
@@ -92,8 +93,10 @@ class BaseTransport:
         resp, self._interrupted = self._interrupted, None
         return resp
 
-    def _interrupt(self, method: str, url: str, timings: Timings, bytes_sent: int, bytes_received: int) -> None:
+    def _interrupt(
+        self, method: str, url: str, timings: Timings, bytes_sent: int, bytes_received: int, hops: tuple[Response, ...]
+    ) -> None:
         """Keep the request the VU's cancellation cut short after it was written (see ``take_interrupted``)."""
         self._interrupted = Response.interrupted(
-            method, url, timings=timings, bytes_sent=bytes_sent, bytes_received=bytes_received
+            method, url, timings=timings, bytes_sent=bytes_sent, bytes_received=bytes_received, hops=hops
         )

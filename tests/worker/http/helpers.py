@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ class FakeTransport:
     def __init__(self, answer: Response | BaseException | None = None) -> None:
         self.answer = answer
         self.sent: list[tuple[str, str, Mapping[str, str], bytes | None, float, int]] = []
+        self.kept: list[bool] = []  # each request's keep_body
         self.closed = False
 
     async def send(
@@ -53,8 +55,10 @@ class FakeTransport:
         body: bytes | None,
         timeout_s: float,
         max_redirects: int,
+        keep_body: bool = True,
     ) -> Response:
         self.sent.append((method, url, headers, body, timeout_s, max_redirects))
+        self.kept.append(keep_body)
         if isinstance(self.answer, BaseException):
             raise self.answer
         return self.answer if self.answer is not None else Response(method, url, 200, body=b"ok")
@@ -308,3 +312,24 @@ def script(*replies: bytes | tuple[bytes, bool]) -> Answer:
         return reply if isinstance(reply, tuple) else (reply, False)
 
     return answer
+
+
+@asynccontextmanager
+async def serving_tls(
+    cert_file: str, key_file: str, *, max_version: ssl.TLSVersion | None = None
+) -> AsyncIterator[str]:
+    """An aiohttp server on 127.0.0.1 over TLS with the given certificate (``/peer``: the client's port)."""
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert_file, key_file)
+    if max_version is not None:
+        server_ctx.maximum_version = max_version
+    app = web.Application()
+    app.router.add_get("/peer", _peer)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+    await site.start()
+    try:
+        yield f"https://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

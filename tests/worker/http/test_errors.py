@@ -24,6 +24,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from surge.worker.http import ErrorCode, InvalidURLError
+from surge.worker.http.errors import dial_error
 from surge.worker.http.transports.aiohttp import ERROR_RULES, TRANSPORT_ERRORS, classify_error
 from surge.worker.http.transports.fast import ERROR_RULES as FAST_ERROR_RULES
 from surge.worker.http.transports.fast import TRANSPORT_ERRORS as FAST_TRANSPORT_ERRORS
@@ -190,6 +191,7 @@ def _chained(outer: BaseException, cause: BaseException) -> BaseException:
         (aiohttp.ClientConnectorError(CONN_KEY, OSError(errno.ETIMEDOUT, "timed out")), 1211),
         (aiohttp.ClientConnectorError(CONN_KEY, OSError(errno.EHOSTUNREACH, "no route")), 1213),
         (aiohttp.ClientConnectorError(CONN_KEY, OSError("Multiple exceptions: ...")), 1210),
+        (aiohttp.ClientConnectorError(CONN_KEY, ConnectionResetError()), 1220),  # a TLS handshake cut off
         (aiohttp.ClientConnectorDNSError(CONN_KEY, _gaierror(socket.EAI_NONAME)), 1101),
         (aiohttp.ClientConnectorDNSError(CONN_KEY, _gaierror(socket.EAI_AGAIN)), 1100),
         (_gaierror(socket.EAI_NONAME), 1101),
@@ -225,6 +227,12 @@ def test_any_errno_maps_to_a_tcp_or_dial_code(num: int) -> None:
     tcp, _ = classify_error(aiohttp.ClientOSError(num, "x"))
     dial, _ = classify_error(aiohttp.ClientConnectorError(CONN_KEY, OSError(num, "x")))
     assert 1200 <= tcp < 1300 and 1200 <= dial < 1300
+
+
+def test_a_dial_failure_without_text_still_says_what_it_was() -> None:
+    assert dial_error(OSError()) == (ErrorCode.TCP_DIAL, "dial: OSError")
+    assert dial_error(ConnectionResetError()) == (ErrorCode.TCP_RESET, "connection reset by peer")
+    assert fast_classify_error(DialError(ConnectionResetError())) == (1220, "connection reset by peer")
 
 
 def test_messages_are_low_cardinality() -> None:

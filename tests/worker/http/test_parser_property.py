@@ -173,10 +173,10 @@ def read_with_surge(method: str, reads: list[bytes], eof: bool, keep_bodies: boo
     loop = asyncio.new_event_loop()
     try:
         wire = FakeWire()
-        conn = Connection(("http", "h", 80), False, keep_bodies)
+        conn = Connection(("http", "h", 80), False)
         conn.connection_made(wire)
         waiter = conn.exchange(b"%s / HTTP/1.1\r\nHost: h\r\n\r\n" % method.encode(), method == "HEAD",
-                               perf_counter(), loop.time() + 60, loop)
+                               perf_counter(), loop.time() + 60, loop, keep_bodies)
         for data in reads:
             if wire.closing:
                 break  # an aborted transport reads nothing more

@@ -124,17 +124,32 @@ def test_invalid_url(url: str, transport: str) -> None:
     assert len(reports.calls) == 1
 
 
-def test_redirects_are_followed(transport: str) -> None:
+def test_redirects_are_followed_and_each_hop_is_a_request_of_its_own(transport: str) -> None:
     async def test(base: str, client: HttpClient, reports: Reports) -> None:
-        resp = await client.get(f"{base}/redirect/3")
+        resp = await client.get(f"{base}/redirect/3", tags={"t": "x"})
         assert (resp.status, resp.text, resp.url) == (200, "landed", f"{base}/redirect/0")
+        assert [(h.method, h.status, h.url, h.body) for h in resp.hops] == [
+            ("GET", 302, f"{base}/redirect/{n}", None) for n in (3, 2, 1)
+        ]
+        for hop in resp.hops:  # each with its own timings and bytes, as k6 samples each hop
+            assert hop.bytes_sent > 0 and hop.bytes_received > 0 and hop.timings.duration > 0
+            assert_timings_add_up(hop.timings)
         one_hop = await client.get(f"{base}/redirect/0")
-        assert resp.bytes_received > one_hop.bytes_received  # every hop's bytes count
+        assert resp.bytes_sent == one_hop.bytes_sent  # the final hop's own bytes, not the chain's
         see_other = await client.post(f"{base}/see-other", json={"a": 1})
         assert see_other.json() == {"method": "GET", "body": 0, "ct": None}
+        assert [(h.method, h.status) for h in see_other.hops] == [("POST", 303)]
 
     reports = with_server(test, transport=transport)
-    assert len(reports.calls) == 3
+    assert [(r.method, r.status, r.url.rpartition("/")[2], tags) for r, tags in reports.calls] == [
+        ("GET", 302, "3", {"t": "x"}),
+        ("GET", 302, "2", {"t": "x"}),
+        ("GET", 302, "1", {"t": "x"}),
+        ("GET", 200, "0", {"t": "x"}),
+        ("GET", 200, "0", None),
+        ("POST", 303, "see-other", None),
+        ("GET", 200, "method", None),
+    ]
 
 
 def test_too_many_redirects_returns_the_last_redirect_as_k6_does(transport: str) -> None:

@@ -25,14 +25,15 @@ callback first checks that an exchange is waiting; if none is, the bytes change 
 of the response already resolved, and the connection is closed, since its framing can no
 longer be trusted (Go: "Unsolicited response received on idle HTTP channel"). Bytes that
 arrive later, while the connection is idle, close it the same way. Only bare CR and LF
-bytes between messages, which llhttp skips, are tolerated, in the same read or a later one. ``bytes_received`` still counts
-every byte read while the exchange was in flight: they crossed the wire.
+bytes between messages, which llhttp skips, are tolerated, in the same read or a later one.
+``bytes_received`` still counts every byte read while the exchange was in flight: they
+crossed the wire.
 
 Bodies: at most ``max_body_bytes`` of one body are kept (64 MiB by default, after
 decompression: ``surge.worker.http.transport.DEFAULT_MAX_BODY_BYTES``); past it the request fails
 with k6's content-error code 1700 and the connection is aborted at once, so that memory
-stays bounded. With ``keep_bodies = False`` (set by the client for k6's
-``discardResponseBodies``) no byte of a body is kept, only counted, and no cap applies.
+stays bounded. With ``keep_body=False`` (an exchange's, for k6's ``discardResponseBodies``
+and ``responseType: "none"``) no byte of a body is kept, only counted, and no cap applies.
 
 Timings
 -------
@@ -160,10 +161,20 @@ class Connection(asyncio.Protocol):
         return not (self.busy or self.closed) and not cast(asyncio.Transport, self.transport).is_closing()
 
     def exchange(
-        self, data: bytes, head_only: bool, t_start: float, deadline: float, loop: asyncio.AbstractEventLoop
+        self,
+        data: bytes,
+        head_only: bool,
+        t_start: float,
+        deadline: float,
+        loop: asyncio.AbstractEventLoop,
+        keep_body: bool = True,
     ) -> asyncio.Future[None]:
-        """Write one request and return the future of its response (the fields below fill in)."""
+        """Write one request and return the future of its response (the fields below fill in).
+
+        ``keep_body=False``: the body is counted, not kept (k6's ``responseType: "none"``).
+        """
         self.busy = True
+        self.keep_bodies = keep_body
         self.t_start = t_start
         self.t_got = perf_counter()
         self.t_sent = self.t_first = self.t_done = 0.0

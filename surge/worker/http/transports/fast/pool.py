@@ -2,7 +2,9 @@
 
 One transport per VU, and at most one keep-alive connection per origin
 ``(scheme, host, port)`` in it, as k6 keeps per-VU connections. (A VU that sends
-concurrently gets an extra connection for the overlap, kept only if the pooled one died.)
+concurrently gets an extra connection for the overlap; once idle it is kept as a spare, up
+to ``batchPerHost`` connections per origin in all (Go's ``MaxIdleConnsPerHost`` under k6),
+so that a ``vu.http.batch`` reuses its connections as k6's does.)
 A connection the server closed while idle is seen closed (``connection_lost`` ran) and
 replaced by a new dial. If the server closes it in the instant the request is written, the
 request fails before any response byte; on a *reused* connection a replayable request
@@ -14,16 +16,17 @@ is this transport's alone: ``Content-Length`` for a body (and for a bodiless POS
 PATCH), never a ``Transfer-Encoding``; one given by the caller is dropped, as Go drops it.
 
 
-Dialling: DNS (unless the host is an IP address), then TCP to each address in turn until
-one answers, then TLS as its own step (``start_tls``), so that the handshake has its own
+Dialling: the one address k6's dialer would pick (``hosts``, else the worker's DNS cache,
+``dns.policy`` and ``dns.select``: :mod:`surge.worker.http.dns`; none for an IP address),
+then TCP, then TLS as its own step (``start_tls``), so that the handshake has its own
 figure; all within the request's deadline (else k6's dial timeout, 1211). Redirects follow
-``surge.worker.http.redirects``.
+``surge.worker.http.redirects``; each hop becomes a Response of its own in ``hops``, with its
+own timings and bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import Mapping
 from time import perf_counter
@@ -31,8 +34,11 @@ from typing import cast
 
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
+from surge.common.http_options import HttpOptions
+from surge.worker.http.dns import Resolver
 from surge.worker.http.redirects import REDIRECT_STATUSES, next_hop
 from surge.worker.http.response import Response, Timings
+from surge.worker.http.tls import client_context
 from surge.worker.http.transport import DEFAULT_MAX_BODY_BYTES, BaseTransport, LoadHalted
 from surge.worker.http.transports.fast.connection import Connection
 from surge.worker.http.transports.fast.cookies import Jar
@@ -56,21 +62,6 @@ _MAX_TARGETS = 1024
 _HOST, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = map(
     istr, ("Host", "Content-Length", "Connection", "Transfer-Encoding")
 )
-_CONTEXTS: dict[bool, ssl.SSLContext] = {}
-
-
-def _default_context(verify: bool) -> ssl.SSLContext:
-    """One context per process and mode: loading the CA store costs milliseconds."""
-    ctx = _CONTEXTS.get(verify)
-    if ctx is None:
-        ctx = ssl.create_default_context()
-        if not verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        _CONTEXTS[verify] = ctx
-    return ctx
-
-
 def _replayable(method: str, headers: Mapping[str, str]) -> bool:
     return method in _REPLAYABLE or "Idempotency-Key" in headers or "X-Idempotency-Key" in headers
 
@@ -78,8 +69,11 @@ def _replayable(method: str, headers: Mapping[str, str]) -> bool:
 class FastTransport(BaseTransport):
     """One VU's connections (one per origin), cookie jar and redirects, on raw protocols.
 
-    ``verify_tls=False`` is k6's ``insecureSkipTLSVerify``; ``ssl_context`` replaces the
-    default one (e.g. to trust a private CA).
+    ``options`` are k6's HTTP options that a transport applies (``insecureSkipTLSVerify``,
+    ``tlsVersion``; ``verify_tls=False`` is the first too); ``ssl_context`` replaces the
+    context they make (e.g. to trust a private CA). ``resolver`` is where connections go
+    (k6's ``hosts`` and ``dns``: :mod:`surge.worker.http.dns`), shared by a worker's VUs;
+    without one the transport has its own.
     """
 
     def __init__(
@@ -88,11 +82,21 @@ class FastTransport(BaseTransport):
         verify_tls: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        options: HttpOptions | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         super().__init__(max_body_bytes=max_body_bytes)
-        self._verify_tls = verify_tls
-        self._ssl_context = ssl_context
+        if options is not None:
+            verify_tls = verify_tls and not options.insecure_skip_tls_verify
+        self._ssl_context = ssl_context or client_context(
+            verify_tls, options.tls_min if options else None, options.tls_max if options else None
+        )
+        self._resolver = resolver if resolver is not None else Resolver()
         self._conns: dict[tuple[str, str, int], Connection] = {}
+        # Idle connections beside the pooled one, left by requests that overlapped (a batch):
+        # Go keeps up to MaxIdleConnsPerHost per host, k6's batchPerHost (Go's 2 for 0).
+        self._spare: dict[tuple[str, str, int], list[Connection]] = {}
+        self._max_spare = ((options.batch_per_host if options is not None else 6) or 2) - 1
         self._targets: dict[str, Target] = {}
         self._jar = Jar()
 
@@ -156,28 +160,22 @@ class FastTransport(BaseTransport):
 
     async def _dial(self, target: Target, deadline: float, loop: asyncio.AbstractEventLoop) -> Connection:
         """A new connection to ``target``, within the request's deadline."""
-        conn = Connection(target.key, target.tls, self.keep_bodies, self.max_body_bytes)
+        conn = Connection(target.key, target.tls, True, self.max_body_bytes)
         try:
             async with asyncio.timeout_at(deadline):
-                hosts: list[str] = [target.host]
-                if not target.ip:
-                    infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-                    hosts = list(dict.fromkeys(str(info[4][0]) for info in infos))
+                # k6's dialer: hosts, then the (cached) lookup, and one address by select/policy
+                ip, port = (target.host, target.port) if target.ip else await self._resolver.resolve(
+                    target.host, target.port
+                )
                 conn.conn_start = perf_counter()
-                failure: OSError | None = None
-                for host in hosts:
-                    try:
-                        await loop.create_connection(conn.itself, host, target.port)
-                        break
-                    except OSError as exc:
-                        failure = failure or exc
-                else:
-                    raise DialError(failure or OSError("no address to dial"))
+                try:
+                    await loop.create_connection(conn.itself, ip, port)
+                except OSError as exc:
+                    raise DialError(exc) from exc
                 conn.connected = perf_counter()
                 if target.tls:
-                    context = self._ssl_context or _default_context(self._verify_tls)
                     raw = cast(asyncio.Transport, conn.transport)
-                    tls = await loop.start_tls(raw, conn, context, server_hostname=target.host)
+                    tls = await loop.start_tls(raw, conn, self._ssl_context, server_hostname=target.host)
                     if tls is None:  # the peer closed during the handshake
                         raise ServerClosedError()
                     conn.transport = tls
@@ -201,11 +199,13 @@ class FastTransport(BaseTransport):
         body: bytes | None,
         timeout_s: float,
         max_redirects: int,
+        keep_body: bool = True,
     ) -> Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         hop_url = url
-        redirects = bytes_sent = bytes_received = 0
+        redirects = bytes_sent = bytes_received = 0  # the bytes of this hop (a retry included)
+        hops: list[Response] | None = None  # the redirects before this hop, each its own request
         conn: Connection | None = None
         data = b""
         try:
@@ -218,16 +218,17 @@ class FastTransport(BaseTransport):
                 while True:  # one attempt per turn: at most one retry on a fresh connection
                     conn = self._conns.get(target.key)
                     if conn is None or not conn.usable():
-                        conn = None  # a failed dial holds no connection (zero timings)
-                        conn = await self._dial(target, deadline, loop)
-                        pooled = self._conns.get(target.key)
-                        if pooled is None or pooled.closed:
-                            self._conns[target.key] = conn
+                        conn = self._take_spare(target.key) if self._spare else None
+                        if conn is None:  # a failed dial holds no connection (zero timings)
+                            conn = await self._dial(target, deadline, loop)
+                            pooled = self._conns.get(target.key)
+                            if pooled is None or pooled.closed:
+                                self._conns[target.key] = conn
                     if self.fence is not None and not self.fence():
                         # here, at the write: a dial that began before the worker froze ends after
                         await asyncio.sleep(0)  # as in HttpClient.request: let the VU's cancel land
                         raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
-                    waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop)
+                    waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop, keep_body)
                     bytes_sent += len(data)
                     try:
                         await waiter
@@ -265,7 +266,12 @@ class FastTransport(BaseTransport):
                         timings=timings,
                         bytes_sent=bytes_sent,
                         bytes_received=bytes_received,
+                        hops=tuple(hops) if hops else (),
                     )
+                hop = Response(method, hop_url, status, headers=Headers(raw), timings=timings,
+                               bytes_sent=bytes_sent, bytes_received=bytes_received)  # fmt: skip
+                hops = [hop] if hops is None else [*hops, hop]
+                bytes_sent = bytes_received = 0
                 redirects += 1
                 method, hop_url, headers, body = next_hop(
                     status, target.url, target.host, location.decode("latin-1"), method, headers, body
@@ -275,7 +281,9 @@ class FastTransport(BaseTransport):
             # keep it as a failed request so surge's count matches what the server saw.
             if conn is not None and conn.busy:  # exchange() wrote the request
                 done = perf_counter()
-                self._interrupt(method, hop_url, conn.timings(done), bytes_sent, bytes_received + conn.n_in)
+                self._interrupt(
+                    method, hop_url, conn.timings(done), bytes_sent, bytes_received + conn.n_in, tuple(hops or ())
+                )
             if conn is not None:
                 self._drop(conn)
             raise
@@ -294,6 +302,7 @@ class FastTransport(BaseTransport):
                 timings=timings,
                 bytes_sent=bytes_sent,
                 bytes_received=bytes_received,
+                hops=tuple(hops or ()),
             )
 
     def _release(self, conn: Connection, keep: bool) -> None:
@@ -308,9 +317,23 @@ class FastTransport(BaseTransport):
             if pooled is None or pooled.closed:
                 self._conns[key] = conn
                 return
+            spares = self._spare.setdefault(key, [])
+            if len(spares) < self._max_spare:
+                spares.append(conn)
+                return
         if pooled is conn:
             del self._conns[key]
         conn.shut(abort=False)
+
+    def _take_spare(self, key: tuple[str, str, int]) -> Connection | None:
+        """An idle spare connection to ``key`` still open, or None (the closed ones are let go)."""
+        spares = self._spare.get(key)
+        while spares:
+            conn = spares.pop()
+            if conn.usable():
+                return conn
+            conn.shut(abort=True)
+        return None
 
     def _drop(self, conn: Connection) -> None:
         """Abort a connection whose state is unknown (failed, timed out, cancelled mid-exchange)."""
@@ -318,8 +341,20 @@ class FastTransport(BaseTransport):
             del self._conns[conn.key]
         conn.shut(abort=True)
 
+    async def close_idle(self) -> None:
+        """Close the connections no request is using (k6's ``noVUConnectionReuse``, each iteration)."""
+        for key, conn in list(self._conns.items()):
+            if not conn.busy:
+                del self._conns[key]
+                conn.shut(abort=False)
+        spares, self._spare = [c for cs in self._spare.values() for c in cs], {}
+        for conn in spares:
+            conn.shut(abort=False)
+
     async def close(self) -> None:
         conns, self._conns = list(self._conns.values()), {}
+        conns += [c for cs in self._spare.values() for c in cs]
+        self._spare = {}
         for conn in conns:
             conn.shut(abort=False)
         if conns:
