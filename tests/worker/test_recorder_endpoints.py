@@ -84,7 +84,7 @@ def test_the_url_helper_names_the_request_by_its_template_unless_a_name_tag_is_g
 
     class Answer:
         async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                       timeout_s: float, max_redirects: int) -> Response:
+                       timeout_s: float, max_redirects: int, keep_body: bool = True) -> Response:
             return _resp(url, method=method)
 
         async def close(self) -> None:
