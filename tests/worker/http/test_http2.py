@@ -20,7 +20,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import h2.config
@@ -33,10 +33,12 @@ import uvloop
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame, SettingsFrame
 
+from surge.common.http_options import HttpOptions
 from surge.worker.http import ErrorCode, HttpClient, Response
 from surge.worker.http.errors import http2_error_code, http2_error_name
 from surge.worker.http.transports.fast import ERROR_RULES as FAST_ERROR_RULES
 from surge.worker.http.transports.fast import FastTransport
+from surge.worker.http.transports import make_transport
 from surge.worker.http.transports.fast.h2stream import request_fields
 
 trustme = pytest.importorskip("trustme")
@@ -64,11 +66,12 @@ class Tls:
     cert_file: str  # the leaf's key and chain, PEM (what hypercorn loads)
     ca_file: str
 
-    def client(self, **kwargs: Any) -> HttpClient:
+    def client(self, no_connection_reuse: bool = False, **kwargs: Any) -> HttpClient:
         """A VU's client that trusts this CA."""
         context = ssl.create_default_context()
         self.ca.configure_trust(context)
-        return HttpClient(on_response=ignore, transport=FastTransport(ssl_context=context, **kwargs))
+        transport = FastTransport(ssl_context=context, **kwargs)
+        return HttpClient(on_response=ignore, transport=transport, no_connection_reuse=no_connection_reuse)
 
     def server_context(self, alpn: list[str]) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -103,6 +106,7 @@ class Seen:
     """What the ASGI app saw: one entry per request."""
 
     requests: list[dict[str, Any]] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)  # what /gated waits for
 
     def connections(self) -> set[tuple[str, int]]:
         return {r["client"] for r in self.requests}
@@ -129,6 +133,8 @@ def asgi_app(seen: Seen) -> Callable[..., Awaitable[None]]:
         seen.requests.append({"version": scope["http_version"], "client": client, "path": scope["path"]})
         status, out_headers = 200, [(b"content-type", b"application/json")]
         path = scope["path"]
+        if path == "/gated":
+            await seen.gate.wait()
         if path.startswith("/bytes/"):
             out = _pattern(int(path.rsplit("/", 1)[1]))
         elif path == "/login":
@@ -250,6 +256,7 @@ def test_cookies_and_redirects_over_http2(tls: Tls) -> None:
 
     resp = uvloop.run(main())
     assert (resp.status, resp.proto) == (200, "HTTP/2.0")
+    assert [(hop.status, hop.proto) for hop in resp.hops] == [(302, "HTTP/2.0")]
     assert resp.url.endswith("/me")
     assert resp.json()["cookie"] == "session=abc"
 
@@ -265,6 +272,100 @@ def test_falls_back_to_http11_when_the_server_does_not_pick_h2(tls: Tls) -> None
     old, off, seen1, seen2 = uvloop.run(main())
     assert (old.status, old.proto, off.status, off.proto) == (200, "HTTP/1.1", 200, "HTTP/1.1")
     assert [r["version"] for r in seen1.requests + seen2.requests] == ["1.1", "1.1"]
+
+
+# ---------------------------------------------------------------------------- k6's HTTP options over HTTP/2
+
+
+def _negotiated(client: HttpClient) -> list[tuple[str, str | None]]:
+    """Each pooled connection's protocol and TLS version, as the fast transport holds them."""
+    conns = client._transport._conns.values()  # type: ignore[attr-defined]
+    return [(type(c).__name__, c.transport.get_extra_info("ssl_object").version()) for c in conns]
+
+
+def test_insecure_skip_tls_verify_and_tls_version_reach_http2_and_aiohttp_is_offered_no_h2(tls: Tls) -> None:
+    # The server's certificate is from a CA no client here trusts: only insecureSkipTLSVerify
+    # gets through. Both transports' contexts for it are cached per process; the fast one's
+    # offers h2, the aiohttp one's must not (aiohttp cannot speak the h2 the server would pick).
+    insecure = HttpOptions(insecure_skip_tls_verify=True)
+
+    async def main() -> tuple[list[Response], list[list[tuple[str, str | None]]], Seen]:
+        out: list[Response] = []
+        negotiated = []
+        async with hypercorn_server(tls) as (base, seen):
+            for name, options in [
+                ("fast", HttpOptions()),
+                ("fast", insecure),
+                ("aiohttp", insecure),
+                ("fast", replace(insecure, tls_max="tls1.2")),
+                ("fast", replace(insecure, tls_min="tls1.3")),
+            ]:
+                async with HttpClient(on_response=ignore, transport=make_transport(name, options)) as client:
+                    out.append(await client.get(f"{base}/{name}"))
+                    if name == "fast":
+                        negotiated.append(_negotiated(client))
+        return out, negotiated, seen
+
+    (refused, fast, aio, tls12, tls13), negotiated, seen = uvloop.run(main())
+    assert (refused.status, refused.error_code) == (0, ErrorCode.TLS_UNKNOWN_AUTHORITY)
+    assert [(r.status, r.proto) for r in (fast, aio, tls12, tls13)] == [
+        (200, "HTTP/2.0"),
+        (200, "HTTP/1.1"),
+        (200, "HTTP/2.0"),
+        (200, "HTTP/2.0"),
+    ]
+    assert [r["version"] for r in seen.requests] == ["2", "1.1", "2", "2"]
+    assert negotiated[2:] == [[("H2Connection", "TLSv1.2")], [("H2Connection", "TLSv1.3")]]
+
+
+def test_response_type_none_counts_an_http2_body_and_keeps_none_for_that_request_only(tls: Tls) -> None:
+    async def main() -> tuple[Response, Response]:
+        async with hypercorn_server(tls) as (base, _seen), tls.client() as client:
+            return (
+                await client.get(f"{base}/bytes/100000", response_type="none"),
+                await client.get(f"{base}/bytes/100000"),
+            )
+
+    dropped, kept = uvloop.run(main())
+    assert (dropped.status, dropped.proto, dropped.body) == (200, "HTTP/2.0", None)
+    assert dropped.bytes_received > 100000
+    assert kept.body == _pattern(100000)
+
+
+def test_no_connection_reuse_opens_an_http2_connection_per_request(tls: Tls) -> None:
+    async def main() -> tuple[list[Response], Seen, int]:
+        async with hypercorn_server(tls) as (base, seen), tls.client(no_connection_reuse=True) as client:
+            out = [await client.get(f"{base}/n/{i}") for i in range(3)]
+            return out, seen, len(client._transport._conns)  # type: ignore[attr-defined]
+
+    out, seen, pooled = uvloop.run(main())
+    assert [(r.status, r.proto) for r in out] == [(200, "HTTP/2.0")] * 3
+    assert [r["version"] for r in seen.requests] == ["2"] * 3
+    assert len(seen.connections()) == 3
+    assert pooled == 0
+
+
+def test_close_idle_closes_an_http2_connection_only_when_no_stream_is_open(tls: Tls) -> None:
+    async def main() -> tuple[Response, list[Response], Seen]:
+        async with hypercorn_server(tls) as (base, seen), tls.client() as client:
+            await client.get(f"{base}/first")
+            gated = asyncio.ensure_future(client.get(f"{base}/gated"))
+            for _ in range(200):  # until the server holds the stream
+                if any(r["path"] == "/gated" for r in seen.requests):
+                    break
+                await asyncio.sleep(0.01)
+            await client.close_idle()  # a stream is open: the connection stays
+            seen.gate.set()
+            held = await asyncio.wait_for(gated, 10)  # a bound, not a tolerance: a lost stream never ends
+            after = [await client.get(f"{base}/same")]
+            await client.close_idle()  # now idle: closed, and the next request dials
+            after.append(await client.get(f"{base}/new"))
+            return held, after, seen
+
+    held, (same, new), seen = uvloop.run(main())
+    assert [(r.status, r.proto) for r in (held, same, new)] == [(200, "HTTP/2.0")] * 3
+    by_path = {r["path"]: r["client"] for r in seen.requests}
+    assert by_path["/first"] == by_path["/gated"] == by_path["/same"] != by_path["/new"]
 
 
 # ---------------------------------------------------------------------------- a scripted h2 server
