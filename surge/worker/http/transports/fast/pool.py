@@ -16,8 +16,9 @@ latter); when the server picks ``h2`` the connection is an :class:`~.h2conn.H2Co
 and each exchange is a :class:`~.h2stream.Stream` on it, which ``send`` reads exactly as it
 reads an HTTP/1.1 exchange. A request the server did not process (GOAWAY past it,
 REFUSED_STREAM) is sent once more whatever its method, as Go does. The h2 parts of this
-module are marked ``# HTTP/2``: the dial's ALPN check, the open of a stream in ``send``,
-:meth:`FastTransport._pooled` and the first lines of ``_release``. Idle spares are
+module are marked ``# HTTP/2``: the dial's ALPN check, the open of a stream and the retry
+of an unprocessed one in ``send``, and the first lines of ``_release``; ``_pooled`` and
+``_release_stream`` sit between ``HTTP/2 begins`` and ``HTTP/2 ends``. Idle spares are
 HTTP/1.1's only: an h2 connection takes a batch's requests as streams.
 
 What is written: the request line, ``Host``, the caller's headers, and the framing, which
