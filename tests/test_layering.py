@@ -8,7 +8,9 @@
   ``surge/common/curve.py``) imports ``zmq``;
 * only the aiohttp transport (``surge/worker/http/transports/aiohttp/``), ``surge/target/`` and
   the live dashboard's server (``surge/results/dashboard.py``) import ``aiohttp``, and only the
-  fast transport (``surge/worker/http/transports/fast/``) imports ``httptools``;
+  fast transport (``surge/worker/http/transports/fast/``) imports ``httptools``, and only its
+  HTTP/2 connection (``h2conn.py`` there) and its errors (``h2errors.py``) import ``h2`` and
+  ``hyperframe``;
 * the HTTP layer's core (``surge.worker.http`` outside ``transports``) never imports a
   transport: the transports import the core, one way;
 * no module of the HTTP layer (``surge.worker.http``) imports a module that imports it, however
@@ -140,6 +142,13 @@ def _only_the_fast_transport_imports_httptools(src: Source, target: str) -> bool
     return _within(target, "httptools") and not _within(src.module, FAST)
 
 
+H2_EDGE = {f"surge/worker/http/transports/fast/{name}.py" for name in ("h2conn", "h2errors")}
+
+
+def _only_the_h2_modules_import_h2(src: Source, target: str) -> bool:
+    return (_within(target, "h2") or _within(target, "hyperframe")) and src.path not in H2_EDGE
+
+
 def _the_http_core_imports_no_transport(src: Source, target: str) -> bool:
     return _within(src.module, HTTP) and not _within(src.module, TRANSPORTS) and _within(target, TRANSPORTS)
 
@@ -153,6 +162,8 @@ IMPORT_RULES: dict[str, ImportRule] = {
         _only_http_and_target_import_aiohttp,
     "only surge/worker/http/transports/fast/ imports httptools": _only_the_fast_transport_imports_httptools,
     "the HTTP core (surge.worker.http outside transports/) imports no transport": _the_http_core_imports_no_transport,
+    "only the fast transport's h2conn.py and h2errors.py import h2 and hyperframe":
+        _only_the_h2_modules_import_h2,
 }
 
 

@@ -9,7 +9,7 @@ Series: every sample goes to its metric's series. A sample also goes to each tra
 sub-metric (``http_req_duration{scenario:purchase}``) whose tag filter it matches; the tag
 set it is matched against is the VU's tags (``scenario`` and the scenario's ``tags``, set in
 :data:`vu_tags` by the executor for each VU task) overlaid with the sample's own tags (for
-HTTP: ``method``, ``status``, ``url``, ``name``, ``expected_response``, ``error_code``; for
+HTTP: ``method``, ``status``, ``url``, ``name``, ``expected_response``, ``error_code``, ``proto``; for
 checks: ``check``). Tags are only assembled when a sub-metric of that metric exists, so an
 untagged run pays nothing for them.
 
@@ -304,6 +304,8 @@ class Recorder:
         }
         if resp.error_code:
             all_tags["error_code"] = str(resp.error_code)
+        if resp.proto:  # k6's system tag: "HTTP/1.1", "HTTP/2.0" (none when no response came)
+            all_tags["proto"] = resp.proto
         if tags:
             all_tags.update(tags)
         t = resp.timings

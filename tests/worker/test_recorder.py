@@ -98,6 +98,16 @@ def test_sub_metrics_match_vu_tags_and_sample_tags() -> None:
     assert checks == {"ok?": (1, 1), "other": (1, 0)}
 
 
+def test_responses_are_tagged_with_their_protocol_as_k6_does() -> None:
+    rec = Recorder(clock=lambda: 0.0, metric_defs={}, submetrics=["http_req_duration{proto:HTTP/2.0}"])
+    h2, h1, failed = _resp(200, 10.0), _resp(200, 30.0), _resp(0, 5.0)
+    h2.proto, h1.proto = "HTTP/2.0", "HTTP/1.1"
+    for resp in (h2, h1, failed):
+        rec.record_http(resp, None)
+    series, _ = rec.flush()
+    assert series["http_req_duration{proto:HTTP/2.0}"].sketch.total == 10.0  # type: ignore[union-attr]
+
+
 def test_a_bad_value_that_reaches_the_recorder_is_dropped_and_counted_not_raised() -> None:
     import math
 

@@ -16,7 +16,9 @@ Where things are (each module's docstring carries its part of the picture):
   with :mod:`~surge.worker.http.batch` (k6's ``http.batch``);
 - :mod:`~surge.worker.http.transports`: the transports themselves, and
   ``make_transport(name, options, resolver)``: ``fast`` (the default: HTTP/1.1 on raw uvloop
-  protocols, parsed by httptools, cut into URL, cookies, message, connection and pool) and
+  protocols, parsed by httptools, cut into URL, cookies, message, connection and pool; over
+  TLS it offers ``h2`` by ALPN and serves a server that picks it with the ``h2`` library,
+  each request a stream) and
   ``aiohttp`` (aiohttp's client session, the full-featured reference the fast one is
   tested against; cut into its error rules, its trace and its session).
 

@@ -11,7 +11,9 @@ rules, keyed by exception class and matched by the nearest listed ancestor
 transport extends them with its library's exceptions. A test walks each library's exception
 classes to prove that every one has a rule. As in k6, an HTTP status >= 400 is not a failure
 of the request: ``status`` is set, ``error`` is empty and ``error_code`` is ``1000 + status``
-(k6's 1400-1599 ranges, :func:`status_error_code`). A body longer than the transport's
+(k6's 1400-1599 ranges, :func:`status_error_code`). HTTP/2's stream, GOAWAY and connection
+errors are k6's 1610-1664 (:func:`http2_error_code`; the fast transport's ``h2errors`` has
+the rules). A body longer than the transport's
 ``max_body_bytes`` fails the request with 1700 (k6's content-error code,
 :class:`BodyTooLargeError`). Only programmer errors (wrong argument types, ``json=`` with
 ``data=``) raise, as ``TypeError``/``ValueError``.
@@ -45,6 +47,8 @@ __all__ = [
     "dns_error",
     "fixed",
     "generic",
+    "http2_error_code",
+    "http2_error_name",
     "status_error_code",
     "tcp_error",
     "tls_error",
@@ -56,7 +60,7 @@ class ErrorCode(IntEnum):
     From k6's ``lib/netext/httpext/error_codes.go`` and the "Error codes" page of its docs.
     Ranges: 1000-1099 general, 1100 DNS, 1200 TCP, 1300 TLS, 1400-1499 and 1500-1599 are
     ``1000 + status`` for 4xx/5xx responses (:func:`status_error_code`), 1600-1699 HTTP/2
-    (not spoken here), 1700 content. k6's 1110/1111 (blocked IPs and hostnames) belong to
+    (:func:`http2_error_code`), 1700 content. k6's 1110/1111 (blocked IPs and hostnames) belong to
     options surge does not have yet.
     """
 
@@ -78,8 +82,42 @@ class ErrorCode(IntEnum):
     TLS_HEADER = 1301
     TLS_UNKNOWN_AUTHORITY = 1310
     TLS_HOSTNAME_MISMATCH = 1311
+    HTTP2_GOAWAY = 1610
+    HTTP2_STREAM = 1630
+    HTTP2_CONNECTION = 1650
     CONTENT_GENERIC = 1700
     RESPONSE_DECOMPRESSION = 1701
+
+
+_HTTP2_ERROR_NAMES = (
+    "NO_ERROR",
+    "PROTOCOL_ERROR",
+    "INTERNAL_ERROR",
+    "FLOW_CONTROL_ERROR",
+    "SETTINGS_TIMEOUT",
+    "STREAM_CLOSED",
+    "FRAME_SIZE_ERROR",
+    "REFUSED_STREAM",
+    "CANCEL",
+    "COMPRESSION_ERROR",
+    "CONNECT_ERROR",
+    "ENHANCE_YOUR_CALM",
+    "INADEQUATE_SECURITY",
+    "HTTP_1_1_REQUIRED",
+)
+
+
+def http2_error_name(h2_code: int) -> str:
+    """An HTTP/2 error code's name as Go's ``http2.ErrCode.String`` spells it (k6's messages use it)."""
+    if 0 <= h2_code < len(_HTTP2_ERROR_NAMES):
+        return _HTTP2_ERROR_NAMES[h2_code]
+    return f"unknown error code 0x{h2_code:x}"
+
+
+def http2_error_code(base: ErrorCode, h2_code: int) -> int:
+    """k6's code for an HTTP/2 failure: ``base`` (1610 GOAWAY, 1630 stream, 1650 connection)
+    plus ``1 + h2_code`` for the 14 codes RFC 9113 defines, ``base`` itself for any other."""
+    return int(base) + (1 + h2_code if 0 <= h2_code < len(_HTTP2_ERROR_NAMES) else 0)
 
 
 def status_error_code(status: int) -> int:

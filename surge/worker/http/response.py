@@ -15,7 +15,12 @@ k6's trail (``lib/netext/httpext/tracer.go``), in milliseconds, per hop::
   ``receiving``: reading the whole body (always read, as k6 does by default).
 - ``duration = sending + waiting + receiving`` (``http_req_duration``).
 
-Each transport's docstring says which events it takes these from. A request that fails
+Each transport's docstring says which events it takes these from (:meth:`Timings.from_stamps`
+turns its ``perf_counter`` stamps into the breakdown). Over HTTP/2 the breakdown is per
+stream: ``blocked`` ends when the stream is opened on a connection in hand, ``sending`` when
+its last frame is written, and only the stream that waited for the dial carries
+``connecting`` and ``tls_handshaking``. ``Response.proto`` says which protocol answered
+(k6's spelling: ``HTTP/1.1``, ``HTTP/2.0``). A request that fails
 part-way is charged up to the failure: a timeout while waiting has ``waiting`` of about the
 time spent. A request that never got a connection has zero timings, as in k6. The timeout
 covers the whole request, redirects and body included; if it expires while dialling, the
@@ -24,6 +29,7 @@ code is k6's dial timeout (1211), otherwise 1050.
 
 from __future__ import annotations
 
+import asyncio
 import json as _json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,7 +39,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from surge.worker.http.errors import ErrorCode, classify_error, status_error_code
 
-__all__ = ["Response", "Timings"]
+__all__ = ["Response", "Timings", "settle"]
+
 
 @dataclass(slots=True)
 class Timings:
@@ -46,6 +53,49 @@ class Timings:
     waiting: float = 0.0
     receiving: float = 0.0
     duration: float = 0.0
+
+    @classmethod
+    def from_stamps(
+        cls, start: float, got: float, sent: float, first: float, done: float, connecting_s: float, tls_s: float
+    ) -> Timings:
+        """The breakdown from ``perf_counter`` stamps in seconds (k6's trail, above).
+
+        ``got``: a connection (or HTTP/2 stream) in hand; ``sent``: the request written (0: not
+        yet, charged up to ``done``); ``first``: the first byte of the response (0: none yet).
+        A request that never got a connection (``got == 0``) has zero timings, as in k6.
+        ``connecting_s``/``tls_s`` are the dial's, for the one request that paid for it.
+        """
+        if not got:
+            return cls()
+        sent = sent or done
+        sending = (sent - got) * 1e3
+        if first:
+            waiting = max(0.0, first - sent) * 1e3
+            receiving = (done - first) * 1e3
+        else:
+            waiting = max(0.0, done - sent) * 1e3
+            receiving = 0.0
+        return cls(
+            blocked=(got - start) * 1e3,
+            connecting=connecting_s * 1e3,
+            tls_handshaking=tls_s * 1e3,
+            sending=sending,
+            waiting=waiting,
+            receiving=receiving,
+            duration=sending + waiting + receiving,
+        )
+
+
+def settle(waiter: asyncio.Future[None], timer: asyncio.TimerHandle | None, exc: BaseException | None) -> None:
+    """End a transport's wait for one exchange: its deadline timer off, and the future given the
+    response (``exc is None``) or the failure, unless it is done already (cancelled)."""
+    if timer is not None:
+        timer.cancel()
+    if not waiter.done():
+        if exc is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(exc)
 
 
 _NO_HEADERS: Mapping[str, str] = CIMultiDictProxy(CIMultiDict())
@@ -60,7 +110,9 @@ class Response:
     ``headers`` is a case-insensitive mapping. ``bytes_sent``/``bytes_received`` are the
     wire bytes of this hop (request line, headers and body; status line, headers and body;
     a retry included), for ``data_sent``/``data_received``: exact for the fast transport,
-    estimated from the parsed message by the aiohttp one.
+    estimated from the parsed message by the aiohttp one. ``proto`` is the protocol the
+    response came by, as k6 spells it: ``"HTTP/1.1"`` (or ``"HTTP/1.0"``), ``"HTTP/2.0"``;
+    ``""`` when none came.
 
     ``hops`` are the redirect responses that led here, first first: k6 counts each hop as a
     request of its own (its own ``http_reqs`` sample, URL, status and timings), and so does
@@ -77,6 +129,7 @@ class Response:
         "headers",
         "hops",
         "method",
+        "proto",
         "status",
         "timings",
         "url",
@@ -96,8 +149,10 @@ class Response:
         bytes_sent: int = 0,
         bytes_received: int = 0,
         hops: tuple[Response, ...] = (),
+        proto: str = "",
     ) -> None:
         self.method = method
+        self.proto = proto
         self.url = url
         self.status = status
         self.body = body

@@ -34,7 +34,7 @@ def test_json_round_trip(loop: str, transport: str) -> None:
         assert resp.status == 200 and resp.expected and resp.error == "" and resp.error_code == 0
         assert resp.json() == {"got": {"n": 1}, "ct": "application/json"}
         assert resp.headers["x-echo"] == "yes" and resp.headers["CONTENT-TYPE"].startswith("application/json")
-        assert resp.url == f"{base}/json" and resp.method == "POST"
+        assert resp.url == f"{base}/json" and resp.method == "POST" and resp.proto == "HTTP/1.1"
         assert resp.bytes_sent > len(b'{"n":1}') and resp.bytes_received > len(resp.body or b"")
         assert_timings_add_up(resp.timings)
         assert resp.timings.duration > 0 and resp.timings.connecting > 0
@@ -71,7 +71,7 @@ def test_connection_refused(transport: str) -> None:
 
     resp = asyncio.run(main())
     assert (resp.status, resp.error_code, resp.error) == (0, 1212, "dial: connection refused")
-    assert resp.body is None and not resp.expected
+    assert resp.body is None and not resp.expected and resp.proto == ""
     assert_timings_add_up(resp.timings)
     assert reports.calls == [(resp, None)]
 

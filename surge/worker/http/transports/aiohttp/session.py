@@ -168,10 +168,11 @@ class AiohttpTransport(BaseTransport):
                             bytes_sent=bytes_sent,
                             bytes_received=bytes_received,
                             hops=tuple(hops),
+                            proto=_proto(resp.version),
                         )
                     hops.append(Response(method, str(resp.url), resp.status, headers=resp.headers,
                                          timings=trace.timings(done), bytes_sent=bytes_sent,
-                                         bytes_received=bytes_received))  # fmt: skip
+                                         bytes_received=bytes_received, proto=_proto(resp.version)))  # fmt: skip
                     bytes_sent = bytes_received = 0
                     redirects += 1
                     method, target, headers, body = next_hop(
@@ -237,3 +238,8 @@ class AiohttpTransport(BaseTransport):
             session, self._session = self._session, None
             await session.close()
             await asyncio.sleep(0)  # let the closed sockets' transports finish on this loop
+
+
+def _proto(version: aiohttp.HttpVersion | None) -> str:
+    """k6's ``proto`` for what aiohttp read (it speaks HTTP/1.x only)."""
+    return "HTTP/1.1" if version is None else f"HTTP/{version.major}.{version.minor}"

@@ -1,5 +1,7 @@
 """One HTTP/1.1 connection of the fast transport: an asyncio protocol driven by httptools.
 
+(Over TLS, a server that picks ``h2`` by ALPN gets an :class:`~.h2conn.H2Connection` instead.)
+
 The life of one :class:`Connection`::
 
     dial (DNS, TCP, TLS) ──► idle ◄──────────────── response complete, keep-alive
@@ -61,7 +63,7 @@ from typing import cast
 import httptools
 
 from surge.worker.http.errors import BodyTooLargeError
-from surge.worker.http.response import Timings
+from surge.worker.http.response import Timings, settle
 from surge.worker.http.transport import DEFAULT_MAX_BODY_BYTES
 from surge.worker.http.transports.fast.errors import ServerClosedError, TruncatedResponseError
 
@@ -198,28 +200,21 @@ class Connection(asyncio.Protocol):
 
     def timings(self, done: float) -> Timings:
         """The exchange's breakdown, charged up to ``done`` if it did not finish."""
-        got = self.t_got
-        if not got:
-            return Timings()
-        sent = self.t_sent or done
-        first = self.t_first
-        sending = sent - got
-        if first:
-            waiting = first - sent
-            receiving = done - first
-        else:
-            waiting = done - sent
-            receiving = 0.0
-        sending_ms, waiting_ms, receiving_ms = sending * 1e3, max(0.0, waiting) * 1e3, receiving * 1e3
-        return Timings(
-            blocked=(got - self.t_start) * 1e3,
-            connecting=(self.connected - self.conn_start) * 1e3 if self.fresh else 0.0,
-            tls_handshaking=(self.tls_done - self.connected) * 1e3 if self.fresh and self.tls else 0.0,
-            sending=sending_ms,
-            waiting=waiting_ms,
-            receiving=receiving_ms,
-            duration=sending_ms + waiting_ms + receiving_ms,
+        fresh = self.fresh
+        return Timings.from_stamps(
+            self.t_start,
+            self.t_got,
+            self.t_sent,
+            self.t_first,
+            done,
+            self.connected - self.conn_start if fresh else 0.0,
+            self.tls_done - self.connected if fresh and self.tls else 0.0,
         )
+
+    @property
+    def proto(self) -> str:
+        """The response's protocol as k6 names it (the parser knows it once the head is read)."""
+        return "HTTP/1.0" if self.parser.get_http_version() == "1.0" else "HTTP/1.1"
 
     def body_bytes(self) -> bytes:
         parts = self.body
@@ -239,16 +234,9 @@ class Connection(asyncio.Protocol):
 
     def _resolve(self, exc: BaseException | None) -> None:
         waiter = self.waiter
-        if waiter is None:
-            return
-        self.waiter = None
-        if self.timer is not None:
-            self.timer.cancel()
-        if not waiter.done():
-            if exc is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(exc)
+        if waiter is not None:
+            self.waiter = None
+            settle(waiter, self.timer, exc)
 
     def _on_timeout(self) -> None:
         self._resolve(TimeoutError())

@@ -4,6 +4,7 @@
 of this transport's exceptions, httptools' and ``zlib.error``; a test walks them to prove
 none is missing. Go reports a server that closes without answering as "EOF", a response cut
 short as "unexpected EOF", and k6 leaves both at 1000, as it does a malformed response.
+HTTP/2's rules (:data:`.h2errors.H2_RULES`) are part of the table too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import httptools
 
 from surge.worker.http import errors
 from surge.worker.http.errors import ErrorCode, Rule, classify_with, dial_error, fixed
+from surge.worker.http.transports.fast.h2errors import H2_RULES
 
 __all__ = [
     "ERROR_RULES",
@@ -67,8 +69,8 @@ _FAST_RULES: dict[type[BaseException], Rule] = {
     zlib.error: fixed(ErrorCode.RESPONSE_DECOMPRESSION, "error decompressing response body"),
 }
 
-ERROR_RULES: Mapping[type[BaseException], Rule] = MappingProxyType({**errors.ERROR_RULES, **_FAST_RULES})
-"""The shared rules plus one for each exception this transport can meet."""
+ERROR_RULES: Mapping[type[BaseException], Rule] = MappingProxyType({**errors.ERROR_RULES, **_FAST_RULES, **H2_RULES})
+"""The shared rules plus one for each exception this transport can meet (HTTP/2's included)."""
 
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = tuple(ERROR_RULES)
 """What this transport turns into a failed Response. Anything else is a bug and propagates."""

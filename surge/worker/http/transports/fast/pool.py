@@ -11,6 +11,16 @@ request fails before any response byte; on a *reused* connection a replayable re
 (GET, HEAD, OPTIONS, TRACE, or one with an ``Idempotency-Key``) is then sent once more on a
 fresh connection, as Go's transport (k6's) does.
 
+HTTP/2: over TLS the dial offers ``h2`` and ``http/1.1`` by ALPN (``http2=False``: only the
+latter); when the server picks ``h2`` the connection is an :class:`~.h2conn.H2Connection`
+and each exchange is a :class:`~.h2stream.Stream` on it, which ``send`` reads exactly as it
+reads an HTTP/1.1 exchange. A request the server did not process (GOAWAY past it,
+REFUSED_STREAM) is sent once more whatever its method, as Go does. The h2 parts of this
+module are marked ``# HTTP/2``: the dial's ALPN check, the open of a stream and the retry
+of an unprocessed one in ``send``, and the first lines of ``_release``; ``_pooled`` and
+``_release_stream`` sit between ``HTTP/2 begins`` and ``HTTP/2 ends``. Idle spares are
+HTTP/1.1's only: an h2 connection takes a batch's requests as streams.
+
 What is written: the request line, ``Host``, the caller's headers, and the framing, which
 is this transport's alone: ``Content-Length`` for a body (and for a bodiless POST, PUT or
 PATCH), never a ``Transfer-Encoding``; one given by the caller is dropped, as Go drops it.
@@ -49,6 +59,9 @@ from surge.worker.http.transports.fast.errors import (
     ServerClosedError,
     classify_error,
 )
+from surge.worker.http.transports.fast.h2conn import ALPN, ALPN_HTTP1, H2Connection
+from surge.worker.http.transports.fast.h2errors import Http2Error
+from surge.worker.http.transports.fast.h2stream import Stream, request_fields
 from surge.worker.http.transports.fast.message import Headers, decompress
 from surge.worker.http.transports.fast.url import Target
 
@@ -71,9 +84,11 @@ class FastTransport(BaseTransport):
 
     ``options`` are k6's HTTP options that a transport applies (``insecureSkipTLSVerify``,
     ``tlsVersion``; ``verify_tls=False`` is the first too); ``ssl_context`` replaces the
-    context they make (e.g. to trust a private CA). ``resolver`` is where connections go
-    (k6's ``hosts`` and ``dns``: :mod:`surge.worker.http.dns`), shared by a worker's VUs;
-    without one the transport has its own.
+    context they make (e.g. to trust a private CA; its ALPN protocols are set to what this
+    transport offers). ``resolver`` is where connections go (k6's ``hosts`` and ``dns``:
+    :mod:`surge.worker.http.dns`), shared by a worker's VUs; without one the transport has
+    its own. ``http2=False`` offers only HTTP/1.1 over TLS (k6 has only
+    ``GODEBUG=http2client=0`` for it).
     """
 
     def __init__(
@@ -84,15 +99,20 @@ class FastTransport(BaseTransport):
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         options: HttpOptions | None = None,
         resolver: Resolver | None = None,
+        http2: bool = True,
     ) -> None:
         super().__init__(max_body_bytes=max_body_bytes)
         if options is not None:
             verify_tls = verify_tls and not options.insecure_skip_tls_verify
+        alpn = ALPN if http2 else ALPN_HTTP1
+        if ssl_context is not None:
+            ssl_context.set_alpn_protocols(list(alpn))
+        # ALPN is in the shared context's key: the aiohttp transport's offers no h2 (tls.py)
         self._ssl_context = ssl_context or client_context(
-            verify_tls, options.tls_min if options else None, options.tls_max if options else None
+            verify_tls, options.tls_min if options else None, options.tls_max if options else None, alpn
         )
         self._resolver = resolver if resolver is not None else Resolver()
-        self._conns: dict[tuple[str, str, int], Connection] = {}
+        self._conns: dict[tuple[str, str, int], Connection | H2Connection] = {}
         # Idle connections beside the pooled one, left by requests that overlapped (a batch):
         # Go keeps up to MaxIdleConnsPerHost per host, k6's batchPerHost (Go's 2 for 0).
         self._spare: dict[tuple[str, str, int], list[Connection]] = {}
@@ -158,8 +178,10 @@ class FastTransport(BaseTransport):
         data = head.encode("utf-8")
         return (data + body if body else data), close
 
-    async def _dial(self, target: Target, deadline: float, loop: asyncio.AbstractEventLoop) -> Connection:
-        """A new connection to ``target``, within the request's deadline."""
+    async def _dial(
+        self, target: Target, deadline: float, loop: asyncio.AbstractEventLoop
+    ) -> Connection | H2Connection:
+        """A new connection to ``target``, within the request's deadline: HTTP/2 if ALPN chose it."""
         conn = Connection(target.key, target.tls, True, self.max_body_bytes)
         try:
             async with asyncio.timeout_at(deadline):
@@ -181,6 +203,10 @@ class FastTransport(BaseTransport):
                     conn.transport = tls
                     tls.set_write_buffer_limits(high=0)
                     conn.tls_done = perf_counter()
+                    tls_object = tls.get_extra_info("ssl_object")  # HTTP/2: the server picked h2
+                    if tls_object is not None and tls_object.selected_alpn_protocol() == "h2":
+                        stamps = (conn.conn_start, conn.connected, conn.tls_done)
+                        return H2Connection(target.key, tls, stamps, max_body=self.max_body_bytes)
         except TimeoutError as exc:  # the deadline, or the TLS handshake's own timeout
             if conn.transport is not None:
                 conn.transport.abort()
@@ -206,7 +232,7 @@ class FastTransport(BaseTransport):
         hop_url = url
         redirects = bytes_sent = bytes_received = 0  # the bytes of this hop (a retry included)
         hops: list[Response] | None = None  # the redirects before this hop, each its own request
-        conn: Connection | None = None
+        conn: Connection | Stream | None = None  # the exchange in flight: a connection, or an HTTP/2 stream
         data = b""
         try:
             while True:  # one hop per turn
@@ -216,20 +242,28 @@ class FastTransport(BaseTransport):
                 t_start = perf_counter()  # k6's GetConn: the request is built, a connection is wanted
                 retried = False
                 while True:  # one attempt per turn: at most one retry on a fresh connection
-                    conn = self._conns.get(target.key)
-                    if conn is None or not conn.usable():
-                        conn = self._take_spare(target.key) if self._spare else None
-                        if conn is None:  # a failed dial holds no connection (zero timings)
-                            conn = await self._dial(target, deadline, loop)
-                            pooled = self._conns.get(target.key)
-                            if pooled is None or pooled.closed:
-                                self._conns[target.key] = conn
+                    conn = None  # a failed dial holds no connection (zero timings)
+                    link = self._conns.get(target.key)
+                    if link is None or not link.usable():
+                        link = self._take_spare(target.key) if self._spare else None
+                        if link is None:
+                            link = self._pooled(await self._dial(target, deadline, loop))
                     if self.fence is not None and not self.fence():
                         # here, at the write: a dial that began before the worker froze ends after
                         await asyncio.sleep(0)  # as in HttpClient.request: let the VU's cancel land
                         raise LoadHalted("not sent: this worker's coordinator has gone silent, so its load stops")
-                    waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop, keep_body)
-                    bytes_sent += len(data)
+                    if isinstance(link, H2Connection):  # HTTP/2: the request is a stream on it
+                        cookie = self._jar.header(target) if self._jar else None
+                        fields = request_fields(
+                            method, target.host_header, target.path, headers, body, cookie, target.auth
+                        )
+                        conn = link.open(fields, body, t_start, deadline, loop, keep_body)
+                        waiter = cast(asyncio.Future[None], conn.waiter)
+                        bytes_sent += conn.n_out
+                    else:
+                        conn = link
+                        waiter = conn.exchange(data, method == "HEAD", t_start, deadline, loop, keep_body)
+                        bytes_sent += len(data)
                     try:
                         await waiter
                         break
@@ -244,6 +278,11 @@ class FastTransport(BaseTransport):
                             raise
                         retried = True  # the server closed a keep-alive connection as we wrote
                         self._drop(conn)
+                    except Http2Error as exc:  # HTTP/2
+                        if retried or not exc.unprocessed:
+                            raise
+                        retried = True  # GOAWAY or REFUSED_STREAM: the server did not process it (Go retries)
+                        self._drop(conn)
                 bytes_received += conn.n_in
                 status = conn.status
                 if conn.set_cookies is not None:
@@ -253,6 +292,7 @@ class FastTransport(BaseTransport):
                     content = decompress(conn.encoding, content, self.max_body_bytes)
                 timings = conn.timings(conn.t_done)
                 raw = conn.raw
+                proto = conn.proto
                 location = conn.location if status in REDIRECT_STATUSES else None
                 self._release(conn, conn.keep_alive and not close)
                 conn = None
@@ -267,9 +307,10 @@ class FastTransport(BaseTransport):
                         bytes_sent=bytes_sent,
                         bytes_received=bytes_received,
                         hops=tuple(hops) if hops else (),
+                        proto=proto,
                     )
                 hop = Response(method, hop_url, status, headers=Headers(raw), timings=timings,
-                               bytes_sent=bytes_sent, bytes_received=bytes_received)  # fmt: skip
+                               bytes_sent=bytes_sent, bytes_received=bytes_received, proto=proto)  # fmt: skip
                 hops = [hop] if hops is None else [*hops, hop]
                 bytes_sent = bytes_received = 0
                 redirects += 1
@@ -305,8 +346,44 @@ class FastTransport(BaseTransport):
                 hops=tuple(hops or ()),
             )
 
-    def _release(self, conn: Connection, keep: bool) -> None:
+    # ------------------------------------------------------------------ HTTP/2 begins
+
+    def _pooled(self, link: Connection | H2Connection) -> Connection | H2Connection:
+        """A connection just dialled, pooled if the origin has none alive; the one to use now.
+
+        An HTTP/2 dial that lost a race to another one that can take a stream is closed and
+        the other used (Go's ``addConnIfNeeded``); one dialled past the pooled connection's
+        stream limit serves its request and closes (``spare``).
+        """
+        pooled = self._conns.get(link.key)
+        if pooled is None or pooled.closed or (isinstance(pooled, H2Connection) and pooled.going_away):
+            self._conns[link.key] = link  # one going away closes by itself when its streams end
+        elif isinstance(link, H2Connection):
+            if isinstance(pooled, H2Connection) and pooled.usable():
+                link.shut(abort=True)
+                return pooled
+            link.spare = True
+        return link
+
+    def _release_stream(self, stream: Stream, keep: bool) -> None:
+        """An HTTP/2 stream is done; its connection stays pooled unless ``keep`` is False
+        (``noConnectionReuse``: a new connection per request), then it closes once idle."""
+        stream.shut(abort=False)
+        if not keep:
+            link = cast(H2Connection, stream.link)
+            if self._conns.get(link.key) is link:
+                del self._conns[link.key]
+            link.spare = True  # closed when its last stream ends
+            if not link.streams:
+                link.shut(abort=False)
+
+    # ------------------------------------------------------------------ HTTP/2 ends
+
+    def _release(self, conn: Connection | Stream, keep: bool) -> None:
         """Back to the pool after a complete exchange, or closed."""
+        if isinstance(conn, Stream):  # HTTP/2, before any of the spare logic below
+            self._release_stream(conn, keep)
+            return
         conn.busy = False
         conn.fresh = False
         key = conn.key
@@ -335,7 +412,7 @@ class FastTransport(BaseTransport):
             conn.shut(abort=True)
         return None
 
-    def _drop(self, conn: Connection) -> None:
+    def _drop(self, conn: Connection | Stream) -> None:
         """Abort a connection whose state is unknown (failed, timed out, cancelled mid-exchange)."""
         if self._conns.get(conn.key) is conn:
             del self._conns[conn.key]
