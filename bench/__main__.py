@@ -81,6 +81,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--only", default=",".join(PHASES),
                     help=f"comma-separated subset of: {','.join(PHASES)} [all]")
     ap.add_argument("--mem-vus", default="1000,10000", help="VU counts of the memory runs [1000,10000]")
+    ap.add_argument("--mem-k6-max", type=int, default=10000,
+                    help="largest VU count of the memory runs that k6 runs too (k6 needs ~240 KB a VU) [10000]")
     ap.add_argument("--mem-duration", type=float, default=20.0, help="seconds per memory run [20]")
     ap.add_argument("--coord-workers", default="2,16,64,256,1000", help="simulated worker counts [2,16,64,256,1000]")
     ap.add_argument("--coord-duration", type=float, default=20.0, help="seconds per coordinator run [20]")
@@ -216,7 +218,8 @@ def main(argv: list[str]) -> int:
         if mem_tools:
             say(f"memory: {', '.join(mem_tools)} at {args.mem_vus} VUs, {args.mem_duration:g}s each")
             base = Context(target, args.mem_duration, 0, workroot, gen_cores)
-            doc["memory"] = memory.run(base, _ints(args.mem_vus), mem_tools, args.mem_duration, say=say)
+            doc["memory"] = memory.run(base, _ints(args.mem_vus), mem_tools, args.mem_duration, say=say,
+                                       k6_max_vus=args.mem_k6_max)
             save(doc, args)
         if "coordinator" in args.only:
             say(f"coordinator: {args.coord_workers} simulated workers, {args.coord_duration:g}s each")

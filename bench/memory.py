@@ -76,11 +76,14 @@ def _with_conn_count(fn: Callable[[Context, int], RunResult], ctx: Context, coun
 
 
 def run(base: Context, vu_counts: list[int], tools: list[str], duration_s: float,
-        say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+        say: Callable[[str], None] = print, k6_max_vus: int | None = None) -> list[dict[str, Any]]:
+    """One run per (VU count, tool); k6 only up to ``k6_max_vus`` (at 50,000 VUs it would need ~12 GB)."""
     runners: dict[str, Callable[[Context, int], RunResult]] = {"surge": run_surge.run, "k6": run_k6.run}
     rows: list[dict[str, Any]] = []
     for n in vu_counts:
         for tool in tools:
+            if tool == "k6" and k6_max_vus is not None and n > k6_max_vus:
+                continue
             workdir = base.workdir / f"mem_{tool}_{n}"
             workdir.mkdir(parents=True, exist_ok=True)
             ctx = replace(base, vus=n, duration_s=duration_s, think_s=1.0, workdir=workdir)

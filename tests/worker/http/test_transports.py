@@ -88,6 +88,23 @@ def test_timeout(transport: str) -> None:
     assert len(reports.calls) == 1
 
 
+def test_each_request_on_a_kept_alive_connection_has_its_own_timeout(transport: str) -> None:
+    # The fast transport keeps one timer per connection across exchanges (a timer per request
+    # costs ~5 % of one): a short timeout must not outlive its request, and a shorter one
+    # than the last must still be kept.
+    async def test(base: str, client: HttpClient, reports: Reports) -> None:
+        quick = await client.get(f"{base}/status/200", timeout=0.05)
+        slow = await client.get(f"{base}/sleep", timeout=5.0)  # 1 s, past the first's deadline
+        assert (quick.status, slow.status, slow.text) == (200, 200, "late")
+        assert slow.timings.connecting == 0.0  # the same connection
+        again = await client.get(f"{base}/status/200", timeout=60.0)
+        late = await client.get(f"{base}/sleep", timeout=0.1)
+        assert again.status == 200 and again.timings.connecting == 0.0
+        assert (late.status, late.error_code) == (0, 1050)
+
+    with_server(test, transport=transport)
+
+
 def test_a_timeout_while_dialling_is_a_dial_timeout(monkeypatch: pytest.MonkeyPatch, transport: str) -> None:
     async def never(sock: socket.socket, address: object) -> None:
         await asyncio.sleep(10)

@@ -86,6 +86,7 @@ class Connection(asyncio.Protocol):
         "busy",
         "closed",
         "conn_start",
+        "deadline",
         "connected",
         "draining",
         "fresh",
@@ -120,6 +121,7 @@ class Connection(asyncio.Protocol):
         "t_sent",
         "t_start",
         "timer",
+        "timer_at",
         "waiter",
     )
 
@@ -138,7 +140,8 @@ class Connection(asyncio.Protocol):
         self.draining = False
         self.conn_start = self.connected = self.tls_done = 0.0
         self.waiter: asyncio.Future[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None  # armed at timer_at (see _arm)
+        self.timer_at = self.deadline = 0.0
         self.t_start = self.t_got = self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = self.headers_done = self.interim = self.keep_alive = self.length_known = False
         self.status = self.n_in = self.n_heads = 0
@@ -191,7 +194,9 @@ class Connection(asyncio.Protocol):
         self.body = []
         self.encoding = self.location = self.set_cookies = None
         self.waiter = waiter = loop.create_future()
-        self.timer = loop.call_at(deadline, self._on_timeout)
+        self.deadline = deadline
+        if self.timer is None or self.timer_at > deadline:
+            self._arm(loop)
         self.draining = False
         cast(asyncio.Transport, self.transport).write(data)
         if not self.draining:  # all of it went to the kernel at once (pause_writing not called)
@@ -226,20 +231,42 @@ class Connection(asyncio.Protocol):
         self.waiter = None
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             if abort or self.tls:  # a TLS close would wait for close_notify; nothing is owed
                 self.transport.abort()
             else:
                 self.transport.close()
 
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(Re)arm the one timer at this exchange's deadline.
+
+        Why one timer per connection and not one per exchange: on uvloop ``call_at`` plus
+        ``cancel`` costs ~2 µs (a TimerHandle and a libuv timer each time), about 5 % of a
+        keep-alive request. So a timer outlives its exchange: the next exchange, whose deadline
+        is usually later, keeps it, and when it fires early :meth:`_on_timer` moves it on to the
+        deadline in force. A deadline earlier than the armed one (a shorter timeout) re-arms.
+        """
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_at = self.deadline
+        self.timer = loop.call_at(self.deadline, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        if self.waiter is None or self.closed:
+            return  # idle: the next exchange arms a new one
+        if self.timer_at == self.deadline:  # armed for this very deadline: it has passed
+            self._resolve(TimeoutError())
+        else:  # armed for an earlier exchange's deadline: move on to this one's
+            self._arm(loop)
+
     def _resolve(self, exc: BaseException | None) -> None:
+        # The timer is left armed on purpose (see _arm); shut() cancels it.
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
-            settle(waiter, self.timer, exc)
-
-    def _on_timeout(self) -> None:
-        self._resolve(TimeoutError())
+            settle(waiter, None, exc)  # the timer stays armed for the next exchange (see _arm)
 
     def _rest_after_head(self) -> bytes:
         """What this exchange's reads held after the head of a response to HEAD (all, if unsure)."""
@@ -299,6 +326,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.timer is not None:  # nothing more to time out: let the connection go now
+            self.timer.cancel()
+            self.timer = None
         if self.waiter is None:
             return
         if exc is not None:
