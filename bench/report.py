@@ -313,6 +313,98 @@ def coordinator_section(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+SOAK_GOAL_MB_PER_H = 5.0  # the issue's goal for every process's RSS slope after the warm-up
+
+
+def _marker(name: str, end: bool = False) -> str:
+    return f"<!-- bench:{name}:{'end' if end else 'begin'} (written by python -m bench --only {name}) -->"
+
+
+def splice(text: str, name: str, section: list[str]) -> str:
+    """``text`` with the section between ``name``'s markers replaced by ``section`` (appended if absent).
+
+    RESULTS.md also holds hand-written sections; a part that runs alone (the soak) rewrites its
+    own block and nothing else.
+    """
+    block = "\n".join([_marker(name), *section, _marker(name, end=True)])
+    begin, end = _marker(name), _marker(name, end=True)
+    i, j = text.find(begin), text.find(end)
+    if i >= 0 and j > i:
+        return text[:i] + block + text[j + len(end):]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def _mb1(kb: float | None) -> str:
+    return "–" if not kb else f"{kb / 1024:.1f}"
+
+
+def _roles(samples: list[dict[str, Any]]) -> dict[str, str]:
+    """Role keys (``worker-<pid>``) to stable labels: coordinator, worker 1, worker 2, other …"""
+    keys = sorted({s["role"] for s in samples}, key=lambda r: (r != "coordinator", r.split("-")[0],
+                                                               int(r.split("-")[1]) if "-" in r else 0))
+    out: dict[str, str] = {}
+    counters: dict[str, int] = {}
+    for k in keys:
+        kind = k.split("-")[0]
+        if kind == "coordinator":
+            out[k] = "coordinator"
+        else:
+            counters[kind] = counters.get(kind, 0) + 1
+            out[k] = f"{kind} {counters[kind]}"
+    return out
+
+
+def soak_section(doc: dict[str, Any]) -> list[str]:
+    """The soak's section: command, slope per process, counts, timeline points, RSS samples."""
+    r = doc["soak"]
+    m = doc["machine"]
+    samples = r.get("samples", [])
+    label = _roles(samples)
+    lines = [
+        f"## Soak, {doc['started'][:10]}: {r['duration_s'] / 60:g} minutes at {r['rate']} requests/s over "
+        f"{r['urls']:,} distinct URLs",
+        "",
+        (f"Produced by `{doc['command']}` (from the repository root), {doc['started']} to {doc['finished']}; "
+         f"surge commit `{m['surge_commit']}`, {m.get('surge_measured', '')}; {m['nproc']} cores "
+         f"({m['cpu_model']}). `surge run -w 2` (coordinator + 2 worker processes, on core "
+         f"{doc.get('gen_cores')}) against `surge target` (core {doc.get('server_cores')}), a "
+         f"constant-arrival-rate scenario, each iteration `GET /shop/events/<id>` with the id cycling over "
+         f"{r['urls']:,} values as raw URLs (so the per-endpoint table overflows its cap: see bench/soak.py). "
+         f"VmRSS of every process every {r['sample_s']:g} s; the slope is a least-squares fit over the samples "
+         f"from minute {r['warmup_s'] / 60:g} on."),
+        "",
+    ]
+    if r.get("error"):
+        lines += [f"**The run failed:** {r['error'][:600]}", ""]
+    lines += ["| process | RSS slope after warm-up, MB/hour | peak RSS MB | goal < 5 MB/h met |", "|---|---|---|---|"]
+    peaks = r.get("peak_rss_kb", {})
+    for role, slope in r["slopes_mb_per_h"].items():
+        met = "–" if slope is None else ("yes" if slope < SOAK_GOAL_MB_PER_H else "**no**")
+        lines.append(f"| {label.get(role, role)} | {'–' if slope is None else f'{slope:+.2f}'} | "
+                     f"{_mb1(peaks.get(role))} | {met} |")
+    lines.append("")
+    if "http_reqs" in r:
+        eq = "equal" if r["counts_equal"] else "**not equal**"
+        lines += [
+            (f"- Requests: the summary export's `http_reqs` **{r['http_reqs']:,}**, the target's count "
+             f"**{r['target_requests']:,}**: {eq} (planned {r['expected_requests']:,}; "
+             f"{r['http_req_failed']} failed)."),
+            (f"- Timeline in the export: **{r['timeline_points']} points** of {r['timeline_bucket_s']} s "
+             f"(bounded by MAX_POINTS = 1000 whatever the length); the export is {r['export_bytes'] / 1024:.0f} KB."),
+            f"- Per-endpoint rows in the export: {r['endpoint_rows']} (cap 100, plus the overflow row).",
+            "",
+        ]
+    times = sorted({s["t_s"] for s in samples})
+    cols = list(label)
+    lines += ["RSS samples, MB:", "", "| t (min) | " + " | ".join(label[c] for c in cols) + " |",
+              "|---" * (len(cols) + 1) + "|"]
+    at = {(s["t_s"], s["role"]): s["rss_kb"] for s in samples}
+    for t in times:
+        lines.append(f"| {t / 60:.1f} | " + " | ".join(_mb1(at.get((t, c))) for c in cols) + " |")
+    lines.append("")
+    return lines
+
+
 def what_this_shows(doc: dict[str, Any]) -> str:
     """The reading of the numbers above, written from them (so a re-run rewrites it too)."""
     parts: list[str] = []

@@ -89,7 +89,11 @@ class Sketch:
         self.max = -math.inf
         # Digests are never changed in place once built, so a sketch may share them.
         self._digest: TDigest | None = None
-        self._pending: list[TDigest] = []
+        # Digests merged in and not yet folded, as fastdigest's serialised bytes: a live TDigest
+        # object costs ~4.2 KB whatever it holds (one sample or a thousand centroids), and a
+        # per-endpoint row fed a few requests a report kept up to MERGE_BATCH of them, so 100
+        # rows held ~27 MB in a soak's coordinator; as bytes a one-sample digest is ~100 B.
+        self._pending: list[bytes] = []
         # What a read sees: digest and pending folded together. Reads never change the fold
         # state itself (only every MERGE_BATCH-th merge does), so when a sketch is read, or
         # how often, cannot change what it finally holds.
@@ -116,7 +120,7 @@ class Sketch:
         self.max = max(self.max, other.max)
         folded = other._folded()
         assert folded is not None
-        self._pending.append(folded)
+        self._pending.append(_packed(folded))
         self._folded_cache = None
         if len(self._pending) >= MERGE_BATCH:
             self._digest = self._folded()
@@ -127,8 +131,8 @@ class Sketch:
         if not self._pending:
             return self._digest
         if self._folded_cache is None:
-            parts = self._pending if self._digest is None else [self._digest, *self._pending]
-            self._folded_cache = parts[0] if len(parts) == 1 else _merge_all(parts)
+            parts: list[TDigest | bytes] = [*self._pending] if self._digest is None else [self._digest, *self._pending]
+            self._folded_cache = _merge_all(parts)
         return self._folded_cache
 
     def copy(self) -> Sketch:
@@ -233,14 +237,28 @@ _RECENT: collections.deque[tuple[tuple[int, float, float, float], bytes, Sketch]
 # The last folds, by the identity of their parts. Sketches fed the very same digests in the
 # same order (a sub-metric that holds every sample of its metric: from_wire hands both the
 # same digest) fold to the same result, so it is computed once and shared (never changed).
-_FOLDS: collections.deque[tuple[list[TDigest], TDigest]] = collections.deque(maxlen=16)  # a report's trends fold together
+_FOLDS: collections.deque[tuple[list[TDigest | bytes], TDigest]] = collections.deque(maxlen=16)  # a report's trends
+# The last digests serialised for a pending list, by identity: two sketches merging the same
+# digest then hold the same bytes object, so their folds still meet in _FOLDS.
+_PACKED: collections.deque[tuple[TDigest, bytes]] = collections.deque(maxlen=16)
 
 
-def _merge_all(parts: list[TDigest]) -> TDigest:
+def _packed(digest: TDigest) -> bytes:
+    for seen, packed in tuple(_PACKED):
+        if seen is digest:
+            return packed
+    packed = digest.to_bytes()
+    _PACKED.append((digest, packed))  # keeps the digest alive: its identity stays unique
+    return packed
+
+
+def _merge_all(parts: list[TDigest | bytes]) -> TDigest:
+    """The fold of a digest and pending bytes (fastdigest's layout, exact round trip), in order."""
     for seen, result in tuple(_FOLDS):
         if len(seen) == len(parts) and all(map(operator.is_, seen, parts)):
             return result
-    result = merge_all(parts, max_centroids=MAX_CENTROIDS)
+    digests = [TDigest.from_bytes(p) if isinstance(p, bytes) else p for p in parts]
+    result = digests[0] if len(digests) == 1 else merge_all(digests, max_centroids=MAX_CENTROIDS)
     _FOLDS.append((list(parts), result))  # the list keeps the parts alive: identities stay unique
     return result
 
