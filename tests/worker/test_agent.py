@@ -196,11 +196,23 @@ def test_a_delta_wider_than_a_frame_goes_as_several_reports_and_adds_up_to_the_s
     assert agg.checks() == one.checks()
 
 
-async def _reports_with_a_phase(delay_s: float) -> tuple[list[tuple[float, Report]], float, Aggregate]:
+async def _reports_with_a_phase(delay_s: float) -> tuple[list[tuple[float, Report]], float, Aggregate, float]:
     """A real agent told to send each report ``delay_s`` after its instant: (arrival after
-    Start, report) for every report, the planned interval, and what they merged to."""
+    Start, report) for every report, the planned interval, what they merged to, and how many
+    ``done`` the agent's recorder handed over in all (what was cut, sent or not)."""
     chan = RouterLink("tcp://127.0.0.1:*")
     agent = Agent(chan.endpoint, name="w", once=True)
+    cut_done = [0.0]
+    cut = agent._cut_report
+
+    def counting_cut(*, final: bool) -> Report | None:  # the seam: every cut, before it is held or sent
+        report = cut(final=final)
+        sink = report.series.get("done") if report is not None else None
+        if isinstance(sink, CounterSink):
+            cut_done[0] += sink.total
+        return report
+
+    agent._cut_report = counting_cut  # type: ignore[method-assign]
     serving = asyncio.ensure_future(agent.serve())
     run = dataclasses.replace(_run_msg(), report_delay_s=delay_s)
     agg = Aggregate(1)
@@ -234,7 +246,7 @@ async def _reports_with_a_phase(delay_s: float) -> tuple[list[tuple[float, Repor
         if not serving.done():
             serving.cancel()
         chan.close()
-    return got, run.report_interval_s, agg
+    return got, run.report_interval_s, agg, cut_done[0]
 
 
 def test_a_report_is_cut_at_its_instant_and_sent_at_the_member_s_phase() -> None:
@@ -242,7 +254,7 @@ def test_a_report_is_cut_at_its_instant_and_sent_at_the_member_s_phase() -> None
     elapsed_s is the instant it was cut at), but leaves that long after it, so a fleet's
     reports arrive spread out; the one waiting for its phase when the load ends is not lost."""
     delay_s = 0.15
-    got, interval_s, agg = asyncio.run(_reports_with_a_phase(delay_s))
+    got, interval_s, agg, cut_done = asyncio.run(_reports_with_a_phase(delay_s))
     periodic = [r for _, r in got if not r.final]
     assert periodic, "no interval report came before the final one"
     for arrived_s, report in got:
@@ -254,4 +266,5 @@ def test_a_report_is_cut_at_its_instant_and_sent_at_the_member_s_phase() -> None
     assert [r.seq for _, r in got] == list(range(1, len(got) + 1))
     done, iterations = agg.series().get("done"), agg.series().get("iterations")
     assert isinstance(done, CounterSink) and isinstance(iterations, CounterSink)
-    assert done.total == iterations.total > 0  # every iteration's count arrived, the held report's too
+    assert done.total == iterations.total > 0
+    assert done.total == cut_done  # everything cut arrived: the report still waiting for its phase at the end too
