@@ -14,9 +14,10 @@ threads) and plays the worker's side of :mod:`surge.common.protocol` as
     Hello (every second until Welcome) -> Welcome
     Run -> Ready          (the bundle is ignored: nothing is imported, no VU runs)
     Ping(t) -> Pong(t, worker_t) at once (the coordinator's clock probes before Start)
-    Start -> every report_interval_s: Report(seq, delta) -> Ack (or Reject) ; Heartbeat every second
-             (each report cut at the instant and sent Run.report_delay_s after it, the member's phase)
-    an unacknowledged report is sent again with the agent's backoff (3 s doubling up to 30 s)
+    Start -> every report_interval_s: Offer(seq, size) -> Grant -> Report(seq, delta) -> Ack (or Reject)
+             Heartbeat every second (each report cut at the instant and offered
+             Run.report_delay_s after it, the member's phase; sent when granted)
+    an unacknowledged report is offered again with the agent's backoff (3 s doubling up to 30 s)
     at the slice's end: the final Report -> its Ack -> done (Bye, if it comes, is fine too)
 
 What makes the reports realistic is that they carry what a worker running
@@ -63,9 +64,11 @@ from surge.common.protocol import (
     PROTOCOL_VERSION,
     Ack,
     Bye,
+    Grant,
     Heartbeat,
     Hello,
     Message,
+    Offer,
     Ping,
     Pong,
     Ready,
@@ -267,6 +270,11 @@ class FakeWorker:
             elif isinstance(msg, Start):
                 self.window.start = time.monotonic()
                 self.started.set()
+            elif isinstance(msg, Grant):
+                pending = self.outbox.get(msg.seq)
+                if pending is not None and self.run_msg is not None and msg.run_id == self.run_msg.run_id:
+                    self.outbox[msg.seq] = (time.monotonic(), pending[1], pending[2])  # its backoff from the send
+                    await self.chan.send_raw(pending[2])
             elif isinstance(msg, (Ack, Reject)):
                 if isinstance(msg, Reject) and msg.seq in self.outbox:  # dropped alone, as the agent does
                     self.window.errors.append(f"report {msg.seq} rejected: {msg.reason}")
@@ -289,8 +297,9 @@ class FakeWorker:
                 for seq, (sent_at, attempts, frame) in list(self.outbox.items()):
                     if now - sent_at >= min(RESEND_AFTER_S * 2**attempts, RESEND_MAX_S):
                         self.outbox[seq] = (now, attempts + 1, frame)
-                        self.window.resends += 1
-                        await self.chan.send_raw(frame)
+                        self.window.resends += 1  # offered again, as the agent does; sent when granted
+                        assert self.run_msg is not None  # reports exist only once a Run came
+                        await self.chan.send(Offer(self.run_msg.run_id, seq, len(frame)))
             await asyncio.sleep(1.0)
 
     async def play(self) -> None:
@@ -319,7 +328,7 @@ class FakeWorker:
                 self.final_seq = i
             self.window.reports += 1
             self.window.samples += delta.requests
-            await self.chan.send_raw(frame)
+            await self.chan.send(Offer(msg.run_id, i, len(frame)))  # sent when granted, as the agent does
 
     async def serve(self, timeout_s: float) -> None:
         tasks = [asyncio.create_task(c) for c in (self.receive(), self.heartbeat(), self.play())]

@@ -98,6 +98,10 @@ class DealerLink(_Thread):
     def send(self, msg: Message) -> None:
         self._queue([encode(msg)])
 
+    def send_frame(self, frame: bytes) -> None:
+        """Queue a frame already encoded (the outbox encodes each report once)."""
+        self._queue([frame])
+
     def welcomed(self) -> None:
         """The coordinator took this worker: heartbeats from now on, and the silence guard armed."""
         self.last_rx = self.now()

@@ -24,8 +24,11 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
     C -> W  Takeover(run_id, slices, seq)            a lost worker's share, for the survivors (policy
                                                      ``--on-worker-loss continue``)
     W -> C  Taken(run_id, seq, refused)              what it could not play goes to another survivor
-    W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted, vus_samples)  every interval,
-                                                     and a final one; vus_samples: (second, VUs) ticks
+    W -> C  Offer(run_id, seq, size)                 a report is ready (every interval, and a final one)
+    C -> W  Grant(run_id, seq)                       send it: the coordinator's byte budget has room
+                                                     (surge.common.grants); until then it waits in the worker
+    W -> C  Report(run_id, seq, elapsed_s, series, checks, final, aborted, vus_samples)  the granted
+                                                     report; vus_samples: (second, VUs) ticks
     C -> W  Ack(run_id, seq)                         the worker forgets a report only once acked
     C -> W  Reject(run_id, seq, reason)              the report did not validate: dropped alone, counted
     C -> W  Stop(run_id, reason)                     abortOnFail, Ctrl-C, a lost peer
@@ -37,7 +40,7 @@ A run, as the coordinator sees it (W = worker, C = coordinator)::
     C -> W  Bye(reason)                              a one-run worker exits
 
 Reports carry deltas since the previous report and a per-run sequence number starting at 1.
-The worker keeps every unacknowledged report and sends it again until acked; the coordinator
+The worker keeps every unacknowledged report and offers it again until acked; the coordinator
 applies each sequence number once and in order, so a resend is never counted twice and a
 reordering never changes the merged result.
 """
@@ -66,7 +69,8 @@ from surge.common.metrics import SINK_TYPES, MetricType, Sink
 # 5: Run.report_delay_s (each member sends its interval reports at its own phase),
 # Run.max_endpoints (the per-endpoint table's cap, surge.common.endpoint_stats) and
 # Run.http_options, k6's HTTP options as the scenario wrote them (surge.common.http_options).
-PROTOCOL_VERSION = 5
+# 6: Offer/Grant: a report goes only once the coordinator grants it (surge.common.grants).
+PROTOCOL_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,23 @@ class Report:
 
 
 @dataclass(frozen=True)
+class Offer:
+    """Report ``seq`` is ready and encodes to ``size`` bytes: the worker sends it once granted."""
+
+    run_id: str
+    seq: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Send report ``seq`` now (the coordinator's byte budget has room for it)."""
+
+    run_id: str
+    seq: int
+
+
+@dataclass(frozen=True)
 class Ack:
     run_id: str
     seq: int
@@ -279,15 +300,15 @@ class Bye:
 
 
 Message = Union[
-    Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
-    Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover, Taken,
+    Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Offer, Grant, Report, Ack, Reject,
+    Stop, Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover, Taken,
 ]
 
 _KINDS: dict[str, type[Any]] = {
     cls.__name__.lower(): cls
     for cls in (
-        Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Report, Ack, Reject, Stop,
-        Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover, Taken,
+        Hello, Welcome, Refuse, Run, Ready, LoadFailed, Setup, SetupDone, Start, Offer, Grant, Report, Ack,
+        Reject, Stop, Teardown, TeardownDone, Heartbeat, Bye, Ping, Pong, Takeover, Taken,
     )
 }
 _KIND_OF: dict[type[Any], str] = {cls: kind for kind, cls in _KINDS.items()}
@@ -496,8 +517,10 @@ def _decode(frame: bytes) -> Message:
         msg: Message = fast if fast is not None else _build(cls, body, cls.__name__)
     except RecursionError:
         raise ProtocolError(f"{cls.__name__}: fields nested too deeply") from None
-    if isinstance(msg, Report) and msg.seq < 1:
-        raise ProtocolError(f"Report.seq must be >= 1, got {msg.seq}")
+    if isinstance(msg, (Report, Offer, Grant)) and msg.seq < 1:
+        raise ProtocolError(f"{cls.__name__}.seq must be >= 1, got {msg.seq}")
+    if isinstance(msg, Offer) and not 0 <= msg.size < 2**31:
+        raise ProtocolError(f"Offer.size must be a frame's size in bytes, got {msg.size}")
     if isinstance(msg, Report):
         for name, (p, f) in msg.checks.items():
             if p < 0 or f < 0:

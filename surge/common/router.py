@@ -6,8 +6,11 @@ which is how the coordinator tells workers apart and answers one of them. The I/
 ends share, and the rules it keeps (heartbeats in every phase, silence measured by arrival,
 backpressure instead of a growing inbox, clocks compared on the threads), are described in
 :mod:`surge.common.wire`; this module is the part only the coordinator has: who is watched,
-what a frame from a stranger may cost, when reading stops, and how a resend of a report
-already applied is answered without decoding it.
+what a frame from a stranger may cost, when reading stops, how a resend of a report
+already applied is answered without decoding it, and which offered reports are granted: the
+thread keeps the bytes of reports granted or unread within one budget for the whole fleet
+(:mod:`surge.common.grants`), so what a coordinator that falls behind holds does not grow
+with the number of workers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,21 @@ import zmq
 from surge.common import curve
 from surge.common.clock import ClockSample, clock_sample
 from surge.common.errors import ProtocolError
-from surge.common.protocol import Ack, Heartbeat, Message, Ping, Pong, decode, encode, peek_report, peek_seq
+from surge.common.grants import GRANT_BUDGET_BYTES, GrantBook
+from surge.common.protocol import (
+    Ack,
+    Grant,
+    Heartbeat,
+    Message,
+    Offer,
+    Ping,
+    Pong,
+    Report,
+    decode,
+    encode,
+    peek_report,
+    peek_seq,
+)
 from surge.common.wire import (
     _LINGER_MS,
     HEARTBEAT_S,
@@ -45,8 +62,8 @@ _ROUTER_BEAT_S = 1.0
 # (1,000) bounds messages, not bytes: a coordinator that fell behind held every resend of
 # every worker's 50 kB reports (3 GB at 1,000 workers). Beyond this many, libzmq stops
 # reading that peer's connection and the frames wait in TCP and in the worker, which keeps
-# them until acknowledged anyway. A worker that keeps up has one report and one heartbeat
-# in flight.
+# them until acknowledged anyway. Reports come only when granted (the grant budget), so what
+# waits here beyond the granted reports is small frames: offers, heartbeats.
 _RCVHWM_PER_PEER = 4
 # Messages read in one turn of the thread are handed to the loop together, this many at most.
 _HANDOVER_BATCH = 32
@@ -64,6 +81,7 @@ class Arrival:
     peer: str  # the sender's address, as libzmq saw it ("" if unknown)
     at: float
     msg: Message
+    size: int = 0  # a report's frame bytes: counted in the grant budget until the loop takes it
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,7 @@ class RouterLink(_Thread):
         heartbeat_s: float = HEARTBEAT_S,
         max_frame: int = MAX_FRAME_TO_COORDINATOR,
         max_unread: int = MAX_UNREAD,
+        grant_budget: int = GRANT_BUDGET_BYTES,
         log: Callable[[str], None] = _log,
     ) -> None:
         check_endpoint(bind)
@@ -117,6 +136,12 @@ class RouterLink(_Thread):
         self._behind = False  # the last turn left frames in the socket (see _read_all)
         self._deaf: tuple[float, float | None] = (0.0, None)
         self.pauses = 0
+        # The grant budget: the thread's book; report bytes delivered (thread) and taken (loop).
+        self.grants = GrantBook(grant_budget)
+        self._delivered_bytes = 0
+        self._taken_bytes = 0
+        self._gone: collections.deque[bytes] = collections.deque()  # forgotten peers (loop appends, thread pops)
+        self.ungranted = 0  # reports that came without a grant (a peer that does not follow the protocol)
         super().__init__("surge-coordinator-link", bind, heartbeat_s, log)
         self._auth: curve.FleetAuthenticator | None = None
         sock = self._sock = self._ctx.socket(zmq.ROUTER)
@@ -156,7 +181,7 @@ class RouterLink(_Thread):
 
     async def recv(self) -> Arrival | Refused:
         got = await self._inbox.get()
-        self._took()
+        self._took(got)
         return got
 
     def recv_nowait(self) -> Arrival | Refused | None:
@@ -165,11 +190,15 @@ class RouterLink(_Thread):
             got = self._inbox.get_nowait()
         except asyncio.QueueEmpty:
             return None
-        self._took()
+        self._took(got)
         return got
 
-    def _took(self) -> None:
+    def _took(self, got: Arrival | Refused) -> None:
         self._taken += 1
+        if isinstance(got, Arrival) and got.size:
+            self._taken_bytes += got.size
+            if self.grants.waiting:  # room in the budget for an offer that waits: the thread grants it
+                self._queue_wake()
         # The thread sets _paused before it looks at _taken again (see _reading), so one of
         # the two always sees the other's write: a paused thread is never left waiting. A
         # paused thread delivers nothing, so the count falls one by one and passes half once:
@@ -205,6 +234,7 @@ class RouterLink(_Thread):
         self._applied[identity] = (run_id, next_seq)
 
     def forget(self, identity: bytes) -> None:
+        self._gone.append(identity)
         self._watched.discard(identity)
         self._applied.pop(identity, None)
         self._arrivals.pop(identity, None)
@@ -330,12 +360,16 @@ class RouterLink(_Thread):
                 if head is not None and head[0] == done[0] and head[1] < done[1]:
                     self._arrivals[identity] = now - self.deaf_s(now)
                     self.duplicates += 1
+                    self.grants.arrived(identity, head[0], head[1])
                     self._out.append([identity, encode(Ack(head[0], head[1]))])
                     continue
             try:
                 msg = decode(raw)
             except ProtocolError as exc:
-                self._refuse(identity, peer, now, str(exc), peek_report(raw))
+                claimed = peek_report(raw)
+                if claimed is not None and identity in self._watched:
+                    self.grants.arrived(identity, claimed[0], claimed[1], self._delivered + 1)
+                self._refuse(identity, peer, now, str(exc), claimed)
                 continue
             watched = identity in self._watched
             if watched:
@@ -351,7 +385,10 @@ class RouterLink(_Thread):
                         if sample is not None:
                             self._clocks[identity] = sample
                     continue
-            elif isinstance(msg, (Heartbeat, Pong)):
+                if isinstance(msg, Offer):
+                    self._offered(identity, msg)
+                    continue
+            elif isinstance(msg, (Heartbeat, Pong, Offer)):
                 continue
             else:
                 last = self._strangers.get(identity)
@@ -361,8 +398,35 @@ class RouterLink(_Thread):
                 if len(self._strangers) >= _MAX_STRANGERS:
                     self._strangers.clear()
                 self._strangers[identity] = now
-            self._deliver_one(Arrival(identity, peer, now, msg))
+            size = 0
+            if watched and isinstance(msg, Report):
+                size = len(raw)
+                if not self.grants.arrived(identity, msg.run_id, msg.seq, self._delivered + 1):
+                    self.ungranted += 1
+                self._delivered_bytes += size
+            self._deliver_one(Arrival(identity, peer, now, msg, size))
         return False  # a turn's worth read: more may wait
+
+    def _offered(self, identity: bytes, offer: Offer) -> None:
+        """A watched peer has a report ready: acknowledge it if it is applied already (the Ack
+        was lost), else queue it for a grant (:meth:`_grant_due`)."""
+        done = self._applied.get(identity)
+        if done is not None and done[0] == offer.run_id and offer.seq < done[1]:
+            self._out.append([identity, encode(Ack(offer.run_id, offer.seq))])
+            return
+        self.grants.offer(identity, offer.run_id, offer.seq, offer.size, self._taken)
+
+    def _grant_due(self) -> None:
+        """Grant what the budget has room for, on the listening clock (a coordinator that is not
+        reading does not expire the grants whose reports wait for it)."""
+        while self._gone:
+            self.grants.forget(self._gone.popleft())
+        if not self.grants.waiting:
+            return
+        now = self.now()
+        unread_bytes = self._delivered_bytes - self._taken_bytes
+        for identity, run_id, seq in self.grants.grant(now - self.deaf_s(now), unread_bytes):
+            self._out.append([identity, encode(Grant(run_id, seq))])
 
     def _refuse(self, identity: bytes, peer: str, now: float, reason: str, report: tuple[str, int, bool] | None) -> None:
         self.bad_frames += 1
@@ -372,6 +436,7 @@ class RouterLink(_Thread):
             self._deliver_one(Refused(identity, peer, now, reason, report))
 
     def _write_all(self) -> None:
+        self._grant_due()
         while self._probes:
             identity = self._probes.popleft()
             if identity in self._watched:

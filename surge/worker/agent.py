@@ -40,6 +40,7 @@ from surge.common import api
 from surge.common.errors import ExitCode, SurgeError
 from surge.common.protocol import (
     Ack,
+    Grant,
     Bye,
     Hello,
     LoadFailed,
@@ -129,7 +130,7 @@ class Agent:
         self._play: asyncio.Task[None] | None = None
         self._reporter: asyncio.Task[None] | None = None
         self._held: tuple[float, Report] | None = None  # (when it is due, an interval report waiting for its phase)
-        self._outbox = Outbox(self._link.send, self._loop.time, resend_after_s=resend_after_s,
+        self._outbox = Outbox(self._link.send_frame, self._loop.time, resend_after_s=resend_after_s,
                               max_outbox=max_outbox, max_report_bytes=max_report_bytes)
         self._run_done = asyncio.Event()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -245,6 +246,9 @@ class Agent:
                     self._reset_run()  # stopped before it started: nothing was measured
                 else:
                     self._stop_load()
+        elif isinstance(msg, Grant):
+            if self._run_msg is not None and msg.run_id == self._run_msg.run_id:
+                self._outbox.grant(msg.seq)
         elif isinstance(msg, Ack):
             if self._run_msg is not None and msg.run_id == self._run_msg.run_id:
                 self._settled(msg.seq)

@@ -15,11 +15,12 @@ to its processes it is a coordinator::
     Start(at)                            to each, ``at`` unchanged (one machine, one monotonic clock)
     Takeover(slices)                     each slice to the process of its ``member``
     Stop / Bye                           to each
-    Ack / Reject of the relay's reports  the relay's own outbox (:mod:`surge.worker.outbox`)
+    Grant / Ack / Reject of its reports  the relay's own outbox (:mod:`surge.worker.outbox`)
 
     processes -> relay                   relay -> coordinator
     Ready from all (LoadFailed from one) Ready (that LoadFailed)
-    Report                               acknowledged at once, merged (:mod:`surge.worker.localmerge`);
+    Offer, then Report                   granted by the relay's own router (:mod:`surge.common.grants`),
+                                         acknowledged at once, merged (:mod:`surge.worker.localmerge`);
                                          one Report per ``report_interval_s``, final once every
                                          process's final report is in, ``aborted`` sent at once
 
@@ -61,6 +62,7 @@ from surge.common.errors import ExitCode
 from surge.common.inorder import Accepted
 from surge.common.protocol import (
     Ack,
+    Grant,
     Bye,
     Hello,
     LoadFailed,
@@ -198,7 +200,7 @@ class Machine:
         self._procs: list[_Process] = []
         self._session_over = False
         self._welcomed = False
-        self._outbox = Outbox(self._send_up, self._loop.time, resend_after_s=resend_after_s)
+        self._outbox = Outbox(self._send_frame_up, self._loop.time, resend_after_s=resend_after_s)
         self._clear_run()
 
     def _clear_run(self) -> None:
@@ -291,6 +293,10 @@ class Machine:
     def _send_up(self, msg: Message) -> None:
         if self._link is not None:
             self._link.send(msg)
+
+    def _send_frame_up(self, frame: bytes) -> None:
+        if self._link is not None:
+            self._link.send_frame(frame)
 
     def _to(self, p: _Process, msg: Message) -> None:
         if self._local is not None and p.identity is not None:
@@ -441,6 +447,9 @@ class Machine:
                 self._to_all(msg)
                 if not self._started:
                     self._clear_run()  # stopped before it started: nothing was measured
+        elif isinstance(msg, Grant):
+            if self._ours(msg.run_id):
+                self._outbox.grant(msg.seq)
         elif isinstance(msg, Ack):
             if self._ours(msg.run_id):
                 self._outbox.settle(msg.seq)

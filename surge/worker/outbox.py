@@ -1,8 +1,13 @@
-"""Reports on their way to the coordinator: numbered, kept until acknowledged, resent, split.
+"""Reports on their way to the coordinator: numbered, offered, sent when granted, kept until acknowledged, split.
 
 Nothing measured is lost: each delta becomes a numbered report that stays in the *outbox*
-until the coordinator acknowledges it, and is sent again, with a backoff that doubles from
-``resend_after_s`` up to :data:`RESEND_MAX_S`, until it is. The outbox is bounded
+until the coordinator acknowledges it. A report is encoded once, then *offered* (a small
+``Offer`` with its size) and put on the wire only when the coordinator *grants* it: the
+coordinator keeps the bytes of the whole fleet's reports in flight within one budget
+(:mod:`surge.common.grants`), and what waits beyond it waits here. What is not acknowledged
+is offered again, with a backoff that doubles from ``resend_after_s`` up to
+:data:`RESEND_MAX_S` (a lost grant or a lost report is asked for again; a lost Ack is answered
+by the coordinator's thread at once). The outbox is bounded
 (``max_outbox``): while it is full, new deltas are merged into one held delta that takes the
 next number once there is room, so memory stays flat and still nothing is dropped. A delta
 wider than a frame may be goes as several consecutive reports (:func:`split_report`).
@@ -17,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from surge.common.metrics import merge_into
-from surge.common.protocol import Report, encode
+from surge.common.protocol import Offer, Report, encode
 from surge.common.wire import MAX_FRAME_TO_COORDINATOR
 
 RESEND_AFTER_S = 3.0
@@ -29,22 +34,23 @@ _MAX_SINK_BYTES = 32 * 1024  # what one encoded sink can take, at most (checks a
 
 @dataclass
 class _Pending:
-    report: Report
-    sent_at: float
+    frame: bytes  # the report, encoded once: its size is offered, and it is what a grant sends
+    final: bool
+    offered_at: float
     attempts: int = 0
 
 
 class Outbox:
     """One run's reports from :meth:`put` to their acknowledgement (:meth:`settle`).
 
-    ``send`` puts a report on the wire (it may be lost: :meth:`resend_due` sends it again);
-    ``clock`` is the loop's time. :attr:`drained` is true once a final report was numbered and
+    ``send`` puts a frame on the wire (an Offer, or a granted Report; either may be lost:
+    :meth:`resend_due` offers again); ``clock`` is the loop's time. :attr:`drained` is true once a final report was numbered and
     every report up to it has been settled.
     """
 
     def __init__(
         self,
-        send: Callable[[Report], None],
+        send: Callable[[bytes], None],
         clock: Callable[[], float],
         *,
         resend_after_s: float = RESEND_AFTER_S,
@@ -60,6 +66,7 @@ class Outbox:
         self._held: Report | None = None  # deltas merged while the outbox is full
         self.seq = 0
         self._final_seq: int | None = None
+        self._run_id = ""  # of the reports pending (one run at a time)
 
     def reset(self) -> None:
         """A new run: numbers from 1 again, nothing pending."""
@@ -79,7 +86,7 @@ class Outbox:
         return self._final_seq is not None and not self._pending and self._held is None
 
     def put(self, report: Report) -> None:
-        """Number and send ``report`` (its ``seq`` is ignored), or hold it while the outbox is full.
+        """Number and offer ``report`` (its ``seq`` is ignored), or hold it while the outbox is full.
 
         An empty delta that is neither final nor aborting (and nothing held) is not sent at all.
         """
@@ -102,24 +109,40 @@ class Outbox:
             self._number_and_send(held)
         return True
 
+    def grant(self, seq: int) -> bool:
+        """The coordinator granted ``seq``: send it. False if it is not pending (settled already).
+
+        Its backoff starts again from the send: an Ack takes a round trip from here, not from
+        the offer, which may have waited long for its grant."""
+        pending = self._pending.get(seq)
+        if pending is None:
+            return False
+        pending.offered_at = self._clock()
+        self._send(pending.frame)
+        return True
+
     def resend_due(self) -> None:
-        """Send again every report whose backoff has passed (call it a few times a second)."""
+        """Offer again every report whose backoff has passed (call it a few times a second)."""
         now = self._clock()
-        for pending in list(self._pending.values()):
-            if now - pending.sent_at >= resend_delay_s(pending.attempts, self._resend_after_s):
-                pending.sent_at = now
+        for seq, pending in list(self._pending.items()):
+            if now - pending.offered_at >= resend_delay_s(pending.attempts, self._resend_after_s):
+                pending.offered_at = now
                 pending.attempts += 1
-                self._send(pending.report)
+                self._offer(seq, pending)
 
     def _number_and_send(self, report: Report) -> None:
         for part in split_report(report, self._max_report_bytes):
             self.seq += 1
             numbered = replace(part, seq=self.seq)
             # Into the outbox first: the delta now lives there until the coordinator acknowledges it.
-            self._pending[self.seq] = _Pending(numbered, self._clock())
+            pending = self._pending[self.seq] = _Pending(encode(numbered), numbered.final, self._clock())
             if numbered.final:
                 self._final_seq = self.seq
-            self._send(numbered)
+            self._run_id = numbered.run_id
+            self._offer(self.seq, pending)
+
+    def _offer(self, seq: int, pending: _Pending) -> None:
+        self._send(encode(Offer(self._run_id, seq, len(pending.frame))))
 
 
 def resend_delay_s(attempts: int, base_s: float, cap_s: float = RESEND_MAX_S) -> float:

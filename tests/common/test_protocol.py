@@ -21,6 +21,8 @@ from surge.common.protocol import (
     Takeover,
     Taken,
     Ack,
+    Grant,
+    Offer,
     Bye,
     Heartbeat,
     Hello,
@@ -121,6 +123,8 @@ MESSAGES: list[Message] = [
     SetupDone(RUN_ID, error="setup() raised RuntimeError: no", exit_code=107),
     Teardown(RUN_ID, b""),
     TeardownDone(RUN_ID),
+    Offer(RUN_ID, 7, 48_213),
+    Grant(RUN_ID, 7),
     Ack(RUN_ID, 2**63),
     Reject(RUN_ID, 3, "Report.series['x']: sketch: min must be finite, got inf"),
     Stop(RUN_ID, "abortOnFail: p(95)<500 crossed"),
@@ -364,6 +368,10 @@ SLICE_BODY = RUN_BODY["slices"][0]
         # sequence numbers start at 1
         pytest.param(_frame(_report_body(seq=0)), "Report.seq must be >= 1, got 0", id="report seq 0"),
         pytest.param(_frame(_report_body(seq=-3)), "Report.seq must be >= 1, got -3", id="report seq negative"),
+        pytest.param(_frame(_body(Offer(RUN_ID, 1, 10), seq=0)), "Offer.seq must be >= 1", id="offer seq 0"),
+        pytest.param(_frame(_body(Grant(RUN_ID, 1), seq=-1)), "Grant.seq must be >= 1", id="grant seq negative"),
+        pytest.param(_frame(_body(Offer(RUN_ID, 1, 10), size=-1)), "Offer.size must be a frame's size", id="offer size negative"),
+        pytest.param(_frame(_body(Offer(RUN_ID, 1, 10), size=2**40)), "Offer.size must be a frame's size", id="offer size huge"),
     ],
 )
 def test_decode_refuses(frame: bytes, message: str) -> None:
