@@ -107,7 +107,15 @@ class Sketch:
             sk.total = math.fsum(values)
             sk.min = min(values)
             sk.max = max(values)
-            sk._digest = TDigest.from_values(values, max_centroids=WIRE_CENTROIDS)
+            if sk.min == sk.max:
+                # One value repeated (a keep-alive run's http_req_connecting: 0 for every
+                # request). fastdigest keeps a centroid per sample up to its limit (289 of
+                # (0.0, 1.0) for 1,000 zeros), which the coordinator would validate and merge
+                # one by one; one centroid of the whole weight says the same, exactly.
+                sk._digest = TDigest.from_dict({"max_centroids": WIRE_CENTROIDS, "min": sk.min, "max": sk.max,
+                                                "sum": sk.total, "centroids": [{"m": sk.min, "c": float(sk.count)}]})
+            else:
+                sk._digest = TDigest.from_values(values, max_centroids=WIRE_CENTROIDS)
         return sk
 
     def merge(self, other: Sketch) -> None:

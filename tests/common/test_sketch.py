@@ -156,6 +156,25 @@ def test_small_sets_at_every_percent(n: int) -> None:
     assert sk.quantile(1.0) == max(values)
 
 
+@settings(max_examples=100, deadline=None)
+@given(value=finite, n=st.integers(1, 5000), others=st.lists(finite, max_size=20))
+def test_one_value_repeated_travels_as_one_centroid(value: float, n: int, others: list[float]) -> None:
+    """A flush of one repeated value (a keep-alive run's connection times: all 0) is one centroid
+    of the whole weight on the wire, not one per sample: exact, and what the coordinator
+    validates and merges shrinks with it. Merged with other samples it counts in full."""
+    sk = Sketch.from_samples([value] * n)
+    wire = sk.to_wire()
+
+    assert wire[:4] == [n, math.fsum([value] * n), value, value]
+    assert array("d", wire[4]).tolist() == [value, float(n)]
+    back = _over_the_wire(sk)
+    for q in (0.0, 0.5, 0.95, 0.99, 1.0):
+        assert back.quantile(q) == value
+    merged = _merged([value] * n, others)
+    assert merged.count == n + len(others)
+    assert merged.min == min([value, *others]) and merged.max == max([value, *others])
+
+
 def test_an_empty_sketch() -> None:
     sk = Sketch()
 
