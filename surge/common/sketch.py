@@ -126,9 +126,14 @@ class Sketch:
         self.total += other.total
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
-        folded = other._folded()
-        assert folded is not None
-        self._pending.append(_packed(folded))
+        if other._digest is None and len(other._pending) == 1:
+            # a sketch from the wire holds its validated bytes, fastdigest's layout (from_wire):
+            # they are merged as they came, never built into a digest to be serialised again
+            self._pending.append(other._pending[0])
+        else:
+            folded = other._folded()
+            assert folded is not None
+            self._pending.append(_packed(folded))
         self._folded_cache = None
         if len(self._pending) >= MERGE_BATCH:
             self._digest = self._folded()
@@ -233,7 +238,13 @@ class Sketch:
         sk.total = total
         sk.min = lo
         sk.max = hi
-        sk._digest = _digest_of(packed, means, weights, mass, total, lo, hi)
+        if FAST_DIGESTS:
+            # Held as fastdigest's bytes, as a digest merged in and not yet folded: most such
+            # sketches are only merged into others (the timeline's buckets, the endpoint rows),
+            # which take the bytes as they are; a read builds the digest once (_folded).
+            sk._pending = [_digest_blob(packed, mass, total, lo, hi)]
+        else:
+            sk._digest = _digest_from_dict(packed, means, weights, mass, total, lo, hi)
         _RECENT.append((shape, packed, sk.copy()))
         return sk
 
@@ -377,12 +388,16 @@ def _rounded(mass: float) -> int:
     return min(max(int(r), 0), 2**64 - 1)
 
 
+def _digest_blob(packed: bytes, mass: float, total: float, lo: float, hi: float) -> bytes:
+    """fastdigest's serialised digest of validated centroid bytes (``mass``: the weights' sum, in order)."""
+    return _HEAD.pack(_MAGIC, _VERSION, len(packed) // _PAIR, MAX_CENTROIDS, mass, total, lo, hi, _rounded(mass),
+                      _RESERVED) + packed
+
+
 def _digest_from_bytes(packed: bytes, means: Sequence[float], weights: Sequence[float], mass: float, total: float,
                        lo: float, hi: float) -> TDigest:
     """The digest of validated centroid bytes (``mass``: the weights' sum, in order)."""
-    head = _HEAD.pack(_MAGIC, _VERSION, len(packed) // _PAIR, MAX_CENTROIDS, mass, total, lo, hi, _rounded(mass),
-                      _RESERVED)
-    return TDigest.from_bytes(head + packed)
+    return TDigest.from_bytes(_digest_blob(packed, mass, total, lo, hi))
 
 
 def _bytes_layout_holds() -> bool:
@@ -409,4 +424,3 @@ def _bytes_layout_holds() -> bool:
 
 
 FAST_DIGESTS = _bytes_layout_holds()
-_digest_of = _digest_from_bytes if FAST_DIGESTS else _digest_from_dict
