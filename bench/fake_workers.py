@@ -15,8 +15,9 @@ threads) and plays the worker's side of :mod:`surge.common.protocol` as
     Run -> Ready          (the bundle is ignored: nothing is imported, no VU runs)
     Ping(t) -> Pong(t, worker_t) at once (the coordinator's clock probes before Start)
     Start -> every report_interval_s: Offer(seq, size) -> Grant -> Report(seq, delta) -> Ack (or Reject)
-             Heartbeat every second (each report cut at the instant and offered
-             Run.report_delay_s after it, the member's phase; sent when granted)
+             Heartbeat every second unless another frame went out since the last one
+             (each report cut at the instant and offered Run.report_delay_s after it, the
+             member's phase; sent when granted)
     an unacknowledged report is offered again with the agent's backoff (3 s doubling up to 30 s)
     at the slice's end: the final Report -> its Ack -> done (Bye, if it comes, is fine too)
 
@@ -115,6 +116,7 @@ class DealerChannel:
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 2000)
         self._sock.connect(connect)
+        self.spoke = False  # a frame went out since the last heartbeat (see FakeWorker.heartbeat)
 
     async def recv(self) -> Message | ProtocolError:
         frames = await self._sock.recv_multipart()
@@ -125,9 +127,11 @@ class DealerChannel:
 
     async def send(self, msg: Message) -> None:
         await self._sock.send_multipart([encode(msg)])
+        self.spoke = True
 
     async def send_raw(self, frame: bytes) -> None:
         await self._sock.send_multipart([frame])
+        self.spoke = True
 
     def close(self) -> None:
         self._sock.close()
@@ -293,7 +297,10 @@ class FakeWorker:
             if not self.welcomed.is_set():
                 await self.chan.send(Hello(f"fake-{self.index}", socket.gethostname(), os.getpid()))
             else:
-                await self.chan.send(Heartbeat())
+                # as a worker's link does: no beat when a frame went out since the last one
+                if not self.chan.spoke:
+                    await self.chan.send(Heartbeat())
+                self.chan.spoke = False
                 for seq, (sent_at, attempts, frame) in list(self.outbox.items()):
                     if now - sent_at >= min(RESEND_AFTER_S * 2**attempts, RESEND_MAX_S):
                         self.outbox[seq] = (now, attempts + 1, frame)

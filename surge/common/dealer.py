@@ -88,6 +88,9 @@ class DealerLink(_Thread):
         self._stall_logged = False
         self._turn = self.now()  # when this thread last began a turn
         self._frozen = False  # this whole process did not run for longer than silence_s
+        self._spoke = False  # a frame went out since the last beat (the thread's)
+        self._well_told = False  # the last Heartbeat sent said the loop was well (see _beat)
+        self._plain_beat = encode(Heartbeat())
         self._start()
 
     # -------------------------------------------------------------- the agent's side
@@ -175,31 +178,46 @@ class DealerLink(_Thread):
                 return  # not connected yet (IMMEDIATE): kept, and tried again next turn
             except zmq.ZMQError as exc:
                 self._log("send", f"could not send to the coordinator: {exc.strerror}")
+            else:
+                self._spoke = True
             self._out.popleft()
 
     def _beat_now(self, now: float) -> None:
-        if self._hello is not None:
-            frame = encode(self._hello)
-        else:
-            stall = now - self.loop_alive
-            if stall < STALL_NOTICE_S:
-                frame = encode(Heartbeat())
-                self._stall_logged = False
-            else:
-                where = self._stall_site() if self._stall_site is not None else ""
-                frame = encode(Heartbeat(round(stall, 3), where))
-                if stall >= STALL_LOG_S and not self._stall_logged:
-                    self._stall_logged = True
-                    at = f" at {where}" if where else ""
-                    self._emit(
-                        f"the event loop has not run for {stall:.1f}s: scenario code{at} is blocking it. "
-                        "A VU must await (vu.sleep, vu.http...), never block (time.sleep, a busy loop); "
-                        "until it lets go, no request, report or Stop moves on this worker"
-                    )
+        frame = self._next_beat(now)
+        if frame is None:
+            return
         try:
             self._sock.send(frame, zmq.NOBLOCK)
         except zmq.ZMQError:
             pass  # not connected: the next beacon will try again
+
+    def _next_beat(self, now: float) -> bytes | None:
+        """This turn's beat: a Hello until welcomed, else a Heartbeat saying how the loop is, or
+        None when the frames sent since the last beat said all it would (the coordinator takes
+        any frame as word from the worker, and in a run it gets an Offer and a Report a second):
+        only while the loop is well, and was at the last beat, so that a stall and its end are
+        both told."""
+        spoke, self._spoke = self._spoke, False
+        if self._hello is not None:
+            return encode(self._hello)
+        stall = now - self.loop_alive
+        if stall < STALL_NOTICE_S:
+            self._stall_logged = False
+            if spoke and self._well_told:
+                return None
+            self._well_told = True
+            return self._plain_beat
+        self._well_told = False
+        where = self._stall_site() if self._stall_site is not None else ""
+        if stall >= STALL_LOG_S and not self._stall_logged:
+            self._stall_logged = True
+            at = f" at {where}" if where else ""
+            self._emit(
+                f"the event loop has not run for {stall:.1f}s: scenario code{at} is blocking it. "
+                "A VU must await (vu.sleep, vu.http...), never block (time.sleep, a busy loop); "
+                "until it lets go, no request, report or Stop moves on this worker"
+            )
+        return encode(Heartbeat(round(stall, 3), where))
 
     def _woke(self, now: float) -> None:
         if self._armed and now - self._turn > self._silence_s:

@@ -175,6 +175,8 @@ class RouterLink(_Thread):
         self._applied: dict[bytes, tuple[str, int]] = {}  # identity -> (run_id, next seq the session expects)
         self.duplicates = 0  # resends of applied reports, acknowledged here undecoded
         self.bad_frames = 0
+        self._beat_frame = encode(Heartbeat())
+        self._spoke: set[bytes] = set()  # peers sent a frame other than a beat since the last beat (the thread's)
         self._start()
 
     # -------------------------------------------------------------- the session's side
@@ -282,10 +284,15 @@ class RouterLink(_Thread):
     # -------------------------------------------------------------- the I/O thread
 
     def _beat_now(self, now: float) -> None:
+        # Only to peers this thread sent nothing else since the last beat: a worker takes any
+        # frame as word from the coordinator, and in a run each gets a Grant and an Ack a
+        # second, so a beat to it as well was a third of the frames (and of their CPU).
+        spoke, self._spoke = self._spoke, set()
         if now - self.loop_alive < LOOP_STALE_S:  # a hung coordinator must look gone
-            beat = encode(Heartbeat())
+            beat = self._beat_frame
             for identity in list(self._watched):
-                self._out.append([identity, beat])
+                if identity not in spoke:
+                    self._out.append([identity, beat])
 
     def _reading(self) -> bool:
         if not self._paused:
@@ -443,10 +450,13 @@ class RouterLink(_Thread):
                 at = self.now()
                 self._pinged.setdefault(identity, collections.deque(maxlen=_MAX_PINGS)).append(at)
                 self._out.append([identity, encode(Ping(at))])
+        beat, spoke = self._beat_frame, self._spoke
         while self._out:
             frames = self._out.popleft()
             try:
                 self._sock.send_multipart(frames, zmq.NOBLOCK)
+                if frames[1] is not beat:
+                    spoke.add(frames[0])
             except zmq.ZMQError as exc:
                 if exc.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
                     self._log("send", f"could not send to a worker: {exc.strerror}")

@@ -16,7 +16,10 @@ does:
   the run gathers, while a worker imports a scenario that takes seconds to load, during the
   load and while the summary is written. The coordinator's thread stops beating when its own
   loop has not run for :data:`LOOP_STALE_S` (a hung coordinator must look gone, so that its
-  workers stop).
+  workers stop). Each end takes any frame as word from the other, so a beat is skipped for a
+  peer that was sent another frame since the last beat (in a run every worker gets a Grant
+  and an Ack a second and sends an Offer and a Report: beats on top were a third of the
+  frames); a worker still beats when its loop's health changed, so a stall and its end are told.
 * **Silence is measured by arrival.** The coordinator's thread stamps each frame when it
   arrives (:meth:`RouterLink.last_arrival`), so a coordinator busy merging for a few seconds
   reads a queue of fresh frames, not a fleet of silent workers.

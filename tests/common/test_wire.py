@@ -436,3 +436,110 @@ def test_turns_that_leave_frames_waiting_are_not_listening_time() -> None:
             link.close()
 
     asyncio.run(main())
+
+
+def _kinds(sock: zmq.Socket[bytes]) -> list[str]:
+    """The kinds of the frames waiting in ``sock`` (its last part of each message), in order."""
+    out = []
+    while sock.poll(200):
+        out.append(type(decode(sock.recv_multipart()[-1])).__name__)
+    return out
+
+
+def test_the_coordinator_beats_only_to_peers_it_sent_nothing_else_since_the_last_beat() -> None:
+    """A worker takes any frame as word from the coordinator: a peer sent an Ack since the last
+    beat gets no Heartbeat at the next one, a peer sent nothing gets it, and so does the first
+    at the beat after, when nothing else went to it. Turns are played by hand, the thread stopped."""
+
+    async def main() -> None:
+        link = RouterLink("tcp://127.0.0.1:*")
+        ctx = zmq.Context()
+        dealers = [ctx.socket(zmq.DEALER) for _ in range(2)]
+        try:
+            link._closing.set()
+            link._queue_wake()
+            assert link._thread is not None
+            link._thread.join(10)
+            identities = []
+            for d in dealers:
+                d.setsockopt(zmq.LINGER, 0)
+                d.connect(link.endpoint)
+                d.send(encode(_hello()))
+                deadline = time.monotonic() + 10
+                while not link._sock.poll(0) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                link._read_all()
+                got = await asyncio.wait_for(link.recv(), 10)
+                assert isinstance(got, Arrival)
+                link.watch(got.identity)
+                identities.append(got.identity)
+            chatty, quiet = dealers
+
+            link.send(identities[0], Ack("run", 1))
+            link._write_all()
+            link._beat_now(link.now())
+            link._write_all()
+            assert _kinds(chatty) == ["Ack"]
+            assert _kinds(quiet) == ["Heartbeat"]
+
+            link._beat_now(link.now())  # nothing else went to either since the last beat
+            link._write_all()
+            assert _kinds(chatty) == ["Heartbeat"]
+            assert _kinds(quiet) == ["Heartbeat"]
+        finally:
+            for d in dealers:
+                d.close()
+            ctx.term()
+            link.close()
+
+    asyncio.run(main())
+
+
+def test_a_worker_beats_unless_what_it_sent_since_the_last_beat_said_it_all() -> None:
+    """The coordinator takes any frame as word from a worker: after a frame went out, the next
+    beat is skipped while the loop is well and was at the last beat; a stall is told even right
+    after a frame, and so is its end. The beats are asked for by hand (the thread's own come
+    once an hour here), after the frame they follow was seen to arrive."""
+
+    async def main() -> None:
+        ctx = zmq.Context()
+        coordinator = ctx.socket(zmq.ROUTER)
+        coordinator.setsockopt(zmq.LINGER, 0)
+        port = coordinator.bind_to_random_port("tcp://127.0.0.1")
+        dealer = DealerLink(f"tcp://127.0.0.1:{port}", hello=_hello(), silence_s=3600.0, on_silence=lambda: None,
+                            heartbeat_s=3600.0)
+        try:
+            assert coordinator.poll(10_000)  # its first beacon, a Hello
+            assert _kinds(coordinator) == ["Hello"]
+            dealer.welcomed()
+
+            def beat() -> str | None:  # a beat of a loop that is well (this test holds the loop itself)
+                dealer.loop_alive = time.monotonic()
+                frame = dealer._next_beat(time.monotonic())
+                return None if frame is None else type(decode(frame)).__name__
+
+            def say() -> None:  # a frame, sent by the thread, seen to arrive
+                dealer.send(Ack("run", 1))
+                assert coordinator.poll(10_000)
+                assert _kinds(coordinator) == ["Ack"]
+
+            assert beat() == "Heartbeat"  # nothing sent yet
+            say()
+            assert beat() is None  # the frame said the loop is well, as the last beat did
+            assert beat() == "Heartbeat"  # nothing since
+            say()
+            dealer.loop_alive = time.monotonic() - 5.0  # the loop has not run for 5 s
+            frame = dealer._next_beat(time.monotonic())
+            assert frame is not None
+            stalled = decode(frame)
+            assert isinstance(stalled, Heartbeat) and stalled.stall_s >= 5.0
+            say()
+            assert beat() == "Heartbeat"  # the stall's end is told, though a frame went out
+            say()
+            assert beat() is None
+        finally:
+            dealer.close()
+            coordinator.close()
+            ctx.term()
+
+    asyncio.run(main())
