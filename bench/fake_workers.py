@@ -238,6 +238,7 @@ class Window:
     end: float | None = None  # monotonic time the final report was acknowledged
     reports: int = 0
     samples: int = 0  # http_reqs sent (the reports the coordinator acknowledged or rejected)
+    acked: list[float] = field(default_factory=list)  # monotonic time each report was first acknowledged
     resends: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -282,7 +283,8 @@ class FakeWorker:
             elif isinstance(msg, (Ack, Reject)):
                 if isinstance(msg, Reject) and msg.seq in self.outbox:  # dropped alone, as the agent does
                     self.window.errors.append(f"report {msg.seq} rejected: {msg.reason}")
-                self.outbox.pop(msg.seq, None)
+                if self.outbox.pop(msg.seq, None) is not None:
+                    self.window.acked.append(time.monotonic())
                 if self.final_seq is not None and not self.outbox:
                     self.window.end = time.monotonic()
                     self.done.set()

@@ -296,14 +296,18 @@ def coordinator_section(doc: dict[str, Any]) -> list[str]:
         "requests each per 1 s report, sinks built by surge's own Recorder, real ZeroMQ and wire protocol) "
         f"in one process on the other core; {s['coord_duration_s']:g} s runs. *CPU-s per s* is the "
         "coordinator's CPU over the window from the first Start to the last final Ack; *total* includes "
-        "start-up and the summary. *Merged all* checks that the exported `http_reqs` equals what the "
-        "simulated workers sent."),
+        "start-up and the summary. *CPU ms per report* is taken between the coordinator's first and last "
+        "CPU samples inside that window, over the reports acknowledged between them (no interpolation at "
+        "the ends, where the summary's CPU would leak in). *Merged all* checks that the exported "
+        "`http_reqs` equals what the simulated workers sent."),
         "",
         "| workers | CPU-s per s of run | CPU ms per report (incl. fixed per-tick work) | total CPU-s | peak RSS MB | reports | merged all | note |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        per_report = 1000 * r["run_cpu_s"] / r["reports"] if r.get("reports") and "run_cpu_s" in r else None
+        per_report = r.get("ms_per_report")
+        if per_report is None and r.get("reports") and "run_cpu_s" in r:  # a row from before ms_per_report
+            per_report = 1000 * r["run_cpu_s"] / r["reports"]
         lines.append(
             f"| {r['workers']} | {_sig(r.get('cpu_per_s'))} | {_sig(per_report)} | {_sig(r.get('total_cpu_s'))} | "
             f"{_mb(r.get('peak_rss_kb'))} | {r.get('reports', '–')} | {r.get('merged_all', '–')} | "
