@@ -388,6 +388,20 @@ def test_wake_ups_are_one_byte_per_turn_and_never_lost_to_a_drain() -> None:
     asyncio.run(main())
 
 
+async def _hello_by_hand(link: RouterLink, dealer: zmq.Socket[bytes]) -> Arrival:
+    """``dealer`` says hello to a link whose thread is stopped: one turn read by hand, the
+    Arrival handed over through the loop, and its sender watched."""
+    dealer.send(encode(_hello()))
+    deadline = time.monotonic() + 10
+    while not link._sock.poll(0) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    link._read_all()
+    got = await asyncio.wait_for(link.recv(), 10)
+    assert isinstance(got, Arrival)
+    link.watch(got.identity)
+    return got
+
+
 def test_turns_that_leave_frames_waiting_are_not_listening_time() -> None:
     """A link that reads without pause but ends a turn with frames still in the socket is
     behind: until a turn empties the socket, that time is left out of its peers' silence
@@ -406,14 +420,7 @@ def test_turns_that_leave_frames_waiting_are_not_listening_time() -> None:
             link._thread.join(10)
             link._read_per_turn = 2  # type: ignore[misc]
             dealer.connect(link.endpoint)
-            dealer.send(encode(_hello()))
-            deadline = time.monotonic() + 10
-            while not link._sock.poll(0) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            link._read_all()
-            got = await asyncio.wait_for(link.recv(), 10)  # handed over through the loop
-            assert isinstance(got, Arrival)
-            link.watch(got.identity)
+            got = await _hello_by_hand(link, dealer)
             for _ in range(7):
                 dealer.send(encode(Heartbeat()))
             time.sleep(0.3)  # let them all reach the ROUTER (loopback); the turns below do not depend on it
@@ -464,15 +471,7 @@ def test_the_coordinator_beats_only_to_peers_it_sent_nothing_else_since_the_last
             for d in dealers:
                 d.setsockopt(zmq.LINGER, 0)
                 d.connect(link.endpoint)
-                d.send(encode(_hello()))
-                deadline = time.monotonic() + 10
-                while not link._sock.poll(0) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                link._read_all()
-                got = await asyncio.wait_for(link.recv(), 10)
-                assert isinstance(got, Arrival)
-                link.watch(got.identity)
-                identities.append(got.identity)
+                identities.append((await _hello_by_hand(link, d)).identity)
             chatty, quiet = dealers
 
             link.send(identities[0], Ack("run", 1))
