@@ -89,7 +89,7 @@ class DealerLink(_Thread):
         self._turn = self.now()  # when this thread last began a turn
         self._frozen = False  # this whole process did not run for longer than silence_s
         self._spoke = False  # a frame went out since the last beat (the thread's)
-        self._well_told = False  # the last Heartbeat sent said the loop was well (see _beat)
+        self._well_told = False  # the last Heartbeat sent said the loop was well (see _next_beat)
         self._plain_beat = encode(Heartbeat())
         self._start()
 
