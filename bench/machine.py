@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from surge.hotpath import HOT_MODULES
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -54,20 +56,36 @@ def surge_source_dir() -> Path:
     return Path(snap) if snap else REPO / "surge"
 
 
-def snapshot_surge(dest: Path) -> Path:
-    """Copy surge's source to ``dest/surge`` and make every child process import that copy.
+def snapshot_surge(dest: Path, compiled: bool = True) -> Path:
+    """Put a copy of surge in ``dest/surge`` and make every child process import that copy.
 
     surge is an editable install, so its working tree is what runs, and a long bench on a
     shared checkout can see it change between rounds (it did, while this bench was written).
-    A copy taken at the start makes every round measure the same code. ``PYTHONPATH`` entries
+    A copy taken at the start makes every round measure the same code. ``compiled``: the copy
+    is what ``pip install .`` makes of the tree, its hot path compiled by mypyc
+    (surge/hotpath.py), as users run it; otherwise the sources alone. ``PYTHONPATH`` entries
     come before the editable finder on ``sys.path``; children must not run with the repository
     as their working directory (``python -m`` puts the cwd first), and the runners see to that.
     """
     target = dest / "surge"
-    shutil.copytree(REPO / "surge", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if compiled:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(dest), str(REPO)],
+            capture_output=True, text=True, check=False, env={k: v for k, v in os.environ.items() if k != "SURGE_NO_COMPILE"},
+        )
+        missing = [m for m in HOT_MODULES if not list(dest.glob(m.replace(".", "/") + ".*.so"))]
+        if out.returncode != 0 or missing:
+            raise SystemExit(f"could not build a compiled surge (missing: {', '.join(missing) or 'none'}); "
+                             f"--pure measures the sources\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    else:
+        shutil.copytree(REPO / "surge", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dest), os.environ.get("PYTHONPATH", "")]))
     os.environ["BENCH_SURGE_SRC"] = str(target)
     return target
+
+
+def snapshot_kind(pure: bool) -> str:
+    return "copy" if pure else "compiled build (pip install, mypyc)"
 
 
 def imported_surge(cwd: Path) -> str:

@@ -65,7 +65,7 @@ no data, so that the reports after it are not held back forever.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from itertools import compress
 from operator import not_
@@ -333,7 +333,7 @@ class Aggregate:
     def figures(self, worker: int) -> WorkerFigures:
         """Requests, failures, CPU, loop lag and saturation of one worker (a copy)."""
         f = self._figures[worker]
-        return WorkerFigures(**vars(f))
+        return replace(f)
 
     def _add_vus_samples(self, worker: int, samples: list[tuple[int, int]]) -> None:
         last = self._last_tick[worker]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from contextlib import suppress
 from pathlib import Path
+
+from surge.common.spawn import surge_command, surge_env
 
 
 def spawn_workers(
@@ -22,8 +23,8 @@ def spawn_workers(
     for i in range(count):
         procs.append(
             subprocess.Popen(
-                [
-                    sys.executable, "-m", "surge", "worker",
+                surge_command(
+                    "worker",
                     "--connect", endpoint,
                     "--once",
                     "--name", f"local-{i}",
@@ -31,7 +32,8 @@ def spawn_workers(
                     # its load must not outlive this process, even one killed outright (SIGKILL)
                     "--parent-pid", str(os.getpid()),
                     *(["--keys", str(keys)] if keys is not None else []),
-                ],
+                ),
+                env=surge_env(),
                 start_new_session=True,
             )
         )
@@ -72,12 +74,11 @@ class DemoTarget:
 
     async def start(self, timeout_s: float = 20.0) -> str:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "surge", "target", "--host", "127.0.0.1", "--port", "0", "--parent-pid", str(os.getpid()),
-             *self._args],
+            surge_command("target", "--host", "127.0.0.1", "--port", "0", "--parent-pid", str(os.getpid()), *self._args),
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=surge_env(PYTHONUNBUFFERED="1"),
         )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout_s)

@@ -53,10 +53,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import surge
 from surge.common.endpoint_stats import bounded_max_endpoints
 from surge.common.errors import ExitCode
 from surge.common.inorder import Accepted
@@ -84,6 +82,7 @@ from surge.common.protocol import (
     Welcome,
 )
 from surge.common.ratelimit import LogLimiter
+from surge.common.spawn import surge_command, surge_env
 from surge.common.dealer import DealerLink
 from surge.common.router import Arrival, Refused, RouterLink
 from surge.worker.localmerge import MachineMerge
@@ -309,20 +308,18 @@ class Machine:
     # ------------------------------------------------------------------ processes
 
     def _command(self, index: int, endpoint: str) -> list[str]:
-        return [
-            sys.executable, "-m", "surge", "worker",
+        return surge_command(
+            "worker",
             "--connect", endpoint,
             "--name", f"{self._name}.{index}",
             "--coordinator-timeout", str(self._timeout_s),
             "--parent-pid", str(os.getpid()),
             *(["--once"] if self._once else []),
-        ]
+        )
 
     async def _start_processes(self) -> bool:
         assert self._local is not None
-        # The processes run this very surge, wherever it was imported from.
-        root = str(Path(surge.__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+        env = surge_env()  # the processes run this very surge, wherever it was imported from
         # Their own session: a Ctrl-C in the terminal reaches the relay alone, which stops them in order.
         self._procs = [
             _Process(i, subprocess.Popen(self._command(i, self._local.endpoint), env=env, start_new_session=True))

@@ -188,11 +188,17 @@ class Recorder:
             if sn.matches(tags):  # type: ignore[arg-type]
                 self._put(key, type_, value)
 
-    def add(self, metric: str, value: float, tags: Mapping[str, str] | None = None) -> None:
-        """Record one sample of ``metric`` (what ``Trend.add`` and friends call)."""
+    def add(self, metric: str, value: object, tags: Mapping[str, str] | None = None) -> None:
+        """Record one sample of ``metric`` (what ``Trend.add`` and friends call).
+
+        ``value`` is whatever the scenario passed: anything but a finite number is counted in
+        ``surge_dropped_samples``, never raised (this module is compiled, see surge/hotpath.py,
+        so the check must come before any code typed ``float`` sees it).
+        """
         if not _finite(value):
             self._counters[_DROPPED] = self._counters.get(_DROPPED, 0.0) + 1
             return
+        value = float(value)  # type: ignore[arg-type]  # _finite took it: a real number
         type_ = self._def(metric).type
         self._put(metric, type_, value)
         if metric in self._subs:

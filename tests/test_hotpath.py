@@ -1,0 +1,128 @@
+"""The compiled hot path (surge/hotpath.py): installed, importable, and as correct as its source.
+
+The rest of the suite imports surge from this checkout, which is its source. These tests look
+at the surge that ``pip install .`` put in the interpreter's site-packages, from a directory
+that holds no surge: the one a user's ``surge run`` runs. With ``SURGE_EXPECT_COMPILED=1`` (CI
+sets it) every hot module must be a mypyc extension there; the hot path's own tests then run
+again against it, and so does a short ticket-purchase run against the demo target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from surge.hotpath import HOT_MODULES, compiled_modules, is_compiled
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The tests of the hot modules, run again against the installed build.
+HOT_TESTS = (
+    "tests/common/test_sketch.py",
+    "tests/common/test_metrics.py",
+    "tests/common/test_endpoint_stats.py",
+    "tests/common/test_grants.py",
+    "tests/coordinator/test_aggregate.py",
+    "tests/results/test_timeline.py",
+    "tests/worker/test_recorder.py",
+    "tests/worker/test_recorder_endpoints.py",
+    "tests/worker/http/test_client.py",
+    "tests/worker/http/test_fast.py",
+    "tests/worker/http/test_framing.py",
+    "tests/worker/http/test_parser_property.py",
+    "tests/worker/http/test_transports.py",
+)
+
+
+def _installed(tmp_path: Path, code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter that cannot see this checkout's sources."""
+    env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-P", "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _installed_build(tmp_path: Path) -> dict[str, object]:
+    out = _installed(tmp_path, "import json, surge, surge.hotpath as h; "
+                               "print(json.dumps({'file': surge.__file__, 'compiled': h.compiled_modules()}))")
+    assert out.returncode == 0, out.stderr
+    build: dict[str, object] = json.loads(out.stdout)
+    return build
+
+
+def _compiled_build(tmp_path: Path) -> None:
+    """Skip, saying why, unless an installed surge outside this checkout is compiled."""
+    build = _installed_build(tmp_path)
+    if not build["compiled"]:
+        if os.environ.get("SURGE_EXPECT_COMPILED") == "1":
+            pytest.fail(f"SURGE_EXPECT_COMPILED=1 but the installed surge ({build['file']}) is pure Python; "
+                        "see pip's output for the line starting 'surge build:'")
+        pytest.skip(f"the installed surge ({build['file']}) is not compiled (an editable install, or built "
+                    "with SURGE_NO_COMPILE=1 or without mypyc); CI sets SURGE_EXPECT_COMPILED=1")
+
+
+def test_every_hot_module_is_a_module_of_surge() -> None:
+    assert len(set(HOT_MODULES)) == len(HOT_MODULES)
+    for name in HOT_MODULES:
+        assert (REPO / Path(*name.split("."))).with_suffix(".py").is_file(), name
+    assert all(not is_compiled(m) for m in HOT_MODULES), "this checkout's own modules are sources"
+    assert compiled_modules() == []
+
+
+def test_the_installed_surge_has_every_hot_module_compiled_when_ci_expects_it(tmp_path: Path) -> None:
+    _compiled_build(tmp_path)
+    build = _installed_build(tmp_path)
+    assert build["compiled"] == list(HOT_MODULES)
+    assert not str(build["file"]).startswith(str(REPO))
+
+
+def test_the_hot_paths_own_tests_pass_against_the_installed_build(tmp_path: Path) -> None:
+    _compiled_build(tmp_path)
+    # A copy of the tests, beside no surge of their own: pytest puts the copy's root first on
+    # sys.path, so `import surge` finds the installed build, never this checkout.
+    shutil.copytree(REPO / "tests", tmp_path / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "setup.cfg", tmp_path / "setup.cfg")
+    probe = tmp_path / "tests" / "test_zz_which_surge.py"
+    probe.write_text("import surge.hotpath as h\n\n\ndef test_which() -> None:\n"
+                     "    assert h.compiled_modules() == list(h.HOT_MODULES)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", *HOT_TESTS, str(probe.relative_to(tmp_path))],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+
+
+def test_the_ticket_purchase_test_passes_on_the_installed_build(tmp_path: Path) -> None:
+    _compiled_build(tmp_path)
+    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios", ignore=shutil.ignore_patterns("results", "__pycache__"))
+    summary = tmp_path / "summary.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-P", "-m", "surge", "run", "--demo-target", "-w", "2", "-e", "RAMP_UP=2s", "-e", "HOLD=4s",
+         "-e", "RAMP_DOWN=2s", "-e", f"RESULTS_DIR={tmp_path}", "--summary-export", str(summary),
+         "scenarios/ticket_purchase.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    data = json.loads(summary.read_text())
+    reqs = data["metrics"]["http_reqs"]["values"]["count"]
+    assert reqs > 0
+    assert data["metrics"]["http_req_failed"]["values"]["rate"] < 0.01
+
+
+def test_the_build_requires_what_surge_requires() -> None:
+    import configparser
+    import tomllib
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    runtime = {line.strip() for line in cfg["options"]["install_requires"].splitlines() if line.strip()}
+    build = set(tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"])
+    assert runtime <= build, f"pyproject.toml's build requirements lack {sorted(runtime - build)}"
+    assert any(r.startswith("mypy==") for r in build)
