@@ -26,7 +26,8 @@ HOT_MODULES: tuple[str, ...] = (
     "surge.common.grants",
     "surge.coordinator.aggregate",
     "surge.results.timeline",
-    # the worker: a request through the fast transport, and recording it
+    # the worker: a VU's iterations, a request through the fast transport, and recording it
+    "surge.worker.vu",
     "surge.worker.recorder",
     "surge.worker.http.response",
     "surge.worker.http.client",

@@ -30,6 +30,7 @@ HOT_TESTS = (
     "tests/common/test_grants.py",
     "tests/coordinator/test_aggregate.py",
     "tests/results/test_timeline.py",
+    "tests/worker/test_vu.py",
     "tests/worker/test_recorder.py",
     "tests/worker/test_recorder_endpoints.py",
     "tests/worker/http/test_client.py",
