@@ -45,13 +45,14 @@ from bench.procs import raise_fd_limit
 from bench.target import start_demo_target, start_target
 
 HERE = Path(__file__).resolve().parent
-THROUGHPUT_TOOLS = ["surge", "k6", "locust-fast", "locust-http", "wrk"]
+THROUGHPUT_TOOLS = ["surge", "surge-pure", "k6", "locust-fast", "locust-http", "wrk"]
 DEFAULT_PHASES = [*THROUGHPUT_TOOLS, "memory", "coordinator"]
 PHASES = [*DEFAULT_PHASES, "soak"]  # the soak runs for half an hour: only with --only soak
 
 Runner = Callable[[Context, int], RunResult]
 RUNNERS: dict[str, Runner] = {
     "surge": run_surge.run,
+    "surge-pure": lambda ctx, r: run_surge.run(ctx, r, pure=True),
     "k6": run_k6.run,
     "locust-fast": lambda ctx, r: run_locust.run(ctx, r, "locust-fast"),
     "locust-http": lambda ctx, r: run_locust.run(ctx, r, "locust-http"),
@@ -59,6 +60,7 @@ RUNNERS: dict[str, Runner] = {
 }
 AVAILABLE: dict[str, Callable[[], str | None]] = {
     "surge": run_surge.available,
+    "surge-pure": run_surge.available,
     "k6": run_k6.available,
     "locust-fast": run_locust.available,
     "locust-http": run_locust.available,
@@ -230,7 +232,7 @@ def main(argv: list[str]) -> int:
         "memory": [],
         "coordinator": [],
     }
-    versions = {"surge": run_surge.version, "k6": run_k6.version, "locust-fast": run_locust.version,
+    versions = {"surge": run_surge.version, "surge-pure": run_surge.version, "k6": run_k6.version, "locust-fast": run_locust.version,
                 "locust-http": run_locust.version, "wrk": run_wrk.version}
     for t in dict.fromkeys([*tools, *mem_tools]):
         name = "locust" if t.startswith("locust") else t
@@ -243,6 +245,8 @@ def main(argv: list[str]) -> int:
         if not where.startswith(str(snap)):
             raise SystemExit(f"the snapshot of surge is not what children import ({where}); try --no-snapshot")
         kind = machine.snapshot_kind(args.pure)
+        if not args.pure and "surge-pure" in tools:  # the same tree's sources, beside the build
+            os.environ["BENCH_SURGE_PURE"] = str(machine.copy_sources(workroot / "src-pure"))
         doc["machine"]["surge_measured"] = f"{kind} of the working tree at start, digest {machine.source_digest()}"
         notes.append(
             f"surge ran from a {kind} of its source taken when the bench started (digest "

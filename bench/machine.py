@@ -78,10 +78,16 @@ def snapshot_surge(dest: Path, compiled: bool = True) -> Path:
             raise SystemExit(f"could not build a compiled surge (missing: {', '.join(missing) or 'none'}); "
                              f"--pure measures the sources\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
     else:
-        shutil.copytree(REPO / "surge", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
+        copy_sources(dest)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dest), os.environ.get("PYTHONPATH", "")]))
     os.environ["BENCH_SURGE_SRC"] = str(target)
     return target
+
+
+def copy_sources(dest: Path) -> Path:
+    """A copy of surge's sources alone in ``dest/surge`` (for ``PYTHONPATH=dest``); ``dest``."""
+    shutil.copytree(REPO / "surge", dest / "surge", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
+    return dest
 
 
 def snapshot_kind(pure: bool) -> str:

@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-TOOL_ORDER = ["surge", "k6", "locust-fast", "locust-http", "wrk"]
+TOOL_ORDER = ["surge", "surge-pure", "k6", "locust-fast", "locust-http", "wrk"]
 TOOL_LABEL = {
     "surge": "surge (worker)",
+    "surge-pure": "surge, pure Python (worker)",
     "k6": "k6",
     "locust-fast": "Locust FastHttpUser",
     "locust-http": "Locust HttpUser",

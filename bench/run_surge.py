@@ -11,6 +11,7 @@ which has k6's ``handleSummary`` shape (``metrics.<name>.values``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -83,19 +84,29 @@ def _is_worker(root_pid: int) -> Callable[[ProcSample], bool]:
     return lambda p: p.ppid == root_pid and " worker" in p.cmdline
 
 
-def run(ctx: Context, round_no: int) -> RunResult:
+def run(ctx: Context, round_no: int, pure: bool = False) -> RunResult:
+    """One round; ``pure``: from the copy of the sources beside the compiled snapshot (``surge-pure``)."""
     scenario = write_scenario(ctx)
     export = ctx.workdir / "surge_summary.json"
     argv = [
         *taskset(ctx.gen_cores), *surge_command(), "run", "-w", "1", "-q",
         "--summary-export", str(export), "-e", f"URL={ctx.target.url}", str(scenario),
     ]
-    res = RunResult("surge", round_no, ctx.vus, command=" ".join(argv))
+    res = RunResult("surge-pure" if pure else "surge", round_no, ctx.vus, command=" ".join(argv))
+    if pure and not os.environ.get("BENCH_SURGE_PURE"):
+        res.error = "surge-pure needs the compiled snapshot beside it (not with --pure or --no-snapshot)"
+        return res
     # surge is an editable install that may change under a long bench: note what this run ran
     res.extra["surge_source_digest"] = source_digest()
     log = ctx.workdir / "surge.log"
     # cwd: not the repository, whose surge/ would shadow the snapshot (python -m puts cwd first)
-    usage, watch = run_watched(argv, timeout_s=ctx.duration_s + 90, log_path=log, cwd=ctx.workdir)
+    saved = os.environ.get("PYTHONPATH", "")
+    if pure:  # the children import the pure copy (bench.machine.snapshot_surge)
+        os.environ["PYTHONPATH"] = os.environ["BENCH_SURGE_PURE"]
+    try:
+        usage, watch = run_watched(argv, timeout_s=ctx.duration_s + 90, log_path=log, cwd=ctx.workdir)
+    finally:
+        os.environ["PYTHONPATH"] = saved
     res.wall_s = usage.wall_s
     root = watch.procs.get(watch.root_pid) if watch else None
     worker = watch.find(_is_worker(watch.root_pid)) if watch else None

@@ -127,3 +127,23 @@ def test_the_build_requires_what_surge_requires() -> None:
     build = set(tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"])
     assert runtime <= build, f"pyproject.toml's build requirements lack {sorted(runtime - build)}"
     assert any(r.startswith("mypy==") for r in build)
+
+
+def test_a_build_whose_compiler_fails_installs_the_pure_package(tmp_path: Path) -> None:
+    # What a machine without a working C compiler gets: pip's build goes on, pure Python,
+    # and no extension of the hot path is left behind to shadow its source.
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                             ".mypy_cache", ".hypothesis", ".pytest_cache", "*.so"))
+    env = {**os.environ, "CC": "false", "PIP_NO_INPUT": "1"}
+    env.pop("SURGE_NO_COMPILE", None)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp_path / "dist"), str(src)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "surge build: compiling the hot path failed" in out.stdout + out.stderr
+    import zipfile
+
+    (wheel,) = (tmp_path / "dist").glob("surge-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if n.endswith(".so")], names
+    assert all(f"{m.replace('.', '/')}.py" in names for m in HOT_MODULES)
