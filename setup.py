@@ -4,8 +4,8 @@ Everything else is declared in setup.cfg. mypyc runs inside ``build_ext``, not w
 is read: pip reads it several times per install (requirements, metadata, wheel), and the
 type check and C generation take most of a minute. Any failure there (no mypyc, no compiler,
 a mypyc error) is reported and leaves a pure-Python build, which behaves the same; so does
-``SURGE_NO_COMPILE=1``, which a checkout installed for editing (``pip install -e``) wants, since
-an extension built in place would shadow the ``.py`` being edited.
+``SURGE_NO_COMPILE=1``, and so does an editable install (``pip install -e``), whose extensions
+would be built in place and shadow the ``.py`` being edited.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _say(text: str) -> None:
 
 
 class HotPathDistribution(Distribution):
-    """Always a platform build: the extensions are only known once build_ext runs."""
+    """A platform build (unless SURGE_NO_COMPILE): the extensions are only known once build_ext runs."""
 
     def has_ext_modules(self) -> bool:
         return not os.environ.get("SURGE_NO_COMPILE")
@@ -94,8 +94,4 @@ class CompileHotPath(build_ext):
         return list(super().get_outputs()) if self.extensions else []
 
 
-def _kwargs() -> dict[str, Any]:
-    return {"distclass": HotPathDistribution, "cmdclass": {"build_ext": CompileHotPath}}
-
-
-setup(**_kwargs())
+setup(distclass=HotPathDistribution, cmdclass={"build_ext": CompileHotPath})
