@@ -56,6 +56,7 @@ from surge.common.metrics import (
     TrendSink,
     trend_stat,
 )
+from surge.results.stat_row import StatRow
 
 MAX_POINTS = 1000
 MAX_WORKER_SERIES = 32
@@ -63,10 +64,13 @@ CLOSE_AFTER_INTERVALS = 10
 TIMELINE_VERSION = 1
 
 TREND_STATS = ("count", "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)")
+COUNTER_STATS = ("count", "rate")
+RATE_STATS = ("passes", "fails", "rate")
+GAUGE_STATS = ("value", "min", "max")
 STATS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "counter": ("count", "rate"),
-    "rate": ("passes", "fails", "rate"),
-    "gauge": ("value", "min", "max"),
+    "counter": COUNTER_STATS,
+    "rate": RATE_STATS,
+    "gauge": GAUGE_STATS,
     "trend": TREND_STATS,
 }
 
@@ -81,19 +85,20 @@ def _type_name(sink: Sink) -> str:
     return "gauge"
 
 
-def _stats(sink: Sink, width_s: float) -> dict[str, float]:
-    """One bucket's sink as the plain numbers of its type (see :data:`STATS_BY_TYPE`)."""
+def _stats(sink: Sink, width_s: float) -> StatRow:
+    """One bucket's sink as the plain numbers of its type (see :data:`STATS_BY_TYPE`), packed."""
     if isinstance(sink, TrendSink):
         sk = sink.sketch
-        return {stat: (float(sk.count) if stat == "count" else trend_stat(sk, stat)) for stat in TREND_STATS}
+        return StatRow(TREND_STATS, [float(sk.count) if stat == "count" else trend_stat(sk, stat)
+                                     for stat in TREND_STATS])
     if isinstance(sink, CounterSink):
-        return {"count": sink.total, "rate": sink.total / width_s}
+        return StatRow(COUNTER_STATS, (sink.total, sink.total / width_s))
     if isinstance(sink, RateSink):
-        return {"passes": float(sink.passes), "fails": float(sink.total - sink.passes),
-                "rate": sink.passes / sink.total if sink.total else 0.0}
+        return StatRow(RATE_STATS, (float(sink.passes), float(sink.total - sink.passes),
+                                    sink.passes / sink.total if sink.total else 0.0))
     assert isinstance(sink, GaugeSink)
     v = sink.values(width_s)
-    return {"value": v["value"], "min": v["min"], "max": v["max"]}
+    return StatRow(GAUGE_STATS, (v["value"], v["min"], v["max"]))
 
 
 def bucket_intervals(interval_s: float, max_duration_s: float, max_points: int = MAX_POINTS) -> int:
@@ -367,7 +372,8 @@ def timeline_from_json(obj: object) -> TimelineData:
     if len(requests) != len(names) or any(len(r) != len(ts) for r in requests):
         raise TimelineFormatError(f"timeline.workers.requests: expected {len(names)} rows of {len(ts)} values")
     points = tuple(
-        Point(ts[i], None if vus[i] is None else int(vus[i]), values[i],
+        Point(ts[i], None if vus[i] is None else int(vus[i]),
+              {key: StatRow.of(stats) for key, stats in values[i].items()},
               tuple(float(requests[w][i]) for w in range(len(names))))
         for i in range(len(ts))
     )

@@ -1,0 +1,32 @@
+"""A packed row of stats reads exactly as the dict it was built from."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from surge.results.stat_row import StatRow
+
+stats = st.dictionaries(st.sampled_from(["count", "avg", "min", "med", "max", "p(95)", "rate", "value"]),
+                        st.floats(allow_nan=False), max_size=8)
+
+
+@given(stats, st.text(max_size=6))
+def test_a_row_reads_as_its_dict(d: dict[str, float], other: str) -> None:
+    row = StatRow.of(d)
+    assert dict(row) == d and list(row) == list(d) and len(row) == len(d)
+    assert (other in row) == (other in d)
+    assert row.get(other, -1.0) == d.get(other, -1.0)
+    assert row == d  # Mapping's equality: the same items
+
+
+def test_a_row_keeps_what_is_not_a_number_and_refuses_a_short_one() -> None:
+    row = StatRow(("avg", "max"), (math.nan, math.inf))
+    assert math.isnan(row["avg"]) and row["max"] == math.inf
+    with pytest.raises(KeyError):
+        row["p(99)"]
+    with pytest.raises(ValueError, match="2 names but 1 values"):
+        StatRow(("avg", "max"), (1.0,))
