@@ -56,7 +56,7 @@ from surge.common.metrics import (
     TrendSink,
     trend_stat,
 )
-from surge.results.stat_row import StatRow
+from surge.results.stat_row import Layout, PointValues, StatRow
 
 MAX_POINTS = 1000
 MAX_WORKER_SERIES = 32
@@ -187,6 +187,7 @@ class Timeline:
         self._open: dict[int, _Bucket] = {}
         self._closed_through = 0  # buckets 1..this are points
         self._points: list[Point] = []
+        self._layouts: dict[tuple[tuple[str, tuple[str, ...]], ...], Layout] = {}  # shared by packed points
         self._types: dict[str, str] = {}
         # Per worker, the latest interval it reported; how many live workers are at each, and
         # the lowest such interval (the frontier: every bucket ending at or before it is complete).
@@ -279,7 +280,8 @@ class Timeline:
         bucket = self._open.pop(b)
         if self.on_close is not None:
             self.on_close(bucket.sinks)
-        values = {key: _stats(sink, self.bucket_s) for key, sink in bucket.sinks.items()}
+        values = PointValues.pack({key: _stats(sink, self.bucket_s) for key, sink in bucket.sinks.items()},
+                                  self._layouts)
         reqs = tuple(bucket.worker_requests.get(i, 0.0) for i in range(len(self._names)))
         self._points.append(Point(b * self.bucket_s, self._vus_at(b), values, reqs))
         self._closed_through = b
@@ -371,9 +373,9 @@ def timeline_from_json(obj: object) -> TimelineData:
     requests = workers.get("requests", [])
     if len(requests) != len(names) or any(len(r) != len(ts) for r in requests):
         raise TimelineFormatError(f"timeline.workers.requests: expected {len(names)} rows of {len(ts)} values")
+    layouts: dict[tuple[tuple[str, tuple[str, ...]], ...], Layout] = {}
     points = tuple(
-        Point(ts[i], None if vus[i] is None else int(vus[i]),
-              {key: StatRow.of(stats) for key, stats in values[i].items()},
+        Point(ts[i], None if vus[i] is None else int(vus[i]), PointValues.pack(values[i], layouts),
               tuple(float(requests[w][i]) for w in range(len(names))))
         for i in range(len(ts))
     )
