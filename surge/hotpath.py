@@ -28,6 +28,12 @@ HOT_MODULES: tuple[str, ...] = (
     "surge.results.timeline",
     # the worker: a VU's iterations, a request through the fast transport, and recording it
     "surge.worker.vu",
+    # the open-model and iteration-count executors: built on vu's PlannedWaits (a native class
+    # cannot have an interpreted subclass), and their iteration awaits vu's _resume (a compiled
+    # generator is not awaitable from interpreted code)
+    "surge.worker.iteration",
+    "surge.worker.arrivals",
+    "surge.worker.iterations",
     "surge.worker.recorder",
     "surge.worker.http.response",
     "surge.worker.http.client",
