@@ -2,7 +2,7 @@
 
 A soak test keeps up to :data:`~surge.results.timeline.MAX_POINTS` points of every series for
 its reports, so the shape of one point's numbers is the coordinator's memory slope over a long
-run. As a ``dict`` per series of a ``float`` object per stat, a trend series cost about 470
+run. As a ``dict`` per series of a ``float`` object per stat, a trend series cost about 430
 bytes of Python objects per point (about 5 KB a point in the soak of bench/RESULTS.md).
 :class:`PointValues` keeps the whole point in one ``array('d')`` (8 bytes a number) and points
 to a :class:`Layout`, the series keys and each one's stat names and offset, which every point
@@ -34,11 +34,6 @@ class StatRow(Mapping[str, float]):
             raise ValueError(f"StatRow: {len(names)} names but {len(packed)} values")
         self._names = names
         self._values = packed
-
-    @classmethod
-    def of(cls, stats: Mapping[str, float]) -> StatRow:
-        """A row holding what ``stats`` holds, in its order."""
-        return cls(tuple(stats), stats.values())
 
     def __getitem__(self, stat: str) -> float:
         try:

@@ -16,7 +16,7 @@ stats = st.dictionaries(st.sampled_from(["count", "avg", "min", "med", "max", "p
 
 @given(stats, st.text(max_size=6))
 def test_a_row_reads_as_its_dict(d: dict[str, float], other: str) -> None:
-    row = StatRow.of(d)
+    row = StatRow(tuple(d), d.values())
     assert dict(row) == d and list(row) == list(d) and len(row) == len(d)
     assert (other in row) == (other in d)
     assert row.get(other, -1.0) == d.get(other, -1.0)
