@@ -66,6 +66,7 @@ class CompileHotPath(build_ext):
         if not self.extensions:
             exts = self._hot_extensions()
             if not exts:
+                self._remove_stale()
                 return
             # setuptools sets up each extension when the command is finalized: start this
             # command afresh with them (reinitialize_command resets this very object)
@@ -80,6 +81,18 @@ class CompileHotPath(build_ext):
             self.extensions = []
             return
         _say(f"compiled {len(HOT_MODULES)} hot modules with mypyc")
+
+    def _remove_stale(self) -> None:
+        """A pure build of a tree built compiled before: the earlier extensions in ``build/``
+        would be packed beside the new sources (bdist copies all of ``build_lib``), and a
+        stale extension imports before its ``.py``: the edit would not run. Remove them."""
+        lib = Path(self.build_lib)
+        stale = [lib / self.get_ext_filename(m) for m in HOT_MODULES]
+        stale += lib.glob("surge_hotpath__mypyc*")  # the group's shared library (mypyc)
+        for path in stale:
+            if path.exists():
+                _say(f"removing {path}, an earlier build's compiled module")
+                path.unlink()
 
     def _remove_outputs(self) -> None:
         # a shim without its shared library would fail to import, and win over the .py

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ HOT_TESTS = (
     "tests/worker/http/test_client.py",
     "tests/worker/http/test_fast.py",
     "tests/worker/http/test_framing.py",
+    "tests/worker/http/test_idle_memory.py",
     "tests/worker/http/test_parser_property.py",
     "tests/worker/http/test_transports.py",
 )
@@ -217,6 +219,35 @@ def _classes_built_on_hot_ones(path: Path) -> list[str]:
                 if dotted in from_hot or module in HOT_MODULES or module in hot_aliases:
                     found.append(f"{path.relative_to(REPO)}: class {node.name}({from_hot.get(dotted, dotted)})")
     return found
+
+
+def test_a_build_whose_compile_fails_ships_no_compiled_module_of_an_earlier_build(tmp_path: Path) -> None:
+    """When mypyc cannot translate the hot path the build falls back to the sources; a compiled
+    module an earlier build left in ``build/`` must not be packed beside them (it imports before
+    its ``.py``, so the edit that broke the compile would silently not run). Seen on a working
+    tree: a type error in a new method, and the bench measured yesterday's extension."""
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "surge", src / "surge", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    for name in ("setup.py", "setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    with (src / "surge" / "worker" / "vu.py").open("a") as f:
+        f.write("\n_BROKEN: int = 'a type error: mypyc refuses the hot path'\n")
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    lib = src / "build" / f"lib.{sysconfig.get_platform()}-{sys.implementation.cache_tag}"
+    stale = [lib / "surge" / "worker" / f"vu{suffix}", lib / f"surge_hotpath__mypyc{suffix}"]
+    for path in stale:  # what an earlier compiled build of this tree left behind
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"an earlier build's extension")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SURGE_NO_COMPILE")}
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-v", "--no-deps", "--target", str(tmp_path / "out"), str(src)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "mypyc could not translate the hot path" in out.stdout + out.stderr  # pip -v shows the build's words
+    shipped = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob(f"*{suffix}"))
+    assert shipped == [], shipped
+    assert (tmp_path / "out" / "surge" / "worker" / "vu.py").is_file()
 
 
 def test_no_module_outside_the_hot_path_subclasses_one_of_its_classes() -> None:
