@@ -99,7 +99,7 @@ def test_k6s_http_options_shape_every_vus_client_and_a_bad_one_refuses_the_run()
         client = run.lifecycle_vu("setup").http
         assert client._base_headers["User-Agent"] == "ua/1" and client._base_headers["Connection"] == "close"
         assert (client._max_redirects, client._discard) == (2, True)
-        assert (client._batch._batch, client._batch._per_host) == (4, 1)
+        assert client._batch_limits == (4, 1)
         assert run._resolver.override("a.test", 80) == ("127.0.0.1", 80)  # one resolver for every VU
         assert client._transport._resolver is run._resolver
         with pytest.raises(ConfigError, match=r"scenario.py: invalid options: options.userAgent: expected a string"):

@@ -77,12 +77,17 @@ def _parse(item: object, where: str) -> tuple[str, str, dict[str, Any]]:
     raise TypeError(f"{where}: expected a URL, a (method, url, body, params) tuple or a dict, got {type(item).__name__}")
 
 
+def check_limits(batch: int, batch_per_host: int) -> None:
+    """``ValueError`` unless k6's ``batch`` is at least 1 and ``batchPerHost`` at least 0 (0: no limit)."""
+    if batch < 1 or batch_per_host < 0:
+        raise ValueError(f"batch must be >= 1 and batch_per_host >= 0, got {batch} and {batch_per_host}")
+
+
 class Batcher:
     """Runs batches for one client, within its ``batch`` and ``batchPerHost`` limits."""
 
     def __init__(self, send: Send, batch: int = 20, batch_per_host: int = 6) -> None:
-        if batch < 1 or batch_per_host < 0:
-            raise ValueError(f"batch must be >= 1 and batch_per_host >= 0, got {batch} and {batch_per_host}")
+        check_limits(batch, batch_per_host)
         self._send = send
         self._batch = batch
         self._per_host = batch_per_host

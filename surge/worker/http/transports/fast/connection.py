@@ -225,6 +225,16 @@ class Connection(asyncio.Protocol):
         parts = self.body
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def forget(self) -> None:
+        """Drop what the finished exchange read (its header fields, body, cookies) once the
+        transport has made its Response of them: an idle connection keeps none of it. 10,000
+        VUs that think for a second are idle most of the time, and each last response was
+        ~1 KB of small objects held until the next request."""
+        self.raw = self.sink = []
+        self.body = []
+        self.head_seen = b""
+        self.encoding = self.location = self.set_cookies = None
+
     def shut(self, *, abort: bool) -> None:
         """Close it (``abort``: now, dropping what is buffered); any waiting exchange is forgotten."""
         self.closed = True

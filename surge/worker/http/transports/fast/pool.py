@@ -386,6 +386,7 @@ class FastTransport(BaseTransport):
             return
         conn.busy = False
         conn.fresh = False
+        conn.forget()
         key = conn.key
         pooled = self._conns.get(key)
         if keep and not conn.closed:
