@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from surge.worker.gcpolicy import freezing_survivors
+from surge.worker.gcpolicy import YOUNG_THRESHOLD, freezing_survivors
 
 
 class _Node:
@@ -44,3 +44,14 @@ def test_young_garbage_is_still_collected_at_once() -> None:
         del node
         gc.collect(0)
         assert alive() is None
+
+
+def test_young_collections_run_every_twenty_thousand_allocations_in_the_block_and_as_before_after() -> None:
+    """The young generation's threshold is raised for the worker's life (gcpolicy's docstring
+    says why), the older generations' are kept, and the collector's own are back once the
+    block is left."""
+    before = gc.get_threshold()
+    with freezing_survivors():
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
+        assert YOUNG_THRESHOLD == 20_000
+    assert gc.get_threshold() == before
