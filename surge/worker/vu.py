@@ -20,6 +20,12 @@ A VU goes through these states::
   ``gracefulStop``. Then it is cancelled; an interrupted iteration is not counted, as in k6.
 * A VU to deactivate is always the most recently activated one (last in, first out), which is
   what makes every worker's share of the fleet-wide count line up with the plan.
+* VUs activated at the same instant take their first step :data:`START_SLICE` at a time, one
+  slice per turn of the loop (:class:`StartSlices`): all live from that instant, as k6's, but
+  10,000 of them do not dial 10,000 connections in one stretch of the loop that reads no
+  response meanwhile (~0.6 s on one core, charged to the first requests' latency as surge's
+  own queueing). Go's scheduler interleaves its goroutines' first steps with the network
+  poller in the same way.
 * An iteration that never suspends (an empty ``default``, one that raises before its first
   await, a request refused before it is sent) is followed by one turn of the loop, so a VU
   can iterate as fast as k6's would without starving reports, heartbeats and Stop. Code that
@@ -215,6 +221,50 @@ class PlannedWaits:
             self._waiter = None
 
 
+START_SLICE = 256
+"""VUs activated together whose first step runs in one turn of the loop (a first step dials:
+~60 µs each on loopback, so a slice is ~15 ms of the loop)."""
+
+
+class StartSlices:
+    """The first steps of a burst of VUs, :data:`START_SLICE` per turn of the loop.
+
+    :meth:`gate` gives the n-th VU of the burst None (the first slice starts at once) or a
+    future of its own (not shared: cancelling a VU that waits cancels only its own); :meth:`open`
+    then resolves one slice per turn, each turn's I/O polled between two slices.
+    """
+
+    __slots__ = ("_n", "_slices")
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._slices: list[list[asyncio.Future[None]]] = []
+
+    def gate(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None] | None:
+        n = self._n
+        self._n += 1
+        if n < START_SLICE:
+            return None
+        if n % START_SLICE == 0:
+            self._slices.append([])
+        fut: asyncio.Future[None] = loop.create_future()
+        self._slices[-1].append(fut)
+        return fut
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open the slices, the first one in the next turn of the loop."""
+        if self._slices:
+            loop.call_soon(_open_slice, loop, self._slices, 0)
+
+
+def _open_slice(loop: asyncio.AbstractEventLoop, slices: list[list[asyncio.Future[None]]], i: int) -> None:
+    for fut in slices[i]:
+        if not fut.done():  # a VU stopped before its turn has cancelled its own
+            fut.set_result(None)
+    if i + 1 < len(slices):
+        loop.call_soon(_open_slice, loop, slices, i + 1)
+
+
 class LoopingVUs(PlannedWaits):
     """Runs one slice of a ``ramping-vus`` or ``constant-vus`` scenario on this worker."""
 
@@ -336,6 +386,7 @@ class LoopingVUs(PlannedWaits):
     def _resize(self, target: int, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         target = min(target, len(self.plan.vu_ids))
+        burst = StartSlices()
         while self._active < target:
             idx = self._active
             if idx == len(self._slots):
@@ -351,8 +402,9 @@ class LoopingVUs(PlannedWaits):
             if slot.task is None or slot.task.done():
                 self.running += 1
                 self._idle.clear()
-                slot.task = loop.create_task(self._vu_main(slot))
+                slot.task = loop.create_task(self._vu_main(slot, burst.gate(loop)))
             self._active += 1
+        burst.open(loop)
         while self._active > target:
             self._active -= 1
             slot = self._slots[self._active]
@@ -369,11 +421,16 @@ class LoopingVUs(PlannedWaits):
                 slot.kill = loop.call_at(deadline, self._kill, slot)
         self._on_vus(self.live)
 
-    async def _vu_main(self, slot: _Slot) -> None:
+    async def _vu_main(self, slot: _Slot, gate: asyncio.Future[None] | None = None) -> None:
         vu = slot.vu
         vu_tags.set(vu.tags)  # this task's own context copy
         perf = time.perf_counter
         try:
+            if gate is not None:  # its slice's turn (StartSlices)
+                try:
+                    await gate
+                except asyncio.CancelledError:
+                    return  # stopped before its first iteration: nothing was interrupted
             while slot.active:
                 t = perf()
                 suspended = False

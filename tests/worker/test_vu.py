@@ -16,7 +16,7 @@ from surge.common.protocol import ScenarioSlice
 from surge.common.schedule import Stage, ramping_vus_steps
 from surge.worker.recorder import Recorder
 from surge.common.api import AbortTest
-from surge.worker.vu import VU, ErrorLog, LoopingVUs
+from surge.worker.vu import START_SLICE, VU, ErrorLog, LoopingVUs
 from tests.virtual_time import run_virtual
 
 
@@ -307,3 +307,58 @@ def test_iteration_in_test_is_unique_across_workers_for_looping_vus() -> None:
         run_virtual(Harness(plan, body).main())
     assert None not in numbers
     assert len(numbers) == len(set(numbers)) == 12  # 2 workers x 2 VUs x 3 iterations, none shared
+
+
+def test_vus_activated_together_take_their_first_step_a_slice_per_turn_of_the_loop() -> None:
+    """1,000 VUs live from the same instant, but their first iterations begin START_SLICE per
+    turn of the loop, so that what the first ones sent can be read between two slices; a VU
+    stopped before its turn ends without an interrupted iteration."""
+    n = 1_000
+    turns = [0]
+    first: dict[int, int] = {}  # vu id -> the loop turn of its first iteration
+
+    async def body(vu: VU) -> None:
+        first.setdefault(vu.id, turns[0])
+        await asyncio.sleep(10.0)
+
+    h = Harness(_slice([(0.0, n)], 5.0, stop_s=0.0), body)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:  # one per turn of the loop, until every VU has begun
+            turns[0] += 1
+            if len(first) < n:
+                loop.call_soon(tick)
+
+        loop.call_soon(tick)
+        await h.main()
+
+    run_virtual(main())
+    assert sorted(first) == list(range(1, n + 1))
+    per_turn: dict[int, int] = {}
+    for turn in first.values():
+        per_turn[turn] = per_turn.get(turn, 0) + 1
+    assert max(per_turn.values()) == START_SLICE
+    assert len(per_turn) == math.ceil(n / START_SLICE)
+    assert [vu_id for vu_id, _ in sorted(first.items(), key=lambda kv: (kv[1], kv[0]))] == list(range(1, n + 1))
+    assert h.vus[0] == (0.0, n)  # every one of them live from the first instant, as in k6
+    assert h.executor is not None and h.executor.interrupted == n  # each cut at the end, in its sleep
+
+
+def test_a_vu_stopped_before_its_slices_turn_interrupts_nothing() -> None:
+    started: list[int] = []
+    h: Harness
+
+    async def body(vu: VU) -> None:
+        if not started:  # the first slice runs; the stop comes before the second one's turn
+            assert h.executor is not None
+            asyncio.get_running_loop().call_soon(h.executor.stop_now)
+        started.append(vu.id)
+        await asyncio.sleep(10.0)
+
+    h = Harness(_slice([(0.0, 2 * START_SLICE)], 5.0), body)
+    run_virtual(h.main())
+    assert len(started) == START_SLICE
+    assert h.executor is not None and h.executor.interrupted == START_SLICE  # only the first slice's
+    assert h.executor.running == 0
