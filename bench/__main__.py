@@ -98,6 +98,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--mem-vus", default="1000,10000", help="VU counts of the memory runs [1000,10000]")
     ap.add_argument("--mem-k6-max", type=int, default=10000,
                     help="largest VU count of the memory runs that k6 runs too (k6 needs ~240 KB a VU) [10000]")
+    ap.add_argument("--mem-close-vus", default="",
+                    help="VU counts of memory runs with a new connection per request (surge, noConnectionReuse), "
+                         "for counts past the open-file limit, e.g. 20000,50000 []")
     ap.add_argument("--mem-duration", type=float, default=20.0, help="seconds per memory run [20]")
     ap.add_argument("--coord-workers", default="2,16,64,256,1000", help="simulated worker counts [2,16,64,256,1000]")
     ap.add_argument("--coord-duration", type=float, default=20.0, help="seconds per coordinator run [20]")
@@ -222,6 +225,7 @@ def main(argv: list[str]) -> int:
         "settings": {
             "duration_s": args.duration, "rounds": args.rounds, "vus": args.vus, "gen_cores": gen_cores,
             "server_cores": server_cores, "fd_limit": fd_limit, "mem_vus": _ints(args.mem_vus),
+            "mem_close_vus": _ints(args.mem_close_vus) if args.mem_close_vus else [],
             "mem_duration_s": args.mem_duration, "coord_workers": _ints(args.coord_workers),
             "coord_duration_s": args.coord_duration, "coord_samples": args.coord_samples, "only": args.only,
         },
@@ -289,7 +293,8 @@ def main(argv: list[str]) -> int:
             say(f"memory: {', '.join(mem_tools)} at {args.mem_vus} VUs, {args.mem_duration:g}s each")
             base = Context(target, args.mem_duration, 0, workroot, gen_cores)
             doc["memory"] = memory.run(base, _ints(args.mem_vus), mem_tools, args.mem_duration, say=say,
-                                       k6_max_vus=args.mem_k6_max)
+                                       k6_max_vus=args.mem_k6_max,
+                                       close_vu_counts=_ints(args.mem_close_vus) if args.mem_close_vus else None)
             save(doc, args)
         if "coordinator" in args.only:
             say(f"coordinator: {args.coord_workers} simulated workers, {args.coord_duration:g}s each")

@@ -25,6 +25,7 @@ class Context:
     workdir: Path  # a temporary directory of this run: scripts, exports, logs
     gen_cores: str | None  # taskset list for the generator, None when not pinning
     think_s: float = 0.0  # sleep between requests (the memory runs use 1 s)
+    no_connection_reuse: bool = False  # k6's noConnectionReuse: a new connection per request
 
 
 @dataclass

@@ -76,44 +76,52 @@ def _with_conn_count(fn: Callable[[Context, int], RunResult], ctx: Context, coun
 
 
 def run(base: Context, vu_counts: list[int], tools: list[str], duration_s: float,
-        say: Callable[[str], None] = print, k6_max_vus: int | None = None) -> list[dict[str, Any]]:
-    """One run per (VU count, tool); k6 only up to ``k6_max_vus`` (at 50,000 VUs it would need ~12 GB)."""
+        say: Callable[[str], None] = print, k6_max_vus: int | None = None,
+        close_vu_counts: list[int] | None = None) -> list[dict[str, Any]]:
+    """One run per (VU count, tool); k6 only up to ``k6_max_vus`` (at 50,000 VUs it would need ~12 GB).
+
+    ``close_vu_counts``: VU counts run (surge only) with a new connection per request (k6's
+    ``noConnectionReuse``), so that a sleeping VU holds no socket: how far one core goes past
+    the process's open-file limit, which caps VUs with a connection each (one socket per VU).
+    """
     runners: dict[str, Callable[[Context, int], RunResult]] = {"surge": run_surge.run, "k6": run_k6.run}
     rows: list[dict[str, Any]] = []
-    for n in vu_counts:
-        for tool in tools:
-            if tool == "k6" and k6_max_vus is not None and n > k6_max_vus:
-                continue
-            workdir = base.workdir / f"mem_{tool}_{n}"
-            workdir.mkdir(parents=True, exist_ok=True)
-            ctx = replace(base, vus=n, duration_s=duration_s, think_s=1.0, workdir=workdir)
-            counter = ConnCounter(base.target.port)
-            t0 = time.monotonic()
-            res = _with_conn_count(runners[tool], ctx, counter)
-            row = {
-                "tool": tool,
-                "vus": n,
-                "ok": res.ok,
-                "error": res.error,
-                "peak_rss_kb": res.peak_rss_kb,
-                "kb_per_vu": res.peak_rss_kb / n if res.peak_rss_kb else None,
-                "peak_connections": counter.peak,
-                "requests": res.requests,
-                "failed": res.failed,
-                "rps": res.rps,
-                "expected_rps": n / 1.0,
-                "cpu_s": res.cpu_s,
-                "p50_ms": res.p50_ms,
-                "p95_ms": res.p95_ms,
-                "p99_ms": res.p99_ms,
-                "duration_s": res.duration_s,
-                "command": res.command,
-                "extra": res.extra,
-            }
-            rows.append(row)
-            say(f"  {tool:>5} {n:>6} VUs: peak RSS {res.peak_rss_kb / 1024:.0f} MB "
-                f"({row['kb_per_vu'] or 0:.1f} KB/VU), {counter.peak} connections, {res.requests} requests, "
-                f"{res.failed} failed{', ERROR ' + res.error[:200] if res.error else ''} "
-                f"({time.monotonic() - t0:.0f}s)")
+    cells = [(n, tool, False) for n in vu_counts for tool in tools]
+    cells += [(n, "surge", True) for n in close_vu_counts or [] if "surge" in tools]
+    for n, tool, close in cells:
+        if tool == "k6" and k6_max_vus is not None and n > k6_max_vus:
+            continue
+        workdir = base.workdir / f"mem_{tool}_{n}{'_close' if close else ''}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        ctx = replace(base, vus=n, duration_s=duration_s, think_s=1.0, workdir=workdir, no_connection_reuse=close)
+        counter = ConnCounter(base.target.port)
+        t0 = time.monotonic()
+        res = _with_conn_count(runners[tool], ctx, counter)
+        row = {
+            "tool": tool,
+            "vus": n,
+            "connection_per_request": close,
+            "ok": res.ok,
+            "error": res.error,
+            "peak_rss_kb": res.peak_rss_kb,
+            "kb_per_vu": res.peak_rss_kb / n if res.peak_rss_kb else None,
+            "peak_connections": counter.peak,
+            "requests": res.requests,
+            "failed": res.failed,
+            "rps": res.rps,
+            "expected_rps": n / 1.0,
+            "cpu_s": res.cpu_s,
+            "p50_ms": res.p50_ms,
+            "p95_ms": res.p95_ms,
+            "p99_ms": res.p99_ms,
+            "duration_s": res.duration_s,
+            "command": res.command,
+            "extra": res.extra,
+        }
+        rows.append(row)
+        say(f"  {tool:>5} {n:>6} VUs{' (a connection per request)' if close else ''}: peak RSS {res.peak_rss_kb / 1024:.0f} MB "
+            f"({row['kb_per_vu'] or 0:.1f} KB/VU), {counter.peak} connections, {res.requests} requests, "
+            f"{res.failed} failed{', ERROR ' + res.error[:200] if res.error else ''} "
+            f"({time.monotonic() - t0:.0f}s)")
     return rows
 

@@ -236,7 +236,8 @@ def marginal_kb_per_vu(rows: list[dict[str, Any]], tool: str) -> float | None:
     The fixed footprint (interpreter, runtime, imports) cancels out, leaving what one more VU
     with its connection costs.
     """
-    mine = sorted((r for r in rows if r["tool"] == tool and r["peak_rss_kb"]), key=lambda r: r["vus"])
+    mine = sorted((r for r in rows if r["tool"] == tool and r["peak_rss_kb"] and not r.get("connection_per_request")),
+                  key=lambda r: r["vus"])
     if len(mine) < 2 or mine[-1]["vus"] == mine[0]["vus"]:
         return None
     return float(mine[-1]["peak_rss_kb"] - mine[0]["peak_rss_kb"]) / float(mine[-1]["vus"] - mine[0]["vus"])
@@ -254,7 +255,10 @@ def memory_section(doc: dict[str, Any]) -> list[str]:
         "process holding the VUs (surge: the worker's VmHWM; k6: ru_maxrss). *Connections* is the peak "
         "count of ESTABLISHED client sockets to the server, sampled from /proc/net/tcp during the run: "
         "it shows every VU really held its own connection. *Planned* rate is VUs × 1/s; a generator "
-        "that cannot keep up shows a lower achieved rate."),
+        "that cannot keep up shows a lower achieved rate. Rows marked *a new connection per request* "
+        "(`--mem-close-vus`) run past the process's open-file limit "
+        f"({s.get('fd_limit') or '?'}), which caps VUs that hold a socket each: there only requests in "
+        "flight hold one, and each request pays a dial."),
         "",
         ("| tool | VUs | peak RSS MB | KB per VU (total) | connections | requests/s achieved (planned) "
         "| failed | p95 ms | note |"),
@@ -262,6 +266,8 @@ def memory_section(doc: dict[str, Any]) -> list[str]:
     ]
     for r in rows:
         note = r["error"][:200] if r["error"] else ""
+        if r.get("connection_per_request"):
+            note = (note + "; " if note else "") + "a new connection per request (noConnectionReuse), not one per VU"
         share = r["extra"].get("saturated_share")
         if r["tool"] == "surge" and share:
             note = (note + "; " if note else "") + f"surge's monitor: worker saturated in {share:.0%} of its seconds"
@@ -452,7 +458,8 @@ def what_this_shows(doc: dict[str, Any]) -> str:
         bits = []
         for tool in ("surge", "k6"):
             m = marginal_kb_per_vu(mem, tool)
-            big = max((r for r in mem if r["tool"] == tool), key=lambda r: r["vus"], default=None)
+            big = max((r for r in mem if r["tool"] == tool and not r.get("connection_per_request")),
+                      key=lambda r: r["vus"], default=None)
             if big is not None:
                 bits.append(
                     f"{tool} held {big['peak_connections']:,} connections for {big['vus']:,} VUs in "

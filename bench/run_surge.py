@@ -33,7 +33,7 @@ options = {{
     "scenarios": {{
         "bench": {{"executor": "constant-vus", "vus": {vus}, "duration": "{duration_s:g}s", "gracefulStop": "5s"}},
     }},
-    "summaryTrendStats": ["avg", "min", "med", "max", "p(95)", "p(99)"],
+    "summaryTrendStats": ["avg", "min", "med", "max", "p(95)", "p(99)"],{extra_options}
 }}
 
 
@@ -74,6 +74,7 @@ def write_scenario(ctx: Context) -> Path:
             headers=HEADERS,
             think=think,
             think_doc=f", {ctx.think_s:g} s think time" if think else ", no think time",
+            extra_options='\n    "noConnectionReuse": True,' if ctx.no_connection_reuse else "",
         )
     )
     return path
