@@ -94,7 +94,7 @@ ExecFn = Callable[[VU], Coroutine[Any, Any, Any]]
 
 
 class _Slot:
-    __slots__ = ("vu", "task", "active", "kill", "doomed")
+    __slots__ = ("vu", "task", "active", "kill", "doomed", "started")
 
     def __init__(self, vu: VU) -> None:
         self.vu = vu
@@ -102,6 +102,7 @@ class _Slot:
         self.active = False
         self.kill: asyncio.TimerHandle | None = None
         self.doomed = False  # its task was told to stop and has not finished yet
+        self.started = False  # its task's body has begun (a task cancelled before never runs it)
 
 
 class ErrorLog:
@@ -380,8 +381,25 @@ class LoopingVUs(PlannedWaits):
     def _kill(self, slot: _Slot) -> None:
         slot.kill = None
         self._doom(slot)
-        if slot.task is not None and not slot.task.done():
-            slot.task.cancel()
+        if slot.task is not None and not slot.task.done() and slot.task.cancel() and not slot.started:
+            # Cancelled before its first step (a Stop in the very turn it was activated): the
+            # task ends without running a line of _vu_main, so its ``finally`` is done here, and
+            # a reactivation makes a new task rather than count on this one.
+            self._gone(slot)
+            slot.task = None
+
+    def _gone(self, slot: _Slot) -> None:
+        """A VU's task is over (or will end without running): the executor's counts let it go."""
+        if slot.kill is not None:
+            slot.kill.cancel()
+            slot.kill = None
+        if slot.doomed:
+            slot.doomed = False
+            self._doomed -= 1
+        self.running -= 1
+        self._on_vus(self.live)
+        if self.running == 0:
+            self._idle.set()
 
     def _resize(self, target: int, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -402,6 +420,7 @@ class LoopingVUs(PlannedWaits):
             if slot.task is None or slot.task.done():
                 self.running += 1
                 self._idle.clear()
+                slot.started = False
                 slot.task = loop.create_task(self._vu_main(slot, burst.gate(loop)))
             self._active += 1
         burst.open(loop)
@@ -422,6 +441,7 @@ class LoopingVUs(PlannedWaits):
         self._on_vus(self.live)
 
     async def _vu_main(self, slot: _Slot, gate: asyncio.Future[None] | None = None) -> None:
+        slot.started = True
         vu = slot.vu
         vu_tags.set(vu.tags)  # this task's own context copy
         perf = time.perf_counter
@@ -466,16 +486,7 @@ class LoopingVUs(PlannedWaits):
             self.interrupted += 1
             self._rec.add("interrupted_iterations", 1.0)
         finally:
-            if slot.kill is not None:
-                slot.kill.cancel()
-                slot.kill = None
-            if slot.doomed:
-                slot.doomed = False
-                self._doomed -= 1
-            self.running -= 1
-            self._on_vus(self.live)
-            if self.running == 0:
-                self._idle.set()
+            self._gone(slot)
 
 
 @types.coroutine

@@ -362,3 +362,26 @@ def test_a_vu_stopped_before_its_slices_turn_interrupts_nothing() -> None:
     assert len(started) == START_SLICE
     assert h.executor is not None and h.executor.interrupted == START_SLICE  # only the first slice's
     assert h.executor.running == 0
+
+
+def test_vus_stopped_in_the_turn_they_were_activated_end_and_interrupt_nothing() -> None:
+    """A Stop (or another scenario's abort) that lands in the very turn the VUs were activated,
+    before any of them took a first step: their tasks are cancelled unstarted, so no code of
+    theirs runs, and the executor must still see them gone (it waited for them forever)."""
+    started: list[int] = []
+
+    async def body(vu: VU) -> None:
+        started.append(vu.id)
+        await asyncio.sleep(10.0)
+
+    h = Harness(_slice([(0.0, 3)], 5.0), body)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: h.executor.stop_now() if h.executor else None)  # runs before the VUs' first steps
+        await h.main()
+
+    run_virtual(main())
+    assert started == []
+    assert h.executor is not None and (h.executor.running, h.executor.interrupted) == (0, 0)
+    assert h.vus[-1][1] == 0
