@@ -288,6 +288,9 @@ GROUP_SEPARATOR = "::"
 CHECK_KEY_SEPARATOR = "\x1f"
 
 _group_path: ContextVar[str] = ContextVar("surge_group_path", default="")
+GROUP_PATH = _group_path
+"""The context variable :func:`current_group` reads; ``GROUP_PATH.get()`` is the same, one
+Python call fewer, for the worker's recorder, which reads it once per request."""
 _clock: Callable[[], float] = time.perf_counter  # seconds; tests replace it
 
 

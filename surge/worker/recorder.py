@@ -76,6 +76,8 @@ from surge.common.sketch import Sketch
 if TYPE_CHECKING:
     from surge.worker.http import Response
 
+_GROUP_PATH = api.GROUP_PATH  # read per request: the ContextVar itself, not a call to api.current_group
+
 vu_tags: ContextVar[Mapping[str, str]] = ContextVar("surge_vu_tags", default={})
 
 _HTTP_TRENDS = (
@@ -253,7 +255,7 @@ class Recorder:
         failed[1] += 1
         name = tags.get("name") if tags else None
         where = (name if isinstance(name, str) else resp.url, resp.method,
-                 vu_tags.get().get("scenario", ""), api.current_group())
+                 vu_tags.get().get("scenario", ""), _GROUP_PATH.get())
         row = self._rows.get(where)
         if row is None:
             row = self._row(where)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json as _json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Self, TypedDict, Unpack
 from urllib.parse import urlencode
 
@@ -143,14 +143,9 @@ class HttpClient:
         body, content_type = _encode_body(json, data)
         if params:
             url = _with_query(url, params)
-        all_headers = self._base_headers.copy()
-        if headers:
-            if not isinstance(headers, Mapping):
-                raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
-            for name, value in headers.items():
-                all_headers[name] = value
-        if content_type is not None and "Content-Type" not in all_headers:
-            all_headers["Content-Type"] = content_type
+        if headers and not isinstance(headers, Mapping):
+            raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
+        all_headers = _merged_headers(self._base_headers, headers, content_type)
         if self._may_send is not None and not self._may_send():
             # One turn of the loop first: the VU was just cancelled with the rest, and a scenario
             # that retries in a loop must not spin here without ever letting that cancel land.
@@ -204,26 +199,30 @@ class HttpClient:
 
     url = staticmethod(api.url)  # k6's http.url: vu.http.url("http://h/items/{}", id)
 
-    async def get(self, url: str, **options: Unpack[RequestOptions]) -> Response:
-        return await self.request("GET", url, **options)
+    # The verbs hand back request()'s coroutine itself (``await vu.http.post(...)`` as before):
+    # a coroutine of their own around it would be one more object and one more level that
+    # every resumption of the request goes through.
 
-    async def post(self, url: str, **options: Unpack[RequestOptions]) -> Response:
-        return await self.request("POST", url, **options)
+    def get(self, url: str, **options: Unpack[RequestOptions]) -> Coroutine[Any, Any, Response]:
+        return self.request("GET", url, **options)
 
-    async def put(self, url: str, **options: Unpack[RequestOptions]) -> Response:
-        return await self.request("PUT", url, **options)
+    def post(self, url: str, **options: Unpack[RequestOptions]) -> Coroutine[Any, Any, Response]:
+        return self.request("POST", url, **options)
 
-    async def patch(self, url: str, **options: Unpack[RequestOptions]) -> Response:
-        return await self.request("PATCH", url, **options)
+    def put(self, url: str, **options: Unpack[RequestOptions]) -> Coroutine[Any, Any, Response]:
+        return self.request("PUT", url, **options)
 
-    async def delete(self, url: str, **options: Unpack[RequestOptions]) -> Response:
-        return await self.request("DELETE", url, **options)
+    def patch(self, url: str, **options: Unpack[RequestOptions]) -> Coroutine[Any, Any, Response]:
+        return self.request("PATCH", url, **options)
 
-    async def head(self, url: str, **options: Unpack[RequestOptions]) -> Response:
-        return await self.request("HEAD", url, **options)
+    def delete(self, url: str, **options: Unpack[RequestOptions]) -> Coroutine[Any, Any, Response]:
+        return self.request("DELETE", url, **options)
 
-    async def options(self, url: str, **options: Unpack[RequestOptions]) -> Response:
-        return await self.request("OPTIONS", url, **options)
+    def head(self, url: str, **options: Unpack[RequestOptions]) -> Coroutine[Any, Any, Response]:
+        return self.request("HEAD", url, **options)
+
+    def options(self, url: str, **options: Unpack[RequestOptions]) -> Coroutine[Any, Any, Response]:
+        return self.request("OPTIONS", url, **options)
 
     async def close(self) -> None:
         await self._transport.close()
@@ -265,6 +264,43 @@ def _shared_base_headers(
     shared = CIMultiDictProxy(headers)
     if len(_BASE_HEADERS) < _MAX_BASE_HEADERS:
         _BASE_HEADERS[key] = shared
+    return shared
+
+
+_MERGED: dict[tuple[int, tuple[tuple[str, str], ...], str | None], tuple[object, CIMultiDictProxy[str]]] = {}
+_MAX_MERGED = 256
+
+
+def _merged_headers(
+    base: CIMultiDictProxy[str], headers: Mapping[str, str] | None, content_type: str | None
+) -> CIMultiDictProxy[str]:
+    """A request's headers: ``base``, then the caller's (each replacing a base field of its
+    name), then ``content_type`` unless the caller set one. Read-only, and one object for
+    equal inputs: a scenario sends the same few sets again and again, and the fast transport
+    keeps what it encoded of each object (``FastTransport._encode``). At most ``_MAX_MERGED``
+    sets are kept (URL-like values in headers would otherwise grow it), then it starts anew;
+    headers with a value that cannot be hashed are merged each time.
+    """
+    if not headers and content_type is None:
+        return base
+    try:
+        key = (id(base), tuple(headers.items()) if headers else (), content_type)
+        hit = _MERGED.get(key)
+    except TypeError:  # an unhashable value: merged, not kept
+        key, hit = None, None
+    if hit is not None and hit[0] is base:
+        return hit[1]
+    merged = base.copy()
+    if headers:
+        for name, value in headers.items():
+            merged[name] = value
+    if content_type is not None and "Content-Type" not in merged:
+        merged["Content-Type"] = content_type
+    shared = CIMultiDictProxy(merged)
+    if key is not None:
+        if len(_MERGED) >= _MAX_MERGED:
+            _MERGED.clear()
+        _MERGED[key] = (base, shared)  # base kept alive with it: its id cannot be reused meanwhile
     return shared
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from surge.worker.http.errors import ErrorCode, classify_error, status_error_code
+from surge.worker.http.errors import ErrorCode, classify_error
 
 __all__ = ["Response", "Timings", "settle"]
 
@@ -158,7 +158,9 @@ class Response:
         self.body = body
         self.headers = headers
         self.error = error
-        self.error_code = status_error_code(status) if error_code is None else error_code
+        if error_code is None:  # status_error_code, inlined: it runs for every request
+            error_code = 1000 + status if status >= 400 else 0
+        self.error_code = error_code
         self.timings = timings if timings is not None else Timings()
         self.bytes_sent = bytes_sent
         self.bytes_received = bytes_received

@@ -9,6 +9,8 @@ import errno
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from surge.worker.http import HttpClient, LoadHalted, Response
 from surge.worker.http.transports.fast import FastTransport
@@ -196,3 +198,30 @@ def test_a_refused_request_yields_first_so_a_retrying_scenario_loop_can_be_stopp
 
     refused, cancelled = asyncio.run(main())
     assert cancelled and refused <= 1
+
+
+_names = st.sampled_from(["User-Agent", "user-agent", "Content-Type", "content-type", "X-A", "x-a", "Accept"])
+_headers = st.one_of(st.none(), st.dictionaries(_names, st.text(max_size=5), max_size=4))
+
+
+@given(base=st.dictionaries(_names, st.text(max_size=5), max_size=3), headers=_headers,
+       content_type=st.one_of(st.none(), st.just("application/json")))
+def test_merged_headers_are_base_then_the_callers_then_content_type_one_object_for_equal_inputs(
+    base: dict[str, str], headers: dict[str, str] | None, content_type: str | None
+) -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from surge.worker.http.client import _merged_headers
+
+    shared = CIMultiDictProxy(CIMultiDict(base))
+    expected = CIMultiDict(shared)
+    for name, value in (headers or {}).items():
+        expected[name] = value
+    if content_type is not None and "Content-Type" not in expected:
+        expected["Content-Type"] = content_type
+    merged = _merged_headers(shared, headers, content_type)
+    assert list(merged.items()) == list(expected.items())
+    again = _merged_headers(shared, dict(headers) if headers is not None else None, content_type)
+    assert again is merged  # equal inputs, one read-only object (the fast transport keeps its bytes)
+    with pytest.raises(TypeError):
+        merged["X-New"] = "1"  # type: ignore[index]

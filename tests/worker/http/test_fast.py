@@ -441,3 +441,55 @@ def test_fast_answers_whatever_the_server_sends(head: bytes, fields: list[bytes]
     else:
         assert 200 <= resp.status <= 999 and resp.error == ""
     assert_timings_add_up(resp.timings)
+
+
+# ---------------------------------------------------------------------------- the request's bytes
+
+_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=12)
+_value = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20).map(str.strip)
+_plain = st.dictionaries(_token.filter(lambda n: n.lower() not in {"host", "content-length", "connection",
+                                                                      "transfer-encoding", "cookie", "authorization"}),
+                         _value, max_size=5)
+
+
+@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD"]), fields=_plain,
+       body=st.one_of(st.none(), st.binary(max_size=30)), path=st.sampled_from(["/", "/a/b?x=1", "/items/7"]))
+def test_a_request_head_is_the_same_bytes_from_a_read_only_headers_object_encoded_once_or_anew(
+    method: str, fields: dict[str, str], body: bytes | None, path: str
+) -> None:
+    """What the transport writes: the request line, Host, the caller's fields in order, then its
+    own framing. Read-only headers (the client's) are encoded once and reused: every call gives
+    the same bytes as a plain dict encoded anew, and as the head written out by hand."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    target = Target(f"http://127.0.0.1:8080{path}")
+    lines = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    if body is not None:
+        framing = f"Content-Length: {len(body)}\r\n"
+    else:
+        framing = "Content-Length: 0\r\n" if method in ("POST", "PUT", "PATCH") else ""
+    expected = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n{lines}{framing}\r\n".encode() + (body or b"")
+    proxy = CIMultiDictProxy(CIMultiDict(fields))
+    transport = FastTransport()
+    assert transport._encode(method, target, dict(fields), body) == (expected, False)
+    assert transport._encode(method, target, proxy, body) == (expected, False)
+    assert transport._encode(method, target, proxy, body) == (expected, False)  # the kept block
+
+
+@pytest.mark.parametrize(
+    ("url", "fields"),
+    [
+        ("http://127.0.0.1/a", {"X-Evil": "1\r\nX-Injected: 2"}),
+        ("http://127.0.0.1/a", {"X-Evil\n": "1"}),
+        ("http://127.0.0.1/a", {"Host": "h\r\nX-Injected: 2"}),
+    ],
+    ids=["value", "name", "host"],
+)
+def test_a_cr_or_lf_in_a_header_is_refused_every_time(url: str, fields: dict[str, str]) -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    proxy = CIMultiDictProxy(CIMultiDict(fields))
+    transport = FastTransport()
+    for headers in (fields, proxy, proxy):  # a refused block is not kept: refused again
+        with pytest.raises(ValueError, match="Newline or carriage return"):
+            transport._encode("GET", Target(url), headers, None)

@@ -75,6 +75,57 @@ _MAX_TARGETS = 1024
 _HOST, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = map(
     istr, ("Host", "Content-Length", "Connection", "Transfer-Encoding")
 )
+# What _block made of each read-only headers object it was given, by id (the object kept too).
+_BLOCKS: dict[int, tuple[object, tuple[str | None, str, bool]]] = {}
+_MAX_BLOCKS = 256
+
+
+def _has_crlf(text: str) -> bool:
+    return "\n" in text or "\r" in text
+
+
+def _block(headers: Mapping[str, str], cookie: str | None, auth: str | None) -> tuple[str | None, str, bool]:
+    """The header lines this transport writes for ``headers`` (each ending in CRLF), the Host
+    they override (None: the target's), and whether they ask to close the connection.
+
+    The framing is this transport's alone: a body of known length goes with Content-Length,
+    and a Transfer-Encoding it was given is dropped, as Go's net/http drops it (sending both is
+    the shape of request smuggling). ``cookie`` (the jar's) and ``auth`` (the URL's userinfo)
+    are merged in. A CR or LF in a name or value is refused, as Go refuses it.
+    """
+    if not isinstance(headers, (CIMultiDict, CIMultiDictProxy)):
+        headers = CIMultiDict(headers)
+    host: str | None = None
+    close = False
+    if (
+        _HOST in headers
+        or _CONTENT_LENGTH in headers
+        or _CONNECTION in headers
+        or _TRANSFER_ENCODING in headers
+        or cookie
+        or auth
+    ):
+        # The uncommon path: headers this transport writes itself, or merges.
+        fields = CIMultiDict(headers)
+        host = fields.pop("Host", None)
+        fields.popall("Content-Length", None)
+        fields.popall("Transfer-Encoding", None)
+        close = fields.get("Connection", "").lower() == "close"
+        if cookie:
+            mine = fields.get("Cookie")
+            fields["Cookie"] = f"{mine}; {cookie}" if mine else cookie
+        if auth and "Authorization" not in fields:
+            fields["Authorization"] = auth
+        headers = fields
+    lines = "\r\n".join(map(": ".join, headers.items()))  # no Python frame per header
+    if lines:
+        lines += "\r\n"
+    n = len(headers)
+    if lines.count("\n") != n or lines.count("\r") != n:
+        raise ValueError("Newline or carriage return character detected in HTTP header")
+    return host, lines, close
+
+
 def _replayable(method: str, headers: Mapping[str, str]) -> bool:
     return method in _REPLAYABLE or "Idempotency-Key" in headers or "X-Idempotency-Key" in headers
 
@@ -133,48 +184,30 @@ class FastTransport(BaseTransport):
         self, method: str, target: Target, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[bytes, bool]:
         """The request's bytes, and whether the client asked to close the connection after it."""
-        if not isinstance(headers, (CIMultiDict, CIMultiDictProxy)):
-            headers = CIMultiDict(headers)
         cookie = self._jar.header(target) if self._jar else None
-        close = False
-        host = target.host_header
-        if (
-            _HOST in headers
-            or _CONTENT_LENGTH in headers
-            or _CONNECTION in headers
-            or _TRANSFER_ENCODING in headers
-            or cookie
-            or target.auth
-        ):
-            # The uncommon path: headers this transport writes itself, or merges. The framing
-            # is this transport's alone: a body of known length goes with Content-Length, and
-            # a Transfer-Encoding it was given is dropped, as Go's net/http drops it (sending
-            # both is the shape of request smuggling).
-            fields = CIMultiDict(headers)
-            host = fields.pop("Host", host)
-            fields.popall("Content-Length", None)
-            fields.popall("Transfer-Encoding", None)
-            close = fields.get("Connection", "").lower() == "close"
-            if cookie:
-                mine = fields.get("Cookie")
-                fields["Cookie"] = f"{mine}; {cookie}" if mine else cookie
-            if target.auth and "Authorization" not in fields:
-                fields["Authorization"] = target.auth
-            headers = fields
-        lines = "\r\n".join(map(": ".join, headers.items()))  # no Python frame per header
-        if lines:
-            lines += "\r\n"
+        if cookie is None and not target.auth and isinstance(headers, CIMultiDictProxy):
+            # Read-only headers (the client's, one object per distinct set): encoded once.
+            hit = _BLOCKS.get(id(headers))
+            if hit is not None and hit[0] is headers:
+                block = hit[1]
+            else:
+                block = _block(headers, None, None)
+                if len(_BLOCKS) >= _MAX_BLOCKS:
+                    _BLOCKS.clear()
+                _BLOCKS[id(headers)] = (headers, block)  # kept alive with it: its id is not reused meanwhile
+        else:
+            block = _block(headers, cookie, target.auth)
+        host, lines, close = block
+        if host is None:
+            host = target.host_header
+        if _has_crlf(method) or _has_crlf(target.path) or _has_crlf(host):
+            raise ValueError("Newline or carriage return character detected in HTTP header")
         if body is not None:
             head = f"{method} {target.path} HTTP/1.1\r\nHost: {host}\r\n{lines}Content-Length: {len(body)}\r\n\r\n"
-            n_lines = len(headers) + 4
         elif method in _BODY_METHODS:
             head = f"{method} {target.path} HTTP/1.1\r\nHost: {host}\r\n{lines}Content-Length: 0\r\n\r\n"
-            n_lines = len(headers) + 4
         else:
             head = f"{method} {target.path} HTTP/1.1\r\nHost: {host}\r\n{lines}\r\n"
-            n_lines = len(headers) + 3
-        if head.count("\n") != n_lines or head.count("\r") != n_lines:
-            raise ValueError("Newline or carriage return character detected in HTTP header")
         data = head.encode("utf-8")
         return (data + body if body else data), close
 
