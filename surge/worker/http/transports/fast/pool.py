@@ -183,7 +183,12 @@ class FastTransport(BaseTransport):
     def _encode(
         self, method: str, target: Target, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[bytes, bool]:
-        """The request's bytes, and whether the client asked to close the connection after it."""
+        """The request's bytes, and whether the client asked to close the connection after it.
+
+        A ``CIMultiDictProxy`` given as ``headers`` is taken as read-only and its lines are kept
+        (the client's are: :func:`surge.worker.http.client._merged_headers` makes one per set and
+        keeps no way to change it); any other mapping is encoded anew each time.
+        """
         cookie = self._jar.header(target) if self._jar else None
         if cookie is None and not target.auth and isinstance(headers, CIMultiDictProxy):
             # Read-only headers (the client's, one object per distinct set): encoded once.
