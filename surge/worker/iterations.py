@@ -37,7 +37,7 @@ from surge.common.protocol import ScenarioSlice
 from surge.common.schedule import owned_below
 from surge.worker.iteration import Outcome, play_iteration, record_interrupted
 from surge.worker.recorder import Recorder, vu_tags
-from surge.worker.vu import VU, ErrorLog, ExecFn, PlannedWaits, _resolve
+from surge.worker.vu import VU, ErrorLog, ExecFn, PlannedWaits, StartSlices, _resolve
 
 
 def vu_index(plan: ScenarioSlice, j: int) -> int:
@@ -93,11 +93,13 @@ class IterationVUs(PlannedWaits):
         try:
             if not await self._wait_until(start):
                 return
+            burst = StartSlices()  # the VUs' first steps a slice per turn of the loop, as LoopingVUs'
             for j in range(min(self._vus(), len(p.vu_ids))):
                 vu = self._make_vu(p.vu_ids[j])
-                task = loop.create_task(self._vu_main(vu, vu_index(p, j)))
+                task = loop.create_task(self._vu_main(vu, vu_index(p, j), burst.gate(loop)))
                 task.add_done_callback(self._vu_gone)  # not a finally: a task cancelled unstarted skips its body
                 self._tasks.append(task)
+            burst.open(loop)
             self.live = len(self._tasks)
             self._on_vus(self.live)
             if not self._tasks:
@@ -156,8 +158,13 @@ class IterationVUs(PlannedWaits):
         self.live -= 1
         self._on_vus(self.live)
 
-    async def _vu_main(self, vu: VU, index: int) -> None:
+    async def _vu_main(self, vu: VU, index: int, gate: asyncio.Future[None] | None = None) -> None:
         vu_tags.set(vu.tags)
+        if gate is not None:  # its slice's turn (surge.worker.vu.StartSlices)
+            try:
+                await gate
+            except asyncio.CancelledError:
+                return  # stopped before its first iteration: nothing was interrupted
         while self._accepting:
             number = self._next_number(vu, index)
             if number is None:

@@ -21,7 +21,7 @@ A VU goes through these states::
 * A VU to deactivate is always the most recently activated one (last in, first out), which is
   what makes every worker's share of the fleet-wide count line up with the plan.
 * VUs activated at the same instant take their first step :data:`START_SLICE` at a time, one
-  slice per turn of the loop (:class:`StartSlices`): all live from that instant, as k6's, but
+  slice per turn of the loop (:class:`StartSlices`; the iteration-count executors' VUs too): all live from that instant, as k6's, but
   10,000 of them do not dial 10,000 connections in one stretch of the loop that reads no
   response meanwhile (~0.6 s on one core, charged to the first requests' latency as surge's
   own queueing). Go's scheduler interleaves its goroutines' first steps with the network

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from surge.coordinator.plan import plan_slices
 from surge.worker.arrivals import ArrivalRateVUs
 from surge.worker.iterations import IterationVUs
 from surge.worker.recorder import Recorder
-from surge.worker.vu import VU, ErrorLog
+from surge.worker.vu import START_SLICE, VU, ErrorLog
 from tests.virtual_time import run_virtual
 
 Body = Callable[[VU], Awaitable[Any]]
@@ -80,6 +81,33 @@ def sleeping(seconds: float) -> Body:
 
 
 # --------------------------------------------------------------------------- iterations
+
+
+@pytest.mark.parametrize("executor", ["per-vu-iterations", "shared-iterations"])
+def test_iteration_vus_take_their_first_step_a_slice_per_turn_of_the_loop(executor: str) -> None:
+    """As looping VUs (tests/worker/test_vu.py): 600 VUs start together, 256 of them per turn."""
+    n = 600
+    turns = [0]
+    first: dict[int, int] = {}
+
+    async def body(vu: VU) -> None:
+        loop = asyncio.get_running_loop()
+        if not first:  # count the loop's turns from the first slice on
+
+            def tick() -> None:
+                turns[0] += 1
+                if len(first) < n:
+                    loop.call_soon(tick)
+
+            loop.call_soon(tick)
+        first.setdefault(vu.id, turns[0])
+        await asyncio.sleep(1.0)
+
+    iterations = 1 if executor == "per-vu-iterations" else n  # each VU one, or the fleet n
+    out = play(slices({"executor": executor, "vus": n, "iterations": iterations})[0], body)
+    per_turn = sorted(collections.Counter(first.values()).items())
+    assert [count for _, count in per_turn] == [START_SLICE, START_SLICE, n - 2 * START_SLICE]
+    assert out.totals["iterations"] == n
 
 
 def test_per_vu_iterations_runs_each_vu_its_iterations_back_to_back() -> None:
