@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 import uvloop
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from surge.worker import sleeper
 from surge.worker.sleeper import _EARLY_S, _SLEEPERS
+from tests.virtual_time import run_virtual
 
 
 def _run(loop_kind: str, main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -76,3 +79,30 @@ def test_zero_yields_once_inf_never_wakes_and_nan_is_refused() -> None:
             sleeper.sleep(math.nan)
 
     uvloop.run(main())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=0.0001, max_value=0.05), min_size=1, max_size=40))
+def test_every_sleeper_wakes_once_not_early_and_within_a_millisecond_on_an_exact_clock(seconds: list[float]) -> None:
+    """On a virtual clock (no lateness of its own), each sleep ends once, no earlier than its
+    instant less half a millisecond, and no later than its instant rounded up to the millisecond;
+    those due in the same millisecond in the order they began; the sleeper is left empty."""
+    woke: list[tuple[int, float, float]] = []  # (order asked, due, woke at)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        async def one(i: int, s: float) -> None:
+            due = loop.time() + s
+            await sleeper.sleep(s)
+            woke.append((i, due, loop.time()))
+
+        await asyncio.gather(*(one(i, s) for i, s in enumerate(seconds)))
+        assert len(_SLEEPERS[loop]) == 0
+
+    run_virtual(main())
+    assert sorted(i for i, _, _ in woke) == list(range(len(seconds)))
+    for _, due, at in woke:
+        assert due - _EARLY_S <= at <= math.ceil(due * 1000.0) / 1000.0 + 1e-9
+    by_ms = [(math.ceil(due * 1000.0), i) for i, due, _ in woke]
+    assert by_ms == sorted(by_ms)  # by millisecond, then in the order they began
