@@ -44,10 +44,14 @@ HOT_TESTS = (
 )
 
 
-def _installed(tmp_path: Path, code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _env_without_pythonpath() -> dict[str, str]:
+    """This environment less PYTHONPATH, so that a child imports the installed surge, not this checkout."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def _installed(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter that cannot see this checkout's sources."""
-    env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, "-P", "-c", code], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, "-P", "-c", code], cwd=tmp_path, env=_env_without_pythonpath(),
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -94,7 +98,7 @@ def test_the_hot_paths_own_tests_pass_against_the_installed_build(tmp_path: Path
     probe = tmp_path / "tests" / "test_zz_which_surge.py"
     probe.write_text("import surge.hotpath as h\n\n\ndef test_which() -> None:\n"
                      "    assert h.compiled_modules() == list(h.HOT_MODULES)\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = _env_without_pythonpath()
     out = subprocess.run(
         [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", *HOT_TESTS, str(probe.relative_to(tmp_path))],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900, check=False,
@@ -106,7 +110,7 @@ def test_the_ticket_purchase_test_passes_on_the_installed_build(tmp_path: Path) 
     _compiled_build(tmp_path)
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios", ignore=shutil.ignore_patterns("results", "__pycache__"))
     summary = tmp_path / "summary.json"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = _env_without_pythonpath()
     out = subprocess.run(
         [sys.executable, "-P", "-m", "surge", "run", "--demo-target", "-w", "2", "-e", "RAMP_UP=2s", "-e", "HOLD=4s",
          "-e", "RAMP_DOWN=2s", "-e", f"RESULTS_DIR={tmp_path}", "--summary-export", str(summary),
@@ -149,7 +153,7 @@ def test_every_executor_runs_on_the_installed_build(tmp_path: Path) -> None:
     _compiled_build(tmp_path)
     (tmp_path / "every_executor.py").write_text(EVERY_EXECUTOR)
     summary = tmp_path / "summary.json"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = _env_without_pythonpath()
     out = subprocess.run(
         [sys.executable, "-P", "-m", "surge", "run", "--demo-target", "-w", "2", "--summary-export", str(summary),
          "every_executor.py"],
