@@ -41,7 +41,6 @@ HOT_MODULES: tuple[str, ...] = (
     "surge.worker.http.transports.fast.url",
     "surge.worker.http.transports.fast.cookies",
     "surge.worker.http.transports.fast.message",
-    "surge.worker.http.transports.fast.deadlines",
     "surge.worker.http.transports.fast.connection",
     "surge.worker.http.transports.fast.pool",
 )

@@ -36,7 +36,6 @@ HOT_TESTS = (
     "tests/worker/test_recorder.py",
     "tests/worker/test_recorder_endpoints.py",
     "tests/worker/http/test_client.py",
-    "tests/worker/http/test_deadlines.py",
     "tests/worker/http/test_fast.py",
     "tests/worker/http/test_framing.py",
     "tests/worker/http/test_idle_memory.py",

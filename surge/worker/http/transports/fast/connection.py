@@ -65,7 +65,6 @@ import httptools
 from surge.worker.http.errors import BodyTooLargeError
 from surge.worker.http.response import Timings, settle
 from surge.worker.http.transport import DEFAULT_MAX_BODY_BYTES
-from surge.worker.http.transports.fast.deadlines import Deadlines, deadlines
 from surge.worker.http.transports.fast.errors import ServerClosedError, TruncatedResponseError
 
 __all__ = ["Connection"]
@@ -96,7 +95,6 @@ class Connection(asyncio.Protocol):
         "tls",
         "tls_done",
         "transport",
-        "wheel",
         # the exchange
         "body",
         "encoding",
@@ -122,8 +120,8 @@ class Connection(asyncio.Protocol):
         "t_got",
         "t_sent",
         "t_start",
+        "timer",
         "timer_at",
-        "timer_ms",
         "waiter",
     )
 
@@ -142,8 +140,7 @@ class Connection(asyncio.Protocol):
         self.draining = False
         self.conn_start = self.connected = self.tls_done = 0.0
         self.waiter: asyncio.Future[None] | None = None
-        self.wheel: Deadlines | None = None  # the loop's deadlines, once armed (see _arm)
-        self.timer_ms = 0  # the millisecond the deadline is armed at in ``wheel``; 0: not armed
+        self.timer: asyncio.TimerHandle | None = None  # armed at timer_at (see _arm)
         self.timer_at = self.deadline = 0.0
         self.t_start = self.t_got = self.t_sent = self.t_first = self.t_done = 0.0
         self.head_only = self.headers_done = self.interim = self.keep_alive = self.length_known = False
@@ -198,7 +195,7 @@ class Connection(asyncio.Protocol):
         self.encoding = self.location = self.set_cookies = None
         self.waiter = waiter = loop.create_future()
         self.deadline = deadline
-        if not self.timer_ms or self.timer_at > deadline:
+        if self.timer is None or self.timer_at > deadline:
             self._arm(loop)
         self.draining = False
         cast(asyncio.Transport, self.transport).write(data)
@@ -242,8 +239,9 @@ class Connection(asyncio.Protocol):
         """Close it (``abort``: now, dropping what is buffered); any waiting exchange is forgotten."""
         self.closed = True
         self.waiter = None
-        if self.wheel is not None:
-            self.wheel.disarm(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             if abort or self.tls:  # a TLS close would wait for close_notify; nothing is owed
                 self.transport.abort()
@@ -251,24 +249,21 @@ class Connection(asyncio.Protocol):
                 self.transport.close()
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        """(Re)arm this connection's deadline at this exchange's, in the loop's :class:`Deadlines`.
+        """(Re)arm the one timer at this exchange's deadline.
 
-        Why not one timer per exchange: on uvloop ``call_at`` plus ``cancel`` costs ~2 µs (a
-        TimerHandle and a libuv timer each time), about 5 % of a keep-alive request. So a
-        deadline outlives its exchange: the next exchange, whose deadline is usually later,
-        keeps it, and when it fires early :meth:`on_deadline` moves it on to the deadline in
-        force. A deadline earlier than the armed one (a shorter timeout) re-arms. And why the
-        loop's deadlines rather than a timer of its own: an idle connection of 10,000 then
-        costs a dictionary entry, not ~670 bytes of timer (:mod:`.deadlines`).
+        Why one timer per connection and not one per exchange: on uvloop ``call_at`` plus
+        ``cancel`` costs ~2 µs (a TimerHandle and a libuv timer each time), about 5 % of a
+        keep-alive request. So a timer outlives its exchange: the next exchange, whose deadline
+        is usually later, keeps it, and when it fires early :meth:`_on_timer` moves it on to the
+        deadline in force. A deadline earlier than the armed one (a shorter timeout) re-arms.
         """
-        wheel = self.wheel
-        if wheel is None:
-            wheel = self.wheel = deadlines(loop)
+        if self.timer is not None:
+            self.timer.cancel()
         self.timer_at = self.deadline
-        wheel.arm(loop, self, self.deadline)
+        self.timer = loop.call_at(self.deadline, self._on_timer, loop)
 
-    def on_deadline(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The armed deadline has come (called by :class:`Deadlines`)."""
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
         if self.waiter is None or self.closed:
             return  # idle: the next exchange arms a new one
         if self.timer_at == self.deadline:  # armed for this very deadline: it has passed
@@ -277,11 +272,11 @@ class Connection(asyncio.Protocol):
             self._arm(loop)
 
     def _resolve(self, exc: BaseException | None) -> None:
-        # The deadline is left armed on purpose (see _arm); shut() disarms it.
+        # The timer is left armed on purpose (see _arm); shut() cancels it.
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
-            settle(waiter, None, exc)  # the deadline stays armed for the next exchange (see _arm)
+            settle(waiter, None, exc)  # the timer stays armed for the next exchange (see _arm)
 
     def _rest_after_head(self) -> bytes:
         """What this exchange's reads held after the head of a response to HEAD (all, if unsure)."""
@@ -341,8 +336,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.wheel is not None:  # nothing more to time out: let the connection go now
-            self.wheel.disarm(self)
+        if self.timer is not None:  # nothing more to time out: let the connection go now
+            self.timer.cancel()
+            self.timer = None
         if self.waiter is None:
             return
         if exc is not None:
